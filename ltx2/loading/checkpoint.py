@@ -1,0 +1,105 @@
+"""Official single-file checkpoints: safetensors whose header metadata holds ``config`` (JSON) and
+``model_version``; each component's tensors live under its own key prefix."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    path: Path
+    metadata: dict[str, str]
+    tensors: dict[str, tuple[str, tuple[int, ...]]]  # key -> (safetensors dtype, shape)
+
+    @property
+    def config(self) -> dict:
+        if "config" not in self.metadata:
+            raise CheckpointError(f"{self.path}: no 'config' entry in the safetensors metadata; an official LTX-2 "
+                                  "checkpoint carries its architecture there (re-export it with that metadata)")
+        return json.loads(self.metadata["config"])
+
+    @property
+    def model_version(self) -> str | None:
+        return self.metadata.get("model_version")
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        return [k for k in self.tensors if k.startswith(prefix)]
+
+
+def read_header(path: str | os.PathLike) -> CheckpointHeader:
+    """Parse a safetensors header (no tensor data is read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as f:
+        raw_len = f.read(8)
+        if len(raw_len) != 8:
+            raise CheckpointError(f"{path} is not a safetensors file (shorter than 8 bytes)")
+        (n,) = struct.unpack("<Q", raw_len)
+        if n > 100_000_000 or n > path.stat().st_size:
+            raise CheckpointError(f"{path} is not a safetensors file (header length {n} is implausible)")
+        try:
+            header = json.loads(f.read(n))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{path} is not a safetensors file (bad JSON header: {e})") from None
+    metadata = header.pop("__metadata__", None) or {}
+    tensors = {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items()}
+    return CheckpointHeader(path, metadata, tensors)
+
+
+def load_tensors(path: str | os.PathLike, prefix: str) -> dict[str, mx.array]:
+    """Tensors under ``prefix`` (prefix removed). Lazy: nothing is read until evaluated."""
+    arrays = mx.load(str(path))
+    return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def load_weights_strict(module: nn.Module, weights: dict[str, mx.array], what: str, dtype: mx.Dtype | None) -> None:
+    """Load ``weights`` into ``module``, or raise one CheckpointError listing every missing, unexpected or
+    mis-shaped tensor. Each tensor is cast and evaluated on its own, so at most one extra tensor is resident."""
+    expected = dict(tree_flatten(module.parameters()))
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    shapes = [f"{k}: checkpoint {tuple(weights[k].shape)}, model {tuple(expected[k].shape)}"
+              for k in sorted(set(expected) & set(weights)) if tuple(weights[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{len(missing)} missing: {_short(missing)}" if missing else "",
+                 f"{len(unexpected)} unexpected: {_short(unexpected)}" if unexpected else "",
+                 f"{len(shapes)} with wrong shape: {_short(shapes)}" if shapes else ""]
+        raise CheckpointError(f"{what} does not match its config: " + "; ".join(p for p in parts if p))
+    loaded = []
+    for key in list(weights):
+        value = weights.pop(key)
+        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
+            value = value.astype(dtype)
+        mx.eval(value)
+        loaded.append((key, value))
+    module.load_weights(loaded, strict=True)
+
+
+def _short(items: list[str], limit: int = 8) -> str:
+    return ", ".join(items[:limit]) + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def save_checkpoint(path: str | os.PathLike, tensors: dict[str, mx.array], metadata: dict[str, str]) -> None:
+    """Write a safetensors file atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.safetensors")
+    try:
+        mx.save_safetensors(str(tmp), tensors, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,94 @@
+"""Small layers of the LTX-2 transformer: norms, GELU, feed-forward, timestep embedding, AdaLN-single."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import mlx.nn as nn
+
+NORM_EPS = 1e-6
+
+
+def rms_norm(x: mx.array, eps: float = NORM_EPS) -> mx.array:
+    """Parameter-free RMSNorm over the last axis (fp32 inside, one rounding, as torch's rms_norm)."""
+    return mx.fast.rms_norm(x, None, eps)
+
+
+def gelu_tanh(x: mx.array) -> mx.array:
+    """GELU, tanh approximation (torch ``approximate="tanh"``)."""
+    return 0.5 * x * (1 + mx.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+
+
+class FeedForward(nn.Module):
+    """``net.0.proj`` (D -> 4D) -> GELU(tanh) -> ``net.2`` (4D -> D); key names as the checkpoint's."""
+
+    def __init__(self, dim: int, mult: int = 4):
+        super().__init__()
+        self.net = [_GeluProj(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim)]
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.net[2](self.net[0](x))
+
+
+class _GeluProj(nn.Module):
+    def __init__(self, dim_in: int, dim_out: int):
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return gelu_tanh(self.proj(x))
+
+
+def timestep_sinusoid(t: mx.array, channels: int = 256, max_period: float = 10000.0) -> mx.array:
+    """(N,) -> (N, channels) float32 ``[cos | sin]`` of ``t * exp(-ln(max_period) i / (channels/2))``."""
+    half = channels // 2
+    freqs = mx.exp(-math.log(max_period) * mx.arange(half, dtype=mx.float32) / half)
+    args = t.astype(mx.float32)[:, None] * freqs[None]
+    return mx.concatenate([mx.cos(args), mx.sin(args)], axis=-1)
+
+
+class TimestepEmbedder(nn.Module):
+    """256-dim sinusoid -> ``linear_1`` -> SiLU -> ``linear_2``; the sinusoid is cast to the compute dtype first."""
+
+    def __init__(self, dim: int, channels: int = 256):
+        super().__init__()
+        self.linear_1 = nn.Linear(channels, dim)
+        self.linear_2 = nn.Linear(dim, dim)
+
+    def __call__(self, t: mx.array, dtype: mx.Dtype) -> mx.array:
+        return self.linear_2(nn.silu(self.linear_1(timestep_sinusoid(t).astype(dtype))))
+
+
+class _CombinedEmbedding(nn.Module):  # checkpoint path: <adaln>.emb.timestep_embedder
+    def __init__(self, dim: int):
+        super().__init__()
+        self.timestep_embedder = TimestepEmbedder(dim)
+
+
+class AdaLayerNormSingle(nn.Module):
+    """AdaLN-single (PixArt-alpha): ``t -> emb = TimestepEmbedder(t)``, returns ``(linear(silu(emb)), emb)``.
+
+    ``t``: (N,) already multiplied by the timestep scale (1000). Outputs (N, coef*D) and (N, D).
+    """
+
+    def __init__(self, dim: int, coefficient: int):
+        super().__init__()
+        self.emb = _CombinedEmbedding(dim)
+        self.linear = nn.Linear(dim, coefficient * dim)
+
+    def __call__(self, t: mx.array, dtype: mx.Dtype) -> tuple[mx.array, mx.array]:
+        emb = self.emb.timestep_embedder(t, dtype)
+        return self.linear(nn.silu(emb)), emb
+
+
+class CaptionProjection(nn.Module):
+    """LTX-2 (V1) text projection inside the transformer: linear_1 -> GELU(tanh) -> linear_2."""
+
+    def __init__(self, in_dim: int, dim: int):
+        super().__init__()
+        self.linear_1 = nn.Linear(in_dim, dim)
+        self.linear_2 = nn.Linear(dim, dim)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.linear_2(gelu_tanh(self.linear_1(x)))

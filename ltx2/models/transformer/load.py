@@ -1,0 +1,62 @@
+"""Build the transformer from an official single-file checkpoint."""
+
+from __future__ import annotations
+
+import os
+
+import mlx.core as mx
+
+from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.models.transformer.config import ConfigError, TransformerConfig
+from ltx2.models.transformer.model import LTXModel
+
+PREFIX = "model.diffusion_model."
+DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16,
+          "fp32": mx.float32, "bf16": mx.bfloat16, "fp16": mx.float16}
+# Other components stored under the transformer prefix in the official file (text connectors).
+_FOREIGN = ("video_embeddings_connector.", "audio_embeddings_connector.")
+
+
+def resolve_dtype(dtype: str | mx.Dtype) -> mx.Dtype:
+    if isinstance(dtype, mx.Dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"compute dtype {dtype!r} is not one of {sorted(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def sanitize(weights: dict[str, mx.array], audio: bool) -> dict[str, mx.array]:
+    """Checkpoint keys (prefix already stripped) -> model keys: drop the text connectors stored beside the
+    transformer and, for a video-only model, every audio / audio-video tensor."""
+    out = {k: v for k, v in weights.items() if not k.startswith(_FOREIGN)}
+    if not audio:
+        out = {k: v for k, v in out.items() if not _is_audio_key(k)}
+    return out
+
+
+def _is_audio_key(key: str) -> bool:
+    leaf = key.split(".", 2)[2] if key.startswith("transformer_blocks.") else key
+    return leaf.startswith(("audio_", "av_ca_", "video_to_audio_attn", "scale_shift_table_a2v"))
+
+
+def load_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16", audio: bool | None = None) -> LTXModel:
+    """Transformer of an official checkpoint in compute ``dtype``; ``audio=None`` builds an audio-video model
+    when the file has audio weights, ``audio=False`` a video-only one (audio weights are then not read)."""
+    dtype = resolve_dtype(dtype)
+    header = read_header(path)
+    section = header.config.get("transformer")
+    if not isinstance(section, dict):
+        raise CheckpointError(f"{path}: the metadata config has no 'transformer' section")
+    if audio is None:
+        audio = f"{PREFIX}audio_patchify_proj.weight" in header.tensors
+    try:
+        config = TransformerConfig.from_metadata(section, audio=audio)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if not header.keys_with_prefix(PREFIX):
+        raise CheckpointError(f"{path}: no tensors under '{PREFIX}' (is this a transformer checkpoint?)")
+    model = LTXModel(config)
+    weights = sanitize(load_tensors(path, PREFIX), audio)
+    load_weights_strict(model, weights, f"transformer in {path}", dtype)
+    model.eval()
+    return model

@@ -1,0 +1,114 @@
+"""Rotary position embeddings as LTX-2 defines them.
+
+RoPE spans the whole inner dim (all heads together), so each head sees its own slice of frequencies.
+For ``n_pos`` position axes (3 for video: t, h, w; 1 for audio, A/V cross attention, connectors),
+``n = dim // (2 * n_pos)`` frequencies ``g_k = (pi/2) * theta ** (k / (n - 1))`` are laid out
+frequency-major: ``[g0*x_t, g0*x_h, g0*x_w, g1*x_t, ...]``. Unused entries (identity: cos 1, sin 0) are
+padded at the *front*. ``x_j = 2 * p_j / max_pos[j] - 1`` with ``p_j`` the middle of a token's bounds.
+
+``split``: each head's vector is two halves ``[a | b]`` rotated as ``(a c - b s, b c + a s)``.
+``interleaved``: adjacent pairs ``(x[2i], x[2i+1])`` rotated the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import mlx.core as mx
+import numpy as np
+
+ROPE_TYPES = ("split", "interleaved")
+
+
+@dataclass(frozen=True)
+class RopeTable:
+    """cos/sin of one RoPE layout. split: (B, H, T, head_dim/2); interleaved: (B, T, dim)."""
+
+    cos: mx.array
+    sin: mx.array
+    rope_type: str
+
+
+@functools.lru_cache(maxsize=16)
+def frequency_grid(theta: float, n_pos: int, dim: int, float64: bool) -> np.ndarray:
+    """The ``n = dim // (2 n_pos)`` base frequencies, float32.
+
+    ``float64`` (checkpoint ``frequencies_precision: float64``) computes the power in float64 and rounds once;
+    otherwise the power runs in float32 like the reference's default path (equal to it within one float32
+    ulp of the grid for large ``n``; exact for the small grids of the tests).
+    """
+    n = dim // (2 * n_pos)
+    if float64:
+        grid = np.power(theta, np.linspace(0.0, 1.0, n, dtype=np.float64)) * math.pi / 2
+        return grid.astype(np.float32)
+    exponents = np.linspace(0.0, 1.0, n, dtype=np.float64).astype(np.float32)
+    grid = np.power(np.float32(theta), exponents).astype(np.float32)
+    return (grid * np.float32(math.pi) / np.float32(2)).astype(np.float32)
+
+
+def fractional_positions(positions: mx.array, max_pos: list[int] | tuple[int, ...], use_middle: bool) -> mx.array:
+    """positions (B, n_pos, T, 2) bounds [start, end) -> ``2 p / max_pos - 1`` (B, n_pos, T).
+
+    The arithmetic runs in the positions' own dtype: the reference pipelines store video positions in
+    bf16 and do this in bf16 (a parity trap), so we keep the same per-op rounding.
+    """
+    if positions.ndim == 4:
+        positions = (positions[..., 0] + positions[..., 1]) / 2.0 if use_middle else positions[..., 0]
+    if positions.shape[1] != len(max_pos):
+        raise ValueError(f"positions have {positions.shape[1]} axes but max_pos {list(max_pos)} has {len(max_pos)}")
+    axes = [positions[:, j] / max_pos[j] for j in range(len(max_pos))]
+    return mx.stack(axes, axis=1) * 2 - 1
+
+
+def rope_table(
+    positions: mx.array,
+    dim: int,
+    num_heads: int,
+    max_pos: list[int] | tuple[int, ...],
+    rope_type: str,
+    theta: float = 10000.0,
+    float64_grid: bool = True,
+    use_middle: bool = True,
+    dtype: mx.Dtype = mx.float32,
+) -> RopeTable:
+    """cos/sin tables for tokens at ``positions`` (B, n_pos, T, 2); cast to ``dtype`` like the reference."""
+    if rope_type not in ROPE_TYPES:
+        raise ValueError(f"rope_type {rope_type!r} is not one of {ROPE_TYPES}")
+    n_pos = positions.shape[1]
+    grid = mx.array(frequency_grid(float(theta), n_pos, dim, float64_grid))  # (n,)
+    x = fractional_positions(positions, max_pos, use_middle).astype(mx.float32)  # (B, n_pos, T)
+    b, _, t = x.shape
+    freqs = (x.transpose(0, 2, 1)[..., None, :] * grid[:, None]).reshape(b, t, -1)  # (B, T, n*n_pos), k*n_pos+j
+    cos, sin = mx.cos(freqs), mx.sin(freqs)
+    if rope_type == "split":
+        pad = dim // 2 - freqs.shape[-1]
+        cos, sin = _pad_front(cos, sin, pad)
+        cos = cos.reshape(b, t, num_heads, -1).transpose(0, 2, 1, 3)
+        sin = sin.reshape(b, t, num_heads, -1).transpose(0, 2, 1, 3)
+    else:
+        cos = mx.repeat(cos, 2, axis=-1)
+        sin = mx.repeat(sin, 2, axis=-1)
+        cos, sin = _pad_front(cos, sin, dim % (2 * n_pos))
+    return RopeTable(cos.astype(dtype), sin.astype(dtype), rope_type)
+
+
+def _pad_front(cos: mx.array, sin: mx.array, pad: int) -> tuple[mx.array, mx.array]:
+    if pad == 0:
+        return cos, sin
+    shape = (*cos.shape[:-1], pad)
+    return (mx.concatenate([mx.ones(shape, cos.dtype), cos], axis=-1),
+            mx.concatenate([mx.zeros(shape, sin.dtype), sin], axis=-1))
+
+
+def apply_rope(x: mx.array, table: RopeTable) -> mx.array:
+    """Rotate ``x``: (B, H, T, head_dim) for split tables, (B, T, dim) for interleaved ones."""
+    cos, sin = table.cos, table.sin
+    if table.rope_type == "split":
+        half = x.shape[-1] // 2
+        a, b = x[..., :half], x[..., half:]
+        return mx.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+    pairs = x.reshape(*x.shape[:-1], -1, 2)
+    rotated = mx.stack([-pairs[..., 1], pairs[..., 0]], axis=-1).reshape(x.shape)
+    return x * cos + rotated * sin

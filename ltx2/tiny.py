@@ -1,0 +1,78 @@
+"""Tiny checkpoints in the official single-file format, deterministic from a seed.
+
+They carry the same metadata (``config`` JSON with a ``transformer`` section, ``model_version``) and key
+layout (``model.diffusion_model.`` prefix) as the real LTX-2 / LTX-2.3 files, with tiny widths, so that every
+loader and parity test runs here in seconds, and the default run needs no download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten
+
+from ltx2.loading.checkpoint import save_checkpoint
+from ltx2.models.transformer.config import FIXED_AV_VALUES, FIXED_VALUES, TransformerConfig
+from ltx2.models.transformer.load import PREFIX
+from ltx2.models.transformer.model import LTXModel
+
+# Values of the real headers that the configurator insists on, plus tiny widths.
+_TINY_TRANSFORMER = {
+    **FIXED_VALUES, **FIXED_AV_VALUES,
+    "num_attention_heads": 2, "attention_head_dim": 16, "in_channels": 128, "out_channels": 128, "num_layers": 2,
+    "cross_attention_dim": 32, "caption_channels": 24, "norm_eps": 1e-6,
+    "audio_num_attention_heads": 2, "audio_attention_head_dim": 8, "audio_in_channels": 128,
+    "audio_out_channels": 128, "audio_cross_attention_dim": 16,
+    "positional_embedding_theta": 10000.0, "positional_embedding_max_pos": [20, 2048, 2048],
+    "audio_positional_embedding_max_pos": [20], "timestep_scale_multiplier": 1000,
+    "av_ca_timestep_scale_multiplier": 1000.0, "rope_type": "split", "frequencies_precision": "float64",
+}
+_LTX23_EXTRA = {
+    "apply_gated_attention": True, "cross_attention_adaln": True, "caption_proj_before_connector": True,
+    "caption_projection_first_linear": False, "caption_projection_second_linear": False,
+    "caption_proj_input_norm": False,
+}
+VERSIONS = {"ltx2": "2.0.0", "ltx2.3": "2.3.0"}
+
+
+def tiny_transformer_section(version: str = "ltx2", **overrides) -> dict:
+    """The ``transformer`` metadata section of a tiny LTX-2 ("ltx2") or LTX-2.3 ("ltx2.3") model."""
+    if version not in VERSIONS:
+        raise ValueError(f"tiny model version {version!r} is not one of {sorted(VERSIONS)}")
+    section = dict(_TINY_TRANSFORMER, **(_LTX23_EXTRA if version == "ltx2.3" else {}))
+    section.update(overrides)
+    return section
+
+
+def random_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
+    """Unit-scale random weights: linear weights ~ N(0, 1/fan_in), norm weights ~ 1 + N(0, 0.1^2), the rest
+    ~ N(0, 0.1^2). Drawn in sorted key order, so the same keys and seed give the same numbers."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key in sorted(shapes):
+        shape = shapes[key]
+        values = rng.standard_normal(shape).astype(np.float32)
+        if key.endswith("norm.weight"):
+            values = 1 + 0.1 * values
+        elif key.endswith(".weight") and len(shape) == 2:
+            values = values / np.sqrt(shape[1])
+        else:
+            values = 0.1 * values
+        out[key] = values
+    return out
+
+
+def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: int = 0,
+                          transformer: dict | None = None, dtype: mx.Dtype = mx.float32) -> Path:
+    """Write a tiny official-format checkpoint; ``transformer`` overrides entries of its section."""
+    section = tiny_transformer_section(version, **(transformer or {}))
+    config = TransformerConfig.from_metadata(section)
+    shapes = {k: tuple(v.shape) for k, v in tree_flatten(LTXModel(config).parameters())}
+    tensors = {PREFIX + k: mx.array(v).astype(dtype) for k, v in random_weights(shapes, seed).items()}
+    metadata = {"config": json.dumps({"transformer": section}), "model_version": VERSIONS[version]}
+    save_checkpoint(path, tensors, metadata)
+    return Path(path)

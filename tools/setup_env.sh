@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up ltx2 in ./.venv.  `--test` also installs the test oracle: torch (CPU) and Lightricks'
+# ltx-core / ltx-pipelines 1.0.0 *without* their declared deps (their torchaudio pin would pull a
+# multi-GB CUDA torch); torchaudio keeps only its pure-Python part (see shared/reference/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+VPY=.venv/bin/python
+"$VPY" -m pip install -q --upgrade pip
+"$VPY" -m pip install -q -e .
+if [ "${1:-}" = "--test" ]; then
+  "$VPY" -m pip install -q -e ".[test]"
+  "$VPY" -m pip install -q --no-deps ltx-core==1.0.0 ltx-pipelines==1.0.0 torchaudio==2.11.0
+  # torchaudio's compiled extension targets torch 2.11 and fails beside 2.13: use its Python fallback.
+  rm -f "$("$VPY" -c 'import site; print(site.getsitepackages()[0])')"/torchaudio/lib/*.so
+fi
