@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 NORM_EPS = 1e-6
 
@@ -42,10 +44,23 @@ class _GeluProj(nn.Module):
 
 def timestep_sinusoid(t: mx.array, channels: int = 256, max_period: float = 10000.0) -> mx.array:
     """(N,) -> (N, channels) float32 ``[cos | sin]`` of ``t * exp(-ln(max_period) i / (channels/2))``."""
-    half = channels // 2
-    freqs = mx.exp(-math.log(max_period) * mx.arange(half, dtype=mx.float32) / half)
-    args = t.astype(mx.float32)[:, None] * freqs[None]
+    args = t.astype(mx.float32)[:, None] * mx.array(_sinusoid_frequencies(channels // 2, max_period))[None]
     return mx.concatenate([mx.cos(args), mx.sin(args)], axis=-1)
+
+
+# The reference computes these 128 frequencies with torch's vectorized float32 exp, which is one ulp above
+# the correctly rounded value at two indices. A timestep of ~1000 turns one ulp into a 5e-5 rad phase error, so
+# we use the reference's exact table (tests/test_transformer_layers.py checks it against torch).
+_REFERENCE_EXP_ULP_UP = {(128, 10000.0): (12, 106)}
+
+
+@functools.lru_cache(maxsize=4)
+def _sinusoid_frequencies(half: int, max_period: float) -> np.ndarray:
+    exponent = (np.float32(-math.log(max_period)) * np.arange(half, dtype=np.float32)) / np.float32(half)
+    freqs = np.exp(exponent.astype(np.float64)).astype(np.float32)
+    for i in _REFERENCE_EXP_ULP_UP.get((half, float(max_period)), ()):
+        freqs[i] = np.nextafter(freqs[i], np.float32(np.inf))
+    return freqs
 
 
 class TimestepEmbedder(nn.Module):

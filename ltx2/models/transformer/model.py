@@ -87,7 +87,7 @@ class LTXModel(nn.Module):
         prompt_timestep = None
         if c.cross_attention_adaln:
             prompt_timestep, _ = self[prefix + "prompt_adaln_single"](
-                (m.sigma * c.timestep_scale_multiplier).reshape(-1), dtype)
+                _per_sample(m.sigma, batch) * c.timestep_scale_multiplier, dtype)
             prompt_timestep = prompt_timestep.reshape(batch, -1, prompt_timestep.shape[-1])
         context = m.context
         if c.has_caption_projection:
@@ -109,8 +109,7 @@ class LTXModel(nn.Module):
         c, dtype, batch = self.config, m.latent.dtype, m.latent.shape[0]
         cross_pe = rope_table(m.positions[:, 0:1], c.audio_cross_attention_dim, heads, (c.cross_pe_max_pos,),
                               c.rope_type, c.positional_embedding_theta, c.float64_rope, use_middle=True, dtype=dtype)
-        t = (mx.broadcast_to(other.sigma.reshape(-1), (batch,)) if other.sigma.size == 1
-             else other.sigma.reshape(batch)) * c.timestep_scale_multiplier
+        t = _per_sample(other.sigma, batch) * c.timestep_scale_multiplier
         name = "video" if is_video else "audio"
         gate_name = "a2v" if is_video else "v2a"
         scale_shift, _ = self[f"av_ca_{name}_scale_shift_adaln_single"](t, dtype)
@@ -142,6 +141,15 @@ def _adaln_per_token(adaln: AdaLayerNormSingle, t: mx.array, batch: int, dtype: 
     # one value for every token: keep (B, 1, ...) and let broadcasting do the rest
     return (mx.broadcast_to(mod, (batch, mod.shape[-1]))[:, None],
             mx.broadcast_to(emb, (batch, emb.shape[-1]))[:, None])
+
+
+def _per_sample(sigma: mx.array, batch: int) -> mx.array:
+    """() or (B,) sigma -> (B,)."""
+    if sigma.size == 1:
+        return mx.broadcast_to(sigma.reshape(-1), (batch,))
+    if sigma.size != batch:
+        raise ValueError(f"sigma has {sigma.size} values for a batch of {batch}: pass one, or one per sample")
+    return sigma.reshape(batch)
 
 
 def _context_bias(mask: mx.array | None, dtype: mx.Dtype) -> mx.array | None:

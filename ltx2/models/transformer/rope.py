@@ -35,17 +35,26 @@ class RopeTable:
 def frequency_grid(theta: float, n_pos: int, dim: int, float64: bool) -> np.ndarray:
     """The ``n = dim // (2 n_pos)`` base frequencies, float32.
 
-    ``float64`` (checkpoint ``frequencies_precision: float64``) computes the power in float64 and rounds once;
-    otherwise the power runs in float32 like the reference's default path (equal to it within one float32
-    ulp of the grid for large ``n``; exact for the small grids of the tests).
+    ``float64`` (checkpoint ``frequencies_precision: float64``) computes the power in float64 and rounds once.
+    Otherwise the exponents are a float32 linspace (bit-exact with the reference's) and the power is rounded
+    once from float64; the reference's float32 power is not always correctly rounded, so ~1% of a large grid
+    differ from it by one ulp (the real checkpoints use float64).
     """
     n = dim // (2 * n_pos)
     if float64:
         grid = np.power(theta, np.linspace(0.0, 1.0, n, dtype=np.float64)) * math.pi / 2
         return grid.astype(np.float32)
-    exponents = np.linspace(0.0, 1.0, n, dtype=np.float64).astype(np.float32)
-    grid = np.power(np.float32(theta), exponents).astype(np.float32)
-    return (grid * np.float32(math.pi) / np.float32(2)).astype(np.float32)
+    power = np.power(np.float64(theta), _torch_linspace_f32(n).astype(np.float64)).astype(np.float32)
+    return (power * np.float32(math.pi) / np.float32(2)).astype(np.float32)
+
+
+def _torch_linspace_f32(n: int) -> np.ndarray:
+    """``linspace(0, 1, n)`` in float32 exactly as torch computes it (fused multiply-add from both ends)."""
+    if n == 1:
+        return np.zeros(1, np.float32)
+    step = np.float64(np.float32(1) / np.float32(n - 1))
+    i = np.arange(n)
+    return np.where(i < n // 2, step * i, 1.0 - step * (n - 1 - i)).astype(np.float32)
 
 
 def fractional_positions(positions: mx.array, max_pos: list[int] | tuple[int, ...], use_middle: bool) -> mx.array:

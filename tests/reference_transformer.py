@@ -1,0 +1,55 @@
+"""Drive the official ltx-core transformer (the oracle) from one of our checkpoint files."""
+
+from __future__ import annotations
+
+import torch
+from ltx_core.guidance.perturbations import (
+    BatchedPerturbationConfig,
+    Perturbation,
+    PerturbationConfig,
+    PerturbationType,
+)
+from ltx_core.loader import SingleGPUModelBuilder
+from ltx_core.model.transformer import (
+    LTXV_MODEL_COMFY_RENAMING_MAP,
+    LTXModelConfigurator,
+    Modality,
+    X0Model,
+)
+from ltx_core.model.transformer.model_configurator import LTXVideoOnlyModelConfigurator
+
+import ltx2.models.transformer as ours
+
+
+def load_reference(path, audio: bool = True, dtype=torch.float32) -> X0Model:
+    configurator = LTXModelConfigurator if audio else LTXVideoOnlyModelConfigurator
+    builder = SingleGPUModelBuilder(model_class_configurator=configurator, model_path=str(path),
+                                    model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP)
+    return X0Model(builder.build(device=torch.device("cpu"), dtype=dtype)).eval()
+
+
+def to_torch(x, dtype=None):
+    import mlx.core as mx
+    import numpy as np
+
+    t = torch.from_numpy(np.array(x.astype(mx.float32)))
+    return t.to(dtype) if dtype is not None else t
+
+
+def reference_modality(m: ours.Modality, dtype) -> Modality:
+    """The same inputs for the reference; positions keep the dtype our caller chose (bf16 trap)."""
+    import mlx.core as mx
+
+    pos_dtype = torch.bfloat16 if m.positions.dtype == mx.bfloat16 else torch.float32
+    return Modality(latent=to_torch(m.latent, dtype), sigma=to_torch(m.sigma), timesteps=to_torch(m.timesteps),
+                    positions=to_torch(m.positions, pos_dtype), context=to_torch(m.context, dtype),
+                    enabled=m.enabled)
+
+
+_TYPES = {t.value: getattr(PerturbationType, t.name) for t in ours.PerturbationType}
+
+
+def reference_perturbations(p: ours.BatchPerturbations) -> BatchedPerturbationConfig:
+    return BatchedPerturbationConfig([
+        PerturbationConfig([Perturbation(_TYPES[q.type.value], list(q.blocks) if q.blocks is not None else None)
+                            for q in sample]) for sample in p.per_sample])
