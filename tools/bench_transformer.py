@@ -1,0 +1,167 @@
+"""One forward of the audio-video transformer at the real LTX-2 19B widths, MLX against ltx-core.
+
+2 blocks, 32x128 video heads, 32x64 audio heads, real feed-forward sizes; ~1,500 video tokens, 120 audio tokens and
+1,024 text tokens; the same fp32 weights (one synthetic checkpoint file) in both; 2 threads each; one process.
+Prints both times, the ratio MLX/reference, and how the MLX time splits between matrix products and the rest
+(each recorded matmul / softmax / GELU shape replayed on its own and timed).
+
+    python tools/bench_transformer.py [--repeats 3] [--layers 2]
+"""
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import ltx2  # noqa: F401  (fast BLAS before mlx)
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, video_positions
+from ltx2.models.transformer import attention as attention_module
+from ltx2.models.transformer import layers as layers_module
+from ltx2.models.transformer.load import load_transformer
+from ltx2.tiny import write_tiny_checkpoint
+
+WIDTHS = {"num_attention_heads": 32, "attention_head_dim": 128, "cross_attention_dim": 4096, "caption_channels": 3840,
+          "audio_num_attention_heads": 32, "audio_attention_head_dim": 64, "audio_cross_attention_dim": 2048}
+LATENT_GRID = (6, 16, 16)  # 1,536 video tokens: 41 frames at 512x512
+AUDIO_TOKENS, TEXT_TOKENS, SIGMA = 120, 1024, 0.8
+
+
+def make_inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    f, h, w = LATENT_GRID
+    vt = f * h * w
+
+    def normal(*shape):
+        return mx.array(rng.standard_normal(shape).astype(np.float32))
+
+    sigma = mx.array(SIGMA)
+    video = Modality(normal(1, vt, 128), sigma, mx.full((1, vt, 1), SIGMA), video_positions(f, h, w, 24.0),
+                     normal(1, TEXT_TOKENS, 3840))
+    audio = Modality(normal(1, AUDIO_TOKENS, 128), sigma, mx.full((1, AUDIO_TOKENS, 1), SIGMA),
+                     audio_positions(AUDIO_TOKENS), normal(1, TEXT_TOKENS, 3840))
+    return video, audio
+
+
+def time_it(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def record_shapes(model, video, audio):
+    """Run one forward recording matmul, softmax and GELU shapes."""
+    matmuls, softmaxes, gelus = Counter(), Counter(), Counter()
+    linear_call, attend, gelu = nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh
+
+    def linear(self, x):
+        matmuls[("linear", int(np.prod(x.shape[:-1])), self.weight.shape[1], self.weight.shape[0])] += 1
+        return linear_call(self, x)
+
+    def attend_(self, x, context, v, mask, q_pe, k_pe):
+        b, t, s, h, d = x.shape[0], x.shape[1], context.shape[1], self.heads, self.head_dim
+        matmuls[("scores", b * h, t, d, s)] += 1  # q @ k^T per head
+        matmuls[("values", b * h, t, s, d)] += 1  # p @ v per head
+        softmaxes[(b, h, t, s)] += 1
+        return attend(self, x, context, v, mask, q_pe, k_pe)
+
+    def gelu_(x):
+        gelus[tuple(x.shape)] += 1
+        return gelu(x)
+
+    nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh = linear, attend_, gelu_
+    try:
+        mx.eval(model(video, audio, BatchPerturbations.none()))
+    finally:
+        nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh = linear_call, attend, gelu
+    return matmuls, softmaxes, gelus
+
+
+def replay(matmuls, softmaxes, gelus, repeats):
+    """Seconds spent in each kind of op when run alone at the recorded shapes."""
+    seconds, flops = {"matmul": 0.0, "softmax": 0.0, "gelu": 0.0}, 0
+    for (kind, *dims), count in matmuls.items():
+        if kind == "linear":  # x (m, k) @ weight (n, k)^T, as nn.Linear does
+            m, k, n = dims
+            a, w = mx.random.normal((m, k)), mx.random.normal((n, k))
+            mx.eval(a, w)
+            seconds["matmul"] += count * time_it(lambda: mx.eval(a @ w.T), repeats)
+        else:  # batched over heads
+            bh, m, k, n = dims
+            a, w = mx.random.normal((bh, m, k)), mx.random.normal((bh, k, n))
+            mx.eval(a, w)
+            seconds["matmul"] += count * time_it(lambda: mx.eval(a @ w), repeats)
+            m *= bh
+        flops += count * 2 * m * k * n
+    for shape, count in softmaxes.items():
+        s = mx.random.normal(shape)
+        mx.eval(s)
+        seconds["softmax"] += count * time_it(lambda: mx.eval(mx.softmax(s, axis=-1)), repeats)
+    for shape, count in gelus.items():
+        x = mx.random.normal(shape)
+        mx.eval(x)
+        seconds["gelu"] += count * time_it(lambda: mx.eval(layers_module.gelu_tanh(x)), repeats)
+    return seconds, flops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--layers", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(2)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from reference_transformer import load_reference, reference_modality, reference_perturbations
+
+    path = Path(tempfile.mkdtemp()) / "bench-19b-widths.safetensors"
+    print(f"writing fp32 weights ({args.layers} blocks at LTX-2 19B widths) ...", flush=True)
+    write_tiny_checkpoint(path, "ltx2", seed=0, transformer=dict(WIDTHS, num_layers=args.layers))
+    ours = load_transformer(path, "float32")
+    ref = load_reference(path).velocity_model
+    path.unlink()
+    video, audio = make_inputs()
+    ref_args = (reference_modality(video, torch.float32), reference_modality(audio, torch.float32),
+                reference_perturbations(BatchPerturbations.none()))
+    print(f"tokens: video {video.latent.shape[1]}, audio {AUDIO_TOKENS}, text {TEXT_TOKENS}; threads: 2 (torch), "
+          f"MLX CPU + MKL", flush=True)
+
+    def run_ours():
+        mx.eval(ours(video, audio, BatchPerturbations.none()))
+
+    def run_ref():
+        with torch.no_grad():
+            ref(*ref_args)
+
+    t_ours = time_it(run_ours, args.repeats)
+    t_ref = time_it(run_ref, args.repeats)
+    with torch.no_grad():
+        rv, ra = ref(*ref_args)
+    v, a = ours(video, audio, BatchPerturbations.none())
+    err = max(float(np.abs(np.array(v) - rv.numpy()).max()), float(np.abs(np.array(a) - ra.numpy()).max()))
+    print(f"MLX (ltx2):          {t_ours:7.3f} s")
+    print(f"ltx-core (torch):    {t_ref:7.3f} s")
+    print(f"ratio MLX/reference: {t_ours / t_ref:7.2f}   (max abs difference of outputs: {err:.2e})")
+
+    seconds, flops = replay(*record_shapes(ours, video, audio), args.repeats)
+    rest = t_ours - sum(seconds.values())
+    print(f"MLX time split (ops replayed alone at the recorded shapes; {flops / 1e9:.0f} GFLOP of matmuls):")
+    for name, s in [*seconds.items(), ("everything else", rest)]:
+        print(f"  {name:16s} {s:7.3f} s  {100 * s / t_ours:5.1f}%" + (
+            f"  ({flops / s / 1e9:.0f} GFLOP/s)" if name == "matmul" else ""))
+
+
+if __name__ == "__main__":
+    main()
