@@ -50,7 +50,8 @@ class Attention(nn.Module):
                 out = out * keep + v * (1 - keep)
         if "to_gate_logits" in self:
             b, t, _ = out.shape
-            gates = 2.0 * mx.sigmoid(self.to_gate_logits(x))  # (B, T, H)
+            logits = self.to_gate_logits(x)  # (B, T, H)
+            gates = 2.0 * mx.sigmoid(logits.astype(mx.float32)).astype(logits.dtype)
             out = (out.reshape(b, t, self.heads, self.head_dim) * gates[..., None]).reshape(b, t, -1)
         return self.to_out[0](out)
 

@@ -18,8 +18,15 @@ def rms_norm(x: mx.array, eps: float = NORM_EPS) -> mx.array:
 
 
 def gelu_tanh(x: mx.array) -> mx.array:
-    """GELU, tanh approximation (torch ``approximate="tanh"``)."""
-    return 0.5 * x * (1 + mx.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+    """GELU, tanh approximation (torch ``approximate="tanh"``); float32 inside, one rounding, as torch."""
+    y = x.astype(mx.float32)
+    return (0.5 * y * (1 + mx.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * y * y * y)))).astype(x.dtype)
+
+
+def silu(x: mx.array) -> mx.array:
+    """SiLU with float32 inside and one rounding (MLX's would round twice in bf16)."""
+    y = x.astype(mx.float32)
+    return (y * mx.sigmoid(y)).astype(x.dtype)
 
 
 class FeedForward(nn.Module):
@@ -72,7 +79,7 @@ class TimestepEmbedder(nn.Module):
         self.linear_2 = nn.Linear(dim, dim)
 
     def __call__(self, t: mx.array, dtype: mx.Dtype) -> mx.array:
-        return self.linear_2(nn.silu(self.linear_1(timestep_sinusoid(t).astype(dtype))))
+        return self.linear_2(silu(self.linear_1(timestep_sinusoid(t).astype(dtype))))
 
 
 class _CombinedEmbedding(nn.Module):  # checkpoint path: <adaln>.emb.timestep_embedder
@@ -94,7 +101,7 @@ class AdaLayerNormSingle(nn.Module):
 
     def __call__(self, t: mx.array, dtype: mx.Dtype) -> tuple[mx.array, mx.array]:
         emb = self.emb.timestep_embedder(t, dtype)
-        return self.linear(nn.silu(emb)), emb
+        return self.linear(silu(emb)), emb
 
 
 class CaptionProjection(nn.Module):

@@ -117,7 +117,11 @@ def apply_rope(x: mx.array, table: RopeTable) -> mx.array:
     if table.rope_type == "split":
         half = x.shape[-1] // 2
         a, b = x[..., :half], x[..., half:]
-        return mx.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+        # (a c) rounds to x's dtype, then ``-= s b`` is one fused float32 step (torch's addcmul_), as the reference
+        f32 = mx.float32
+        first = ((a * cos).astype(f32) - sin.astype(f32) * b.astype(f32)).astype(x.dtype)
+        second = ((b * cos).astype(f32) + sin.astype(f32) * a.astype(f32)).astype(x.dtype)
+        return mx.concatenate([first, second], axis=-1)
     pairs = x.reshape(*x.shape[:-1], -1, 2)
     rotated = mx.stack([-pairs[..., 1], pairs[..., 0]], axis=-1).reshape(x.shape)
     return x * cos + rotated * sin

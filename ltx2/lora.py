@@ -1,0 +1,75 @@
+"""LoRA fusion into the transformer's weights, as the official loader does it.
+
+For each model weight ``K.weight`` with ``K.lora_A.weight`` (r, in) and ``K.lora_B.weight`` (out, r) in a LoRA
+file (keys may carry the ComfyUI ``diffusion_model.`` prefix): ``delta = (B * strength) @ A`` in the LoRA's dtype,
+cast to the weight's dtype, summed over LoRAs, then ``W' = delta + W`` in the weight's dtype. No alpha/rank
+scaling (an ``alpha`` tensor in the file is ignored, as by the reference). Only ``.weight`` tensors get deltas.
+A LoRA tensor that matches no model weight is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+from ltx2.loading.checkpoint import CheckpointError
+
+_A, _B = ".lora_A.weight", ".lora_B.weight"
+
+
+def read_lora(path: str | os.PathLike) -> dict[str, tuple[mx.array, mx.array]]:
+    """{model module name: (A, B)} of a LoRA file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"LoRA file {path} does not exist")
+    pairs: dict[str, dict[str, mx.array]] = {}
+    unknown = []
+    for key, value in mx.load(str(path)).items():
+        name = key.replace("diffusion_model.", "")
+        if name.endswith(_A):
+            pairs.setdefault(name[: -len(_A)], {})["A"] = value
+        elif name.endswith(_B):
+            pairs.setdefault(name[: -len(_B)], {})["B"] = value
+        elif not name.endswith(".alpha"):
+            unknown.append(key)
+    incomplete = sorted(k for k, v in pairs.items() if set(v) != {"A", "B"})
+    if unknown or incomplete:
+        raise CheckpointError(f"LoRA {path}: {len(unknown)} tensors are not lora_A/lora_B weights "
+                              f"({', '.join(unknown[:5])}) and {len(incomplete)} modules lack A or B "
+                              f"({', '.join(incomplete[:5])})")
+    return {k: (v["A"], v["B"]) for k, v in pairs.items()}
+
+
+def fuse_loras(model: nn.Module, loras: tuple[tuple[str, float], ...] | list) -> int:
+    """Fuse ``(path, strength)`` LoRAs into ``model`` in place; returns the number of weights changed."""
+    params = dict(tree_flatten(model.parameters()))
+    deltas: dict[str, list[mx.array]] = {}
+    for path, strength in loras:
+        pairs = read_lora(path)
+        unmatched = sorted(m for m in pairs if f"{m}.weight" not in params)
+        if unmatched:
+            raise CheckpointError(f"LoRA {path}: {len(unmatched)} modules match no transformer weight "
+                                  f"({', '.join(unmatched[:5])}); is it a LoRA for this model?")
+        for module, (a, b) in pairs.items():
+            weight = params[f"{module}.weight"]
+            # B * strength is computed in float32 and rounded to the LoRA's dtype, as torch does (MLX would round
+            # the strength itself to bf16 first); the product accumulates in float32 and rounds once (as torch's
+            # CPU bf16 matmul; MLX's own bf16 matmul rounds more often)
+            scaled = (b.astype(mx.float32) * strength).astype(b.dtype)
+            delta = (scaled.astype(mx.float32) @ a.astype(mx.float32)).astype(b.dtype).astype(weight.dtype)
+            if delta.shape != weight.shape:
+                raise CheckpointError(f"LoRA {path}: {module} gives a {tuple(delta.shape)} delta for a "
+                                      f"{tuple(weight.shape)} weight")
+            deltas.setdefault(f"{module}.weight", []).append(delta)
+    fused = []
+    for key, parts in deltas.items():
+        weight = params[key]
+        total = parts[0] if len(parts) == 1 else mx.stack(parts).astype(mx.float32).sum(0).astype(weight.dtype)
+        fused.append((key, (total + weight).astype(weight.dtype)))
+    model.load_weights(fused, strict=False)
+    mx.eval(model.parameters())
+    return len(fused)
