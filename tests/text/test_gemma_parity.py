@@ -44,7 +44,8 @@ def test_hidden_states_match_transformers(gemma_root, tokens):
                   attention_mask=torch.from_numpy(np.array(tokens.attention_mask)).long(), output_hidden_states=True)
     assert len(ours) == len(out.hidden_states) == PARITY_GEMMA.num_hidden_layers + 1
     n = tokens.num_tokens  # pad rows are never used downstream (and differ: they attend to nothing)
-    errors = [float(np.abs(np.array(a)[:, -n:] - b.numpy()[:, -n:]).max()) for a, b in zip(ours, out.hidden_states)]
+    errors = [float(np.abs(np.array(a)[:, -n:] - b.numpy()[:, -n:]).max())
+              for a, b in zip(ours, out.hidden_states, strict=True)]
     print("Gemma hidden states max abs err per state:", " ".join(f"{e:.1e}" for e in errors))
     assert max(errors) <= TOL
     np.testing.assert_allclose(np.array(ours[-1])[:, -n:], out.last_hidden_state.numpy()[:, -n:], atol=TOL)
@@ -55,7 +56,7 @@ def test_multimodal_root_loads_the_same_language_model(gemma_root, tokens, tmp_p
     mm_root = write_tiny_gemma_root(tmp_path, seed=3, config=PARITY_GEMMA, multimodal=True)
     text = load_gemma(gemma_root, mx.float32).hidden_states(tokens.input_ids, tokens.attention_mask)
     multi = load_gemma(mm_root, mx.float32).hidden_states(tokens.input_ids, tokens.attention_mask)
-    for a, b in zip(text, multi):
+    for a, b in zip(text, multi, strict=True):
         np.testing.assert_array_equal(np.array(a), np.array(b))
 
 

@@ -47,7 +47,8 @@ def test_quantized_gemma_error_is_bounded(setup, bits):
         n = tokens.num_tokens
         f = full.hidden_states(tokens.input_ids, tokens.attention_mask)
         q = quantized.hidden_states(tokens.input_ids, tokens.attention_mask)
-        hs_errors += [float(mx.abs(a[:, -n:] - b[:, -n:]).max() / mx.abs(a[:, -n:]).max()) for a, b in zip(f, q)]
+        hs_errors += [float(mx.abs(a[:, -n:] - b[:, -n:]).max() / mx.abs(a[:, -n:]).max())
+                      for a, b in zip(f, q, strict=True)]
         cf, cq = processor(f, tokens.attention_mask), processor(q, tokens.attention_mask)
         ctx_errors += [float(mx.sqrt(mx.mean((x - y) ** 2)) / mx.sqrt(mx.mean(x**2)))
                        for x, y in ((cf.video, cq.video), (cf.audio, cq.audio))]
@@ -59,5 +60,5 @@ def test_quantized_gemma_error_is_bounded(setup, bits):
 
 
 def test_layers_with_unaligned_width_stay_unquantized(tiny_text):
-    model = load_gemma(tiny_text["gemma"], mx.float32, quantize_bits=8)  # hidden 24, inner 32 and 48: none is a multiple of 64
-    assert model.quantization["layers"] == 0  # nothing divisible by 64; still runs
+    model = load_gemma(tiny_text["gemma"], mx.float32, quantize_bits=8)
+    assert model.quantization["layers"] == 0  # input widths 24, 32 and 48: none is a multiple of 64; still runs

@@ -77,7 +77,8 @@ class GemmaConfig:
 
     def to_hf(self) -> dict:
         """A text-only ``config.json`` (``Gemma3ForCausalLM``) describing this model."""
-        rope_scaling = {"rope_type": "linear", "factor": self.rope_linear_factor} if self.rope_linear_factor != 1 else None
+        linear = self.rope_linear_factor != 1
+        rope_scaling = {"rope_type": "linear", "factor": self.rope_linear_factor} if linear else None
         return {"architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text",
                 "hidden_size": self.hidden_size, "num_hidden_layers": self.num_hidden_layers,
                 "intermediate_size": self.intermediate_size, "num_attention_heads": self.num_attention_heads,

@@ -53,7 +53,7 @@ class GemmaTextModel(nn.Module):
         global_mask = attention_mask_for(attention_mask, None)
         local_mask = attention_mask_for(attention_mask, self.config.sliding_window)
         states = [h]
-        for i, layer in enumerate(inner.layers):
+        for layer in inner.layers:
             h = layer(h, local_mask if layer.self_attn.is_sliding else global_mask, None)
             states.append(h)
         states[-1] = inner.norm(h)
