@@ -11,7 +11,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 from ltx2.models.text.config import GemmaConfig, TextProcessorConfig
-from ltx2.models.text.gemma import load_gemma, parameter_bytes
+from ltx2.models.text.gemma import GemmaTextModel, load_gemma, parameter_bytes
 from ltx2.models.text.processor import EmbeddingsProcessor
 from ltx2.models.text.tiny import write_tiny_gemma_root
 from ltx2.models.text.tokenizer import GemmaTokenizer
@@ -62,3 +62,32 @@ def test_quantized_gemma_error_is_bounded(setup, bits):
 def test_layers_with_unaligned_width_stay_unquantized(tiny_text):
     model = load_gemma(tiny_text["gemma"], mx.float32, quantize_bits=8)
     assert model.quantization["layers"] == 0  # input widths 24, 32 and 48: none is a multiple of 64; still runs
+
+
+def test_quantizing_while_loading_equals_quantizing_after(setup):
+    """load_gemma quantizes part by part (low peak memory); same numbers as quantizing the loaded model."""
+    root, tokenizer, _, _ = setup
+    streamed = load_gemma(root, mx.float32, quantize_bits=4)
+    after = load_gemma(root, mx.float32)
+    after.quantize(4)
+    assert streamed.quantization == after.quantization
+    tokens = tokenizer(PROMPTS[0])
+    for a, b in zip(streamed.hidden_states(tokens.input_ids, tokens.attention_mask),
+                    after.hidden_states(tokens.input_ids, tokens.attention_mask), strict=True):
+        assert float(mx.abs(a - b).max()) == 0
+
+
+def test_quantized_load_never_holds_the_unquantized_model(tmp_path):
+    """Peak memory of a 4-bit load stays well under the float32 model's size (measured: 36 MB vs 126 MB)."""
+    config = GemmaConfig(hidden_size=512, num_hidden_layers=8, intermediate_size=2048, num_attention_heads=4,
+                         num_key_value_heads=2, head_dim=128, query_pre_attn_scalar=128, vocab_size=262)
+    root = write_tiny_gemma_root(tmp_path, config=config)
+    mx.clear_cache()
+    mx.reset_peak_memory()
+    base = mx.get_active_memory()
+    model = load_gemma(root, mx.float32, quantize_bits=4)
+    peak = mx.get_peak_memory() - base
+    full_bytes = 4 * sum(v.size for _, v in tree_flatten(GemmaTextModel(config).language_model.parameters()))
+    print(f"4-bit load: peak {peak / 1e6:.0f} MB, quantized {parameter_bytes(model) / 1e6:.0f} MB, "
+          f"float32 model {full_bytes / 1e6:.0f} MB")
+    assert peak < 0.4 * full_bytes

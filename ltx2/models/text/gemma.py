@@ -59,25 +59,26 @@ class GemmaTextModel(nn.Module):
         states[-1] = inner.norm(h)
         return states
 
-    def quantize(self, bits: int, group_size: int = 64) -> int:
-        """Quantize embeddings and linear layers in place with MLX affine quantization; layers whose input
-        width is not a multiple of ``group_size`` stay unquantized. Returns how many layers were quantized."""
+    def quantize(self, bits: int, group_size: int = 64, under: str = "") -> int:
+        """Quantize embeddings and linear layers (those under the module path ``under``, default all) in place
+        with MLX affine quantization; layers whose input width is not a multiple of ``group_size`` stay
+        unquantized. Returns how many layers were quantized."""
         if bits not in QUANT_BITS:
             raise ValueError(f"Gemma quantization bits={bits!r} is not supported: use one of {QUANT_BITS} (or none)")
-        eligible = [p for p, m in self.language_model.named_modules() if _quantizable(m, group_size)]
-        skipped = [p for p, m in self.language_model.named_modules()
-                   if hasattr(m, "to_quantized") and not _quantizable(m, group_size)]
-        nn.quantize(self.language_model, group_size=group_size, bits=bits,
-                    class_predicate=lambda _, m: _quantizable(m, group_size))
-        if skipped:
-            log.warning("Gemma quantization: %d layers have an input width not divisible by group_size=%d and "
-                        "stay unquantized (e.g. %s)", len(skipped), group_size, skipped[0])
-        self.quantization = {"bits": bits, "group_size": group_size, "layers": len(eligible)}
-        return len(eligible)
+
+        def chosen(path: str, module: nn.Module) -> bool:
+            inside = not under or path == under or path.startswith(under + ".")
+            return inside and _quantizable(module, group_size)
+
+        count = sum(chosen(p, m) for p, m in self.language_model.named_modules())
+        nn.quantize(self.language_model, group_size=group_size, bits=bits, class_predicate=chosen)
+        self.quantization = {"bits": bits, "group_size": group_size,
+                             "layers": count + (self.quantization or {}).get("layers", 0)}
+        return count
 
 
 def _quantizable(module: nn.Module, group_size: int) -> bool:
-    return hasattr(module, "to_quantized") and module.weight.shape[-1] % group_size == 0
+    return hasattr(module, "to_quantized") and "scales" not in module and module.weight.shape[-1] % group_size == 0
 
 
 def attention_mask_for(attention_mask: mx.array, window: int | None) -> mx.array:
@@ -135,14 +136,37 @@ def load_gemma(root: str | os.PathLike, dtype: mx.Dtype = mx.bfloat16, quantize_
     weights = {}
     for shard in gemma_shards(root):
         weights.update(mx.load(str(shard)))  # lazy: read tensor by tensor while loading
+    weights = language_model_weights(weights)
     model = GemmaTextModel(config)
-    load_weights_strict(model.language_model, language_model_weights(weights), f"Gemma language model in {root}",
-                        dtype)
-    if quantize_bits is not None:
-        model.quantize(quantize_bits, group_size)
+    what = f"Gemma language model in {root}"
+    if quantize_bits is None:
+        load_weights_strict(model.language_model, weights, what, dtype)
+    else:
+        _load_quantizing(model, weights, what, dtype, quantize_bits, group_size)
     mx.eval(model.parameters())
     model.eval()
     return model
+
+
+def _load_quantizing(model: GemmaTextModel, weights: dict[str, mx.array], what: str, dtype: mx.Dtype, bits: int,
+                     group_size: int) -> None:
+    """Load and quantize one part at a time (embeddings, each layer, final norm), so the peak memory is the
+    quantized model plus one unquantized layer, not the whole unquantized model."""
+    inner = model.language_model.model
+    parts = [("model.embed_tokens.", inner.embed_tokens), ("model.norm.", inner.norm)]
+    parts += [(f"model.layers.{i}.", layer) for i, layer in enumerate(inner.layers)]
+    for prefix, module in parts:
+        part = {k.removeprefix(prefix): weights.pop(k) for k in [k for k in weights if k.startswith(prefix)]}
+        load_weights_strict(module, part, f"{what} ({prefix.rstrip('.')})", dtype)
+        model.quantize(bits, group_size, under=prefix.rstrip("."))
+        mx.eval(module.parameters() if prefix != "model.embed_tokens." else inner.embed_tokens.parameters())
+    if weights:
+        raise CheckpointError(f"{what} does not match its config: {len(weights)} unexpected: "
+                              + ", ".join(sorted(weights)[:8]))
+    skipped = [p for p, m in model.language_model.named_modules() if hasattr(m, "to_quantized") and "scales" not in m]
+    if skipped:
+        log.warning("Gemma quantization: %d layers have an input width not divisible by group_size=%d and stay "
+                    "unquantized (e.g. %s)", len(skipped), group_size, skipped[0])
 
 
 def parameter_bytes(model: nn.Module) -> int:
