@@ -97,3 +97,16 @@ def test_bad_inputs_raise_clear_errors(gemma_root, tmp_path):
         load_gemma(tmp_path)
     with pytest.raises(ValueError, match="bits=3"):
         load_gemma(gemma_root, quantize_bits=3)
+
+
+@pytest.mark.parametrize("bits", [None, 8])
+def test_stray_or_missing_tensors_are_named(tmp_path, bits):
+    from ltx2.loading.checkpoint import save_checkpoint
+
+    root = write_tiny_gemma_root(tmp_path, seed=0)
+    weights = mx.load(str(root / "model.safetensors"))
+    weights["model.layers.0.mlp.extra_proj.weight"] = mx.zeros((2, 2))
+    del weights["model.layers.1.mlp.up_proj.weight"]
+    save_checkpoint(root / "model.safetensors", weights, {"format": "pt"})
+    with pytest.raises(CheckpointError, match="extra_proj|up_proj"):
+        load_gemma(root, mx.float32, quantize_bits=bits)

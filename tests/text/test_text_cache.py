@@ -81,3 +81,17 @@ def test_bad_entries_are_detected_and_recomputed(encoder, tmp_path, caplog, dama
     assert not again.from_cache and "deleting it and encoding again" in caplog.text
     assert_same(good, again)
     assert encode_prompts(encoder, PROMPT, NEGATIVE, cache).from_cache  # rewritten, valid again
+
+
+def test_bfloat16_entries_round_trip(tmp_path):
+    import mlx.core as mx
+
+    from ltx2.models.text.cache import EncodedPrompts
+    from ltx2.models.text.processor import TextContext
+
+    video, audio = (mx.random.normal((1, 128, w)).astype(mx.bfloat16) for w in (32, 16))
+    cache = EmbeddingCache(tmp_path)
+    cache.store("ab" * 32, EncodedPrompts(TextContext(video, audio), None, "p", None))
+    loaded = cache.load("ab" * 32)
+    assert loaded.from_cache and loaded.negative is None and loaded.positive.video.dtype == mx.bfloat16
+    assert bool(mx.array_equal(loaded.positive.video, video)) and bool(mx.array_equal(loaded.positive.audio, audio))

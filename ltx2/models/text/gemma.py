@@ -153,20 +153,27 @@ def _load_quantizing(model: GemmaTextModel, weights: dict[str, mx.array], what: 
     """Load and quantize one part at a time (embeddings, each layer, final norm), so the peak memory is the
     quantized model plus one unquantized layer, not the whole unquantized model."""
     inner = model.language_model.model
-    parts = [("model.embed_tokens.", inner.embed_tokens), ("model.norm.", inner.norm)]
-    parts += [(f"model.layers.{i}.", layer) for i, layer in enumerate(inner.layers)]
-    for prefix, module in parts:
+    prefixes = ["model.embed_tokens.", "model.norm."] + [f"model.layers.{i}." for i in range(len(inner.layers))]
+    unexpected = sorted(k for k in weights if not k.startswith(tuple(prefixes)))
+    if unexpected:
+        raise CheckpointError(f"{what} does not match its config: {len(unexpected)} unexpected: "
+                              + ", ".join(unexpected[:8]))
+    for prefix in prefixes:
+        path = prefix.rstrip(".")
         part = {k.removeprefix(prefix): weights.pop(k) for k in [k for k in weights if k.startswith(prefix)]}
-        load_weights_strict(module, part, f"{what} ({prefix.rstrip('.')})", dtype)
-        model.quantize(bits, group_size, under=prefix.rstrip("."))
-        mx.eval(module.parameters() if prefix != "model.embed_tokens." else inner.embed_tokens.parameters())
-    if weights:
-        raise CheckpointError(f"{what} does not match its config: {len(weights)} unexpected: "
-                              + ", ".join(sorted(weights)[:8]))
+        load_weights_strict(_submodule(model.language_model, path), part, f"{what} ({path})", dtype)
+        model.quantize(bits, group_size, under=path)
+        mx.eval(_submodule(model.language_model, path).parameters())  # (quantizing may replace the module)
     skipped = [p for p, m in model.language_model.named_modules() if hasattr(m, "to_quantized") and "scales" not in m]
     if skipped:
         log.warning("Gemma quantization: %d layers have an input width not divisible by group_size=%d and stay "
                     "unquantized (e.g. %s)", len(skipped), group_size, skipped[0])
+
+
+def _submodule(module: nn.Module, path: str) -> nn.Module:
+    for name in path.split("."):
+        module = module[int(name)] if isinstance(module, list) else module[name]
+    return module
 
 
 def parameter_bytes(model: nn.Module) -> int:
