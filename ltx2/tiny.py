@@ -16,6 +16,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from ltx2.loading.checkpoint import save_checkpoint
+from ltx2.models.text.tiny import fits_tiny_gemma, tiny_connector_section, tiny_processor_tensors
 from ltx2.models.transformer.config import FIXED_AV_VALUES, FIXED_VALUES, TransformerConfig
 from ltx2.models.transformer.load import PREFIX
 from ltx2.models.transformer.model import LTXModel
@@ -45,7 +46,7 @@ def tiny_transformer_section(version: str = "ltx2", **overrides) -> dict:
         raise ValueError(f"tiny model version {version!r} is not one of {sorted(VERSIONS)}")
     section = dict(_TINY_TRANSFORMER, **(_LTX23_EXTRA if version == "ltx2.3" else {}))
     section.update(overrides)
-    return section
+    return {**tiny_connector_section(section), **section}  # text connector entries; explicit ones win
 
 
 def random_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
@@ -73,6 +74,8 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: 
     config = TransformerConfig.from_metadata(section)
     shapes = {k: tuple(v.shape) for k, v in tree_flatten(LTXModel(config).parameters())}
     tensors = {PREFIX + k: mx.array(v).astype(dtype) for k, v in random_weights(shapes, seed).items()}
+    if fits_tiny_gemma(section):  # text feature extractor + connectors, fed by the tiny Gemma (ltx2.models.text.tiny)
+        tensors.update({k: v.astype(dtype) for k, v in tiny_processor_tensors(section, seed).items()})
     metadata = {"config": json.dumps({"transformer": section}), "model_version": VERSIONS[version]}
     save_checkpoint(path, tensors, metadata)
     return Path(path)
