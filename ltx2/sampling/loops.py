@@ -140,7 +140,7 @@ def res2s_loop(sigmas: mx.array, video: LatentState, audio: LatentState | None, 
     for i in range(n_steps):
         h = -math.log(s[i + 1] / s[i])
         a21, b1, b2 = res2s_coefficients(h)
-        sigma, sigma_next = mx.array(s[i], dtype=F64, stream=mx.cpu), mx.array(s[i + 1], dtype=F64, stream=mx.cpu)
+        sigma, sigma_next = mx.array(s[i], dtype=F64), mx.array(s[i + 1], dtype=F64)
         sub = mx.sqrt(sigma * sigma_next, stream=mx.cpu)
         states = [st for st in (video, audio) if st is not None]
         anchors = [st.latent.astype(F64, stream=mx.cpu) for st in states]
