@@ -92,6 +92,7 @@ class MultiModalGuidedDenoiser:
       4. if either modality_scale != 1: audio<->video cross-attention skipped in every block.
     Then ``MultiModalGuider.calculate`` per modality; a skipping modality returns its previous x0, and when both
     skip there is no transformer call. Keeps the previous x0s: use one instance per denoising run.
+    Video-only (audio None): the audio guider is ignored and the modality term is zero (no pass 4).
     """
 
     def __init__(self, model: X0Model, video_context: mx.array, audio_context: mx.array | None = None,
@@ -143,8 +144,9 @@ class MultiModalGuidedDenoiser:
             if ag.needs_perturbed():
                 perturbations.append(Perturbation(PerturbationType.SKIP_AUDIO_SELF_ATTN, ag.params.stg_blocks))
             ptb = self._run(pos_v, pos_a, perturbations)
-        if audio is not None and (vg.needs_isolated() or ag.needs_isolated()):
-            iso = self._run(pos_v, pos_a, modality_isolation())
+        if vg.needs_isolated() or ag.needs_isolated():
+            # without audio the positive pass already is the isolated one: the modality term is then zero
+            iso = self._run(pos_v, pos_a, modality_isolation()) if audio is not None else (cond_v, None)
         x0_v = self.last[0] if skip_v else vg.calculate(cond_v, neg[0], ptb[0], iso[0])
         x0_a = None if audio is None else (self.last[1] if skip_a else ag.calculate(cond_a, neg[1], ptb[1], iso[1]))
         self.last = (x0_v, x0_a)
