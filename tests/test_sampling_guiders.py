@@ -132,8 +132,8 @@ def test_skip_steps_match_reference(skip_step):
     (lambda: MultiModalGuiderParams(skip_step=-1), "skip_step=-1: must be >= 0"),
     (lambda: MultiModalGuiderParams(stg_blocks=[1, "x"]), "stg_blocks[1]='x': must be an integer"),
     (lambda: MultiModalGuiderParams(stg_blocks=5), "stg_blocks=5: must be a list of integers"),
-    (lambda: MultiModalGuiderParams(stg_scale=1.0), "stg_scale is non-zero but no block is perturbed"),
-    (lambda: STGGuider(1.0, blocks=()), "STG needs at least one block"),
+    (lambda: MultiModalGuiderParams(stg_scale=1.0), "stg_blocks=[]: STG is on but no block is perturbed"),
+    (lambda: STGGuider(1.0, blocks=()), "blocks=[]: STG is on but no block is perturbed"),
     (lambda: CFGGuider(math.inf), "scale=inf: must be a finite number"),
     (lambda: APGGuider(3.0, norm_threshold=-1.0), "norm_threshold=-1.0: must lie in [0.0, inf]"),
     (lambda: MultiModalGuiderSchedule({}), "must be a non-empty mapping"),
@@ -143,6 +143,12 @@ def test_invalid_guider_parameters(make, fragment):
     with pytest.raises(SamplingConfigError) as e:
         make()
     assert fragment in str(e.value)
+
+
+def test_stg_blocks_none_means_every_block_as_in_reference():
+    assert MultiModalGuiderParams(stg_scale=1.0, stg_blocks=None).stg_blocks is None
+    assert STGGuider(1.0, blocks=None).blocks is None
+    assert ref.MultiModalGuiderParams(stg_scale=1.0, stg_blocks=None).stg_blocks is None
 
 
 def test_params_accept_hydra_list_config():

@@ -50,8 +50,8 @@ def models(tmp_path_factory):
         if (version, dtype) not in cache:
             path = tmp_path_factory.mktemp("ckpt") / f"{version}.safetensors"
             write_tiny_checkpoint(path, version, seed=3)
-            cache[version, dtype] = (X0Model(load_transformer(path, dtype)),
-                                     load_reference(path, dtype=torch.float32 if dtype == "float32" else torch.bfloat16))
+            ref_dtype = torch.float32 if dtype == "float32" else torch.bfloat16
+            cache[version, dtype] = (X0Model(load_transformer(path, dtype)), load_reference(path, dtype=ref_dtype))
         return cache[version, dtype]
 
     return get
@@ -84,7 +84,8 @@ def noised_states(dtype=mx.float32, noise_scale=1.0, partial_mask=True, seed=1):
 def to_ref(state, dtype):
     pos_dtype = torch.bfloat16 if state.positions.dtype == mx.bfloat16 else torch.float32
     return RefLatentState(latent=to_torch(state.latent, dtype), denoise_mask=to_torch(state.denoise_mask),
-                          positions=to_torch(state.positions, pos_dtype), clean_latent=to_torch(state.clean_latent, dtype))
+                          positions=to_torch(state.positions, pos_dtype),
+                          clean_latent=to_torch(state.clean_latent, dtype))
 
 
 def ref_factory(params, negative):

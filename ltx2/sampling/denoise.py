@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 
-from ltx2.models.transformer import BatchPerturbations, Modality, X0Model, modality_isolation, stg
+from ltx2.models.transformer import BatchPerturbations, Modality, X0Model, modality_isolation
 from ltx2.models.transformer.perturbations import Perturbation, PerturbationType
 from ltx2.sampling.guiders import (
     APGGuider,
@@ -76,7 +76,9 @@ class GuidedDenoiser:
             other = self.model(modality(video, self.negative_contexts[0], sigma),
                                modality(audio, self.negative_contexts[1], sigma))
         else:
-            other = self.model(*pos, BatchPerturbations.same(stg(self.guider.blocks, audio=audio is not None),
+            kinds = [PerturbationType.SKIP_VIDEO_SELF_ATTN]
+            kinds += [PerturbationType.SKIP_AUDIO_SELF_ATTN] if audio is not None else []
+            other = self.model(*pos, BatchPerturbations.same([Perturbation(k, self.guider.blocks) for k in kinds],
                                                              video.latent.shape[0]))
         return tuple(c if c is None else c + self.guider.delta(c, o) for c, o in zip(cond, other))
 

@@ -67,18 +67,15 @@ class CFGStarGuider:
 @dataclass(frozen=True)
 class STGGuider:
     """Spatio-temporal guidance: ``delta = scale * (cond - perturbed)``, where the perturbed pass replaces
-    self-attention by its value path in ``blocks`` (both modalities); scale 0 disables it."""
+    self-attention by its value path in ``blocks`` (None: every block; both modalities); scale 0 disables it."""
 
     scale: float = 1.0
-    blocks: tuple[int, ...] = (29,)
+    blocks: tuple[int, ...] | None = (29,)
     needs = "perturbed"
 
     def __post_init__(self):
         object.__setattr__(self, "scale", check.real("scale", self.scale))
-        object.__setattr__(self, "blocks", check.int_tuple("blocks", self.blocks))
-        if self.scale != 0.0 and not self.blocks:
-            check.fail("blocks", list(self.blocks), "STG needs at least one block to perturb",
-                       "list transformer blocks, e.g. [29] for LTX-2 or [28] for LTX-2.3, or set scale=0")
+        object.__setattr__(self, "blocks", _blocks("blocks", self.blocks, self.scale != 0.0))
 
     def enabled(self) -> bool:
         return self.scale != 0.0
@@ -120,7 +117,7 @@ class APGGuider:
 class MultiModalGuiderParams:
     """One modality's guidance strengths (ltx-core defaults: no guidance).
 
-    cfg_scale: prompt adherence (1 = off); stg_scale: STG strength (0 = off) on ``stg_blocks``;
+    cfg_scale: prompt adherence (1 = off); stg_scale: STG strength (0 = off) on ``stg_blocks`` (None: all);
     rescale_scale in [0, 1]: how much the guided prediction's std is pulled back to the positive one's;
     modality_scale: audio<->video coupling strength (1 = off); skip_step: reuse the previous x0 on all but
     every (skip_step + 1)-th step (0 = never skip).
@@ -128,7 +125,7 @@ class MultiModalGuiderParams:
 
     cfg_scale: float = 1.0
     stg_scale: float = 0.0
-    stg_blocks: tuple[int, ...] = field(default_factory=tuple)
+    stg_blocks: tuple[int, ...] | None = field(default_factory=tuple)
     rescale_scale: float = 0.0
     modality_scale: float = 1.0
     skip_step: int = 0
@@ -137,13 +134,10 @@ class MultiModalGuiderParams:
         set_ = object.__setattr__
         set_(self, "cfg_scale", check.real("cfg_scale", self.cfg_scale))
         set_(self, "stg_scale", check.real("stg_scale", self.stg_scale))
-        set_(self, "stg_blocks", check.int_tuple("stg_blocks", self.stg_blocks))
+        set_(self, "stg_blocks", _blocks("stg_blocks", self.stg_blocks, not math.isclose(self.stg_scale, 0.0)))
         set_(self, "rescale_scale", check.real("rescale_scale", self.rescale_scale, 0.0, 1.0))
         set_(self, "modality_scale", check.real("modality_scale", self.modality_scale))
         set_(self, "skip_step", check.integer("skip_step", self.skip_step, 0))
-        if not math.isclose(self.stg_scale, 0.0) and not self.stg_blocks:
-            check.fail("stg_blocks", [], "stg_scale is non-zero but no block is perturbed",
-                       "list blocks, e.g. [29] for LTX-2 or [28] for LTX-2.3, or set stg_scale=0")
 
 
 @dataclass(frozen=True)
@@ -176,6 +170,18 @@ class MultiModalGuider:
     def skips(self, step: int) -> bool:
         n = self.params.skip_step
         return n > 0 and step % (n + 1) != 0
+
+
+def _blocks(name: str, blocks, stg_on: bool) -> tuple[int, ...] | None:
+    """Transformer blocks to perturb: a list of indices, or None for every block (as in ltx-core)."""
+    if blocks is None:
+        return None
+    blocks = check.int_tuple(name, blocks)
+    if stg_on and not blocks:
+        check.fail(name, [], "STG is on but no block is perturbed",
+                   "list blocks, e.g. [29] for LTX-2 or [28] for LTX-2.3 (null: every block), or set the STG "
+                   "scale to 0")
+    return blocks
 
 
 def _std(x: mx.array) -> mx.array:
