@@ -1,0 +1,154 @@
+"""Latent tokens being denoised, their shapes, and (un)patchifying between VAE latents and tokens.
+
+Video latents (B, 128, F, H, W) become tokens ``b c f h w -> b (f h w) c``; audio latents (B, 8, T, 16) become
+``b c t m -> b t (c m)`` (feature = c * 16 + m). Masks follow the same maps: (B, 1, F, H, W) / (B, 1, T, 1) ->
+(B, tokens, 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import mlx.core as mx
+
+from ltx2.models.transformer.positions import (
+    AUDIO_DOWNSAMPLE,
+    AUDIO_HOP,
+    AUDIO_SAMPLE_RATE,
+    VIDEO_SCALE,
+    audio_positions,
+    video_positions,
+)
+from ltx2.sampling import _checks as check
+
+VIDEO_LATENT_CHANNELS = 128
+AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS = 8, 16
+
+
+@dataclass(frozen=True)
+class LatentState:
+    """One modality's tokens during denoising.
+
+    latent: (B, T, C) current noisy tokens (compute dtype); denoise_mask: (B, T, 1) float32, 1 = denoise fully,
+    0 = keep ``clean_latent``; positions: (B, 3, T, 2) video / (B, 1, T, 2) audio bounds; clean_latent: (B, T, C)
+    the tokens before noising (conditioning latents included); attention_mask: optional (B, T, T) in [0, 1].
+    """
+
+    latent: mx.array
+    denoise_mask: mx.array
+    positions: mx.array
+    clean_latent: mx.array
+    attention_mask: mx.array | None = None
+
+
+@dataclass(frozen=True)
+class VideoLatentShape:
+    batch: int
+    frames: int
+    height: int
+    width: int
+    channels: int = VIDEO_LATENT_CHANNELS
+
+    @classmethod
+    def from_pixels(cls, frames: int, height: int, width: int, batch: int = 1) -> VideoLatentShape:
+        """Pixel frames 8k+1 and sizes multiple of 32 -> latent grid ((F-1)//8 + 1, H//32, W//32)."""
+        check.integer("num_frames", frames, 1)
+        check.integer("height", height, VIDEO_SCALE[1])
+        check.integer("width", width, VIDEO_SCALE[2])
+        return cls(batch, (frames - 1) // VIDEO_SCALE[0] + 1, height // VIDEO_SCALE[1], width // VIDEO_SCALE[2])
+
+    @property
+    def tokens(self) -> int:
+        return self.frames * self.height * self.width
+
+    @property
+    def array_shape(self) -> tuple[int, int, int, int, int]:
+        return (self.batch, self.channels, self.frames, self.height, self.width)
+
+
+@dataclass(frozen=True)
+class AudioLatentShape:
+    batch: int
+    frames: int
+    channels: int = AUDIO_LATENT_CHANNELS
+    mel_bins: int = AUDIO_MEL_BINS
+
+    @classmethod
+    def from_video(cls, frames: int, fps: float, batch: int = 1) -> AudioLatentShape:
+        """Audio latent frames covering the video's duration: round(F / fps * 25) (25 latents per second)."""
+        check.integer("num_frames", frames, 1)
+        check.real("fps", fps, 0.0, low_open=True)
+        per_second = float(AUDIO_SAMPLE_RATE) / float(AUDIO_HOP) / float(AUDIO_DOWNSAMPLE)
+        return cls(batch, round(float(frames) / float(fps) * per_second))
+
+    @property
+    def tokens(self) -> int:
+        return self.frames
+
+    @property
+    def array_shape(self) -> tuple[int, int, int, int]:
+        return (self.batch, self.channels, self.frames, self.mel_bins)
+
+
+def patchify_video(x: mx.array) -> mx.array:
+    """(B, C, F, H, W) -> (B, F*H*W, C)."""
+    b, c = x.shape[:2]
+    return x.reshape(b, c, -1).transpose(0, 2, 1)
+
+
+def unpatchify_video(tokens: mx.array, shape: VideoLatentShape) -> mx.array:
+    """(B, F*H*W, C) -> (B, C, F, H, W)."""
+    b, t, c = tokens.shape
+    if t != shape.tokens:
+        raise ValueError(f"{t} video tokens do not fill a {shape.frames}x{shape.height}x{shape.width} grid "
+                         f"({shape.tokens} tokens): clear appended conditioning tokens first")
+    return tokens.transpose(0, 2, 1).reshape(b, c, shape.frames, shape.height, shape.width)
+
+
+def patchify_audio(x: mx.array) -> mx.array:
+    """(B, C, T, M) -> (B, T, C*M), channel-major features."""
+    b, c, t, m = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(b, t, c * m)
+
+
+def unpatchify_audio(tokens: mx.array, shape: AudioLatentShape) -> mx.array:
+    """(B, T, C*M) -> (B, C, T, M)."""
+    b, t, _ = tokens.shape
+    return tokens.reshape(b, t, -1, shape.mel_bins).transpose(0, 2, 1, 3)
+
+
+def _initial_latent(shape, latent: mx.array | None, dtype: mx.Dtype, what: str) -> mx.array:
+    if latent is None:
+        return mx.zeros(shape.array_shape, dtype=dtype)
+    if tuple(latent.shape) != shape.array_shape:
+        raise ValueError(f"initial {what} latent has shape {tuple(latent.shape)}, expected {shape.array_shape}")
+    return latent
+
+
+def initial_video_state(shape: VideoLatentShape, fps: float, dtype: mx.Dtype = mx.bfloat16,
+                        latent: mx.array | None = None) -> LatentState:
+    """Clean state (zeros, or ``latent`` (B, C, F, H, W)) to be noised; positions rounded to ``dtype`` as the
+    reference pipelines do; mask all ones."""
+    x = patchify_video(_initial_latent(shape, latent, dtype, "video"))
+    return LatentState(latent=x, denoise_mask=mx.ones((shape.batch, shape.tokens, 1), dtype=mx.float32),
+                       positions=video_positions(shape.frames, shape.height, shape.width, fps, shape.batch, dtype),
+                       clean_latent=x)
+
+
+def initial_audio_state(shape: AudioLatentShape, dtype: mx.Dtype = mx.bfloat16,
+                        latent: mx.array | None = None) -> LatentState:
+    """Clean audio state (zeros, or ``latent`` (B, 8, T, 16)); positions stay float32."""
+    x = patchify_audio(_initial_latent(shape, latent, dtype, "audio"))
+    return LatentState(latent=x, denoise_mask=mx.ones((shape.batch, shape.tokens, 1), dtype=mx.float32),
+                       positions=audio_positions(shape.tokens, shape.batch), clean_latent=x)
+
+
+def clear_conditioning(state: LatentState, tokens: int) -> LatentState:
+    """Drop tokens appended by conditioning items (keep the first ``tokens``), mask back to ones, no attention
+    mask."""
+    return LatentState(latent=state.latent[:, :tokens], denoise_mask=mx.ones_like(state.denoise_mask[:, :tokens]),
+                       positions=state.positions[:, :, :tokens], clean_latent=state.clean_latent[:, :tokens])
+
+
+def with_latent(state: LatentState, latent: mx.array) -> LatentState:
+    return replace(state, latent=latent)
