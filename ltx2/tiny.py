@@ -19,6 +19,7 @@ from ltx2.loading.checkpoint import save_checkpoint
 from ltx2.models.transformer.config import FIXED_AV_VALUES, FIXED_VALUES, TransformerConfig
 from ltx2.models.transformer.load import PREFIX
 from ltx2.models.transformer.model import LTXModel
+from ltx2.models.video_vae.tiny import tiny_vae_section, tiny_vae_tensors
 
 # Values of the real headers that the configurator insists on, plus tiny widths.
 _TINY_TRANSFORMER = {
@@ -73,6 +74,8 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: 
     config = TransformerConfig.from_metadata(section)
     shapes = {k: tuple(v.shape) for k, v in tree_flatten(LTXModel(config).parameters())}
     tensors = {PREFIX + k: mx.array(v).astype(dtype) for k, v in random_weights(shapes, seed).items()}
-    metadata = {"config": json.dumps({"transformer": section}), "model_version": VERSIONS[version]}
+    vae = tiny_vae_section(version)  # the video VAE: vae.encoder./vae.decoder./vae.per_channel_statistics.
+    tensors.update({k: mx.array(v).astype(dtype) for k, v in tiny_vae_tensors(vae, seed).items()})
+    metadata = {"config": json.dumps({"transformer": section, "vae": vae}), "model_version": VERSIONS[version]}
     save_checkpoint(path, tensors, metadata)
     return Path(path)

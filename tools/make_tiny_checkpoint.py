@@ -8,6 +8,8 @@ import argparse
 from pathlib import Path
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
+from ltx2.models.upsampler.tiny import KINDS as UPSAMPLER_KINDS
+from ltx2.models.upsampler.tiny import write_tiny_upsampler
 from ltx2.tiny import VERSIONS, write_tiny_checkpoint
 
 
@@ -19,6 +21,9 @@ def main() -> None:
     args = parser.parse_args()
     for version in args.version or sorted(VERSIONS):
         path = write_tiny_checkpoint(args.out / f"tiny-{version}.safetensors", version, args.seed)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    for kind in UPSAMPLER_KINDS:  # latent upsamplers live in files of their own
+        path = write_tiny_upsampler(args.out / f"tiny-upsampler-{kind}.safetensors", kind, args.seed)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
