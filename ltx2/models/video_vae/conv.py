@@ -15,17 +15,6 @@ PADDING_MODES = ("zeros", "reflect")
 UNFOLD_BUDGET_BYTES = 96 * 2**20
 
 
-def pad_time_replicate(x: mx.array, causal: bool, kernel_t: int = 3) -> mx.array:
-    """Pad the frame axis by repeating edge frames: ``causal`` puts ``k-1`` copies of frame 0 in front,
-    otherwise ``(k-1)/2`` copies of the first frame in front and of the last frame behind."""
-    if kernel_t == 1:
-        return x
-    if causal:
-        return mx.concatenate([x[:, :1]] * (kernel_t - 1) + [x], axis=1)
-    half = (kernel_t - 1) // 2
-    return mx.concatenate([x[:, :1]] * half + [x] + [x[:, -1:]] * half, axis=1)
-
-
 def pad_space(x: mx.array, mode: str, pad: int = 1) -> mx.array:
     """Pad H and W (axes 2, 3) by ``pad``: ``zeros``, or ``reflect`` (mirror without repeating the edge)."""
     if pad == 0:
@@ -45,11 +34,16 @@ def pad_space(x: mx.array, mode: str, pad: int = 1) -> mx.array:
 
 
 def conv3d_valid(x: mx.array, weight: mx.array, bias: mx.array | None,
-                 stride: tuple[int, int, int] = (1, 1, 1)) -> mx.array:
-    """Unpadded ("valid") 3-D convolution. x: (B, T, H, W, I), weight: (O, kT, kH, kW, I) -> (B, T', H', W', O)."""
+                 stride: tuple[int, int, int] = (1, 1, 1), time_pad: tuple[int, int] = (0, 0),
+                 space_pad: str | None = None) -> mx.array:
+    """3-D convolution without implicit padding. x: (B, T, H, W, I), weight: (O, kT, kH, kW, I) ->
+    (B, T', H', W', O). ``time_pad`` (front, back) repeats the edge frames and ``space_pad`` ("zeros" or
+    "reflect") pads H and W by 1; both are applied a few frames at a time, never to the whole input."""
     out_ch, kt, kh, kw, in_ch = weight.shape
     st, sh, sw = stride
-    b, t, h, w, _ = x.shape
+    front, back = time_pad
+    grow = 2 if space_pad else 0
+    b, t, h, w = x.shape[0], x.shape[1] + front + back, x.shape[2] + grow, x.shape[3] + grow
     t_out, h_out, w_out = (t - kt) // st + 1, (h - kh) // sh + 1, (w - kw) // sw + 1
     # (kT, kH*kW*I, O): one matmul operand per temporal tap, rows ordered (kh, kw, i) like the unfold below
     taps = weight.reshape(out_ch, kt, kh * kw * in_ch).transpose(1, 2, 0)
@@ -58,7 +52,9 @@ def conv3d_valid(x: mx.array, weight: mx.array, bias: mx.array | None,
     chunks = []
     for t0 in range(0, t_out, step):
         n = min(step, t_out - t0)
-        frames = x[:, t0 * st: (t0 + n - 1) * st + kt]  # the input frames these n outputs read
+        frames = _padded_frames(x, t0 * st, (t0 + n - 1) * st + kt, front)  # the frames these n outputs read
+        if space_pad:
+            frames = pad_space(frames, space_pad)
         cols = _unfold_space(frames, kh, kw, sh, sw, h_out, w_out)  # (B, frames, H', W', kH*kW*I)
         out = None
         for dt in range(kt):
@@ -69,6 +65,18 @@ def conv3d_valid(x: mx.array, weight: mx.array, bias: mx.array | None,
                 out = mx.addmm(out, rows, taps[dt])
         chunks.append(out.reshape(b, n, h_out, w_out, out_ch))
     return chunks[0] if len(chunks) == 1 else mx.concatenate(chunks, axis=1)
+
+
+def _padded_frames(x: mx.array, start: int, stop: int, front: int) -> mx.array:
+    """Frames [start, stop) of ``x`` padded in time by ``front`` copies of frame 0 (and copies of the last
+    frame past its end), without building the padded tensor."""
+    first, last = start - front, stop - front  # in x's own frame indices
+    n = x.shape[1]
+    parts = [x[:, :1]] * max(0, min(0, last) - first)
+    if max(first, 0) < min(last, n):
+        parts.append(x[:, max(first, 0): min(last, n)])
+    parts += [x[:, -1:]] * max(0, last - max(first, n))
+    return parts[0] if len(parts) == 1 else mx.concatenate(parts, axis=1)
 
 
 def _unfold_space(x: mx.array, kh: int, kw: int, sh: int, sw: int, h_out: int, w_out: int) -> mx.array:
@@ -100,8 +108,8 @@ class CausalConv3d(nn.Module):
         self.conv = Conv3dParams(in_channels, out_channels)
 
     def __call__(self, x: mx.array, causal: bool = True) -> mx.array:
-        x = pad_space(pad_time_replicate(x, causal), self.padding_mode)
-        return conv3d_valid(x, self.conv.weight, self.conv.bias, self.stride)
+        time_pad = (2, 0) if causal else (1, 1)  # repeated edge frames
+        return conv3d_valid(x, self.conv.weight, self.conv.bias, self.stride, time_pad, self.padding_mode)
 
 
 def zero_padded_conv3d(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:

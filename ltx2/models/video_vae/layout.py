@@ -50,8 +50,35 @@ def pixel_norm(x: mx.array) -> mx.array:
     return mx.fast.rms_norm(x, None, PIXEL_NORM_EPS)
 
 
+# SiLU as x * (1 + tanh(x/2)) / 2 with a rational tanh (Eigen's float approximation, exact to a few ulp):
+# MLX's CPU sigmoid/exp are single-threaded and ~6x slower than a multiply, and SiLU runs on every
+# activation of the VAE. Compiled into one kernel it is ~2.5x faster than x * sigmoid(x).
+_TANH_P = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+           -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
+_TANH_Q = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+_TANH_CLAMP = 7.90531110763549805  # tanh rounds to +-1 in float32 beyond this
+
+
+def _silu_rational(x: mx.array) -> mx.array:
+    u = mx.clip(0.5 * x, -_TANH_CLAMP, _TANH_CLAMP)
+    u2 = u * u
+    p = _TANH_P[6]
+    for c in _TANH_P[5::-1]:
+        p = p * u2 + c
+    q = _TANH_Q[3]
+    for c in _TANH_Q[2::-1]:
+        q = q * u2 + c
+    return x * (0.5 + 0.5 * (u * p) / q)
+
+
+_silu_compiled = mx.compile(_silu_rational)
+
+
 def silu(x: mx.array) -> mx.array:
-    return x * mx.sigmoid(x)
+    """``x * sigmoid(x)`` (max abs deviation ~3e-6 at |x| ~ 16, relative ~1e-7)."""
+    if x.dtype != mx.float32:
+        return x * mx.sigmoid(x)
+    return _silu_compiled(x)
 
 
 class PerChannelStatistics(nn.Module):
