@@ -13,6 +13,8 @@ import mlx.nn as nn
 PADDING_MODES = ("zeros", "reflect")
 # Largest unfolded (im2col) buffer built at once; bigger inputs are convolved a few frames at a time.
 UNFOLD_BUDGET_BYTES = 96 * 2**20
+# Below this many output channels, all temporal taps go into one wider matmul (see _conv_merged_time_taps).
+MERGED_TAPS_BELOW = 512
 
 
 def pad_space(x: mx.array, mode: str, pad: int = 1) -> mx.array:
@@ -38,7 +40,14 @@ def conv3d_valid(x: mx.array, weight: mx.array, bias: mx.array | None,
                  space_pad: str | None = None) -> mx.array:
     """3-D convolution without implicit padding. x: (B, T, H, W, I), weight: (O, kT, kH, kW, I) ->
     (B, T', H', W', O). ``time_pad`` (front, back) repeats the edge frames and ``space_pad`` ("zeros" or
-    "reflect") pads H and W by 1; both are applied a few frames at a time, never to the whole input."""
+    "reflect") pads H and W by 1."""
+    if weight.shape[0] < MERGED_TAPS_BELOW and weight.shape[1] > 1 and stride[0] == 1:
+        return _conv_merged_time_taps(x, weight, bias, stride, time_pad, space_pad)
+    return _conv_per_time_tap(x, weight, bias, stride, time_pad, space_pad)
+
+
+def _conv_per_time_tap(x, weight, bias, stride, time_pad, space_pad) -> mx.array:
+    """Wide outputs: unfold a few frames at a time, one matmul per temporal tap accumulated with addmm."""
     out_ch, kt, kh, kw, in_ch = weight.shape
     st, sh, sw = stride
     front, back = time_pad
@@ -65,6 +74,33 @@ def conv3d_valid(x: mx.array, weight: mx.array, bias: mx.array | None,
                 out = mx.addmm(out, rows, taps[dt])
         chunks.append(out.reshape(b, n, h_out, w_out, out_ch))
     return chunks[0] if len(chunks) == 1 else mx.concatenate(chunks, axis=1)
+
+
+def _conv_merged_time_taps(x, weight, bias, stride, time_pad, space_pad) -> mx.array:
+    """Narrow outputs (BLAS is slow for N ~ 128): one matmul computes all temporal taps side by side
+    (N = kT*O) for every padded frame of a band of rows, then the taps are summed shifted in time."""
+    out_ch, kt, kh, kw, in_ch = weight.shape
+    _, sh, sw = stride
+    front, back = time_pad
+    if space_pad:
+        x = pad_space(x, space_pad)
+    b, t, h, w = x.shape[0], x.shape[1] + front + back, x.shape[2], x.shape[3]
+    t_out, h_out, w_out = t - kt + 1, (h - kh) // sh + 1, (w - kw) // sw + 1
+    merged = weight.transpose(2, 3, 4, 1, 0).reshape(kh * kw * in_ch, kt * out_ch)  # columns ordered (tap, o)
+    row_bytes = b * t * w_out * kh * kw * in_ch * x.itemsize
+    step = max(1, min(h_out, UNFOLD_BUDGET_BYTES // max(1, row_bytes)))
+    bands = []
+    for h0 in range(0, h_out, step):
+        n = min(step, h_out - h0)
+        band = x[:, :, h0 * sh: (h0 + n - 1) * sh + kh]
+        band = _padded_frames(band, 0, t, front)
+        cols = _unfold_space(band, kh, kw, sh, sw, n, w_out)  # (B, T+pad, n, W', kH*kW*I)
+        taps = (cols.reshape(-1, cols.shape[-1]) @ merged).reshape(b, t, n, w_out, kt, out_ch)
+        out = taps[:, :t_out, :, :, 0]
+        for dt in range(1, kt):
+            out = out + taps[:, dt: dt + t_out, :, :, dt]
+        bands.append(out if bias is None else out + bias)
+    return bands[0] if len(bands) == 1 else mx.concatenate(bands, axis=2)
 
 
 def _padded_frames(x: mx.array, start: int, stop: int, front: int) -> mx.array:
