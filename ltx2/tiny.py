@@ -20,6 +20,7 @@ from ltx2.models.text.tiny import fits_tiny_gemma, tiny_connector_section, tiny_
 from ltx2.models.transformer.config import FIXED_AV_VALUES, FIXED_VALUES, TransformerConfig
 from ltx2.models.transformer.load import PREFIX
 from ltx2.models.transformer.model import LTXModel
+from ltx2.models.video_vae.tiny import tiny_vae_section, tiny_vae_tensors
 
 # Values of the real headers that the configurator insists on, plus tiny widths.
 _TINY_TRANSFORMER = {
@@ -76,6 +77,23 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: 
     tensors = {PREFIX + k: mx.array(v).astype(dtype) for k, v in random_weights(shapes, seed).items()}
     if fits_tiny_gemma(section):  # text feature extractor + connectors, fed by the tiny Gemma (ltx2.models.text.tiny)
         tensors.update({k: v.astype(dtype) for k, v in tiny_processor_tensors(section, seed).items()})
-    metadata = {"config": json.dumps({"transformer": section}), "model_version": VERSIONS[version]}
+    vae = tiny_vae_section(version)  # the video VAE: vae.encoder./vae.decoder./vae.per_channel_statistics.
+    tensors.update({k: mx.array(v).astype(dtype) for k, v in tiny_vae_tensors(vae, seed).items()})
+    metadata = {"config": json.dumps({"transformer": section, "vae": vae}), "model_version": VERSIONS[version]}
     save_checkpoint(path, tensors, metadata)
     return Path(path)
+
+
+def write_tiny_files(folder: str | os.PathLike, seed: int = 0) -> list[Path]:
+    """Every tiny file the default run needs: both checkpoints, the tiny Gemma root and the latent upsamplers.
+    Each is written atomically, so a folder is either complete or rebuilt."""
+    from ltx2.models.text.tiny import write_tiny_gemma_root
+    from ltx2.models.upsampler.tiny import KINDS as UPSAMPLER_KINDS
+    from ltx2.models.upsampler.tiny import write_tiny_upsampler
+
+    folder = Path(folder)
+    written = [write_tiny_checkpoint(folder / f"tiny-{v}.safetensors", v, seed) for v in sorted(VERSIONS)]
+    written.append(write_tiny_gemma_root(folder / "tiny-gemma", seed))
+    written += [write_tiny_upsampler(folder / f"tiny-upsampler-{kind}.safetensors", kind, seed)
+                for kind in UPSAMPLER_KINDS]
+    return written

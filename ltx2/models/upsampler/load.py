@@ -1,0 +1,47 @@
+"""Build a latent upsampler from its own checkpoint file (flat ``config`` metadata, keys without prefix), and
+read the latent statistics it needs from the main checkpoint."""
+
+from __future__ import annotations
+
+import os
+
+import mlx.core as mx
+
+from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.models.upsampler.config import UpsamplerConfig, UpsamplerConfigError
+from ltx2.models.upsampler.model import LatentUpsampler
+from ltx2.models.video_vae.conv import torch_to_mlx_conv
+from ltx2.models.video_vae.layout import PerChannelStatistics
+from ltx2.models.video_vae.load import DTYPES, STATS_KEYS, STATS_PREFIX
+
+
+def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
+    """PyTorch conv layouts -> MLX: (O, I, kT, kH, kW) -> (O, kT, kH, kW, I) and (O, I, kH, kW) -> (O, kH, kW, I)
+    (the blur kernel (1, 1, 5, 5) included)."""
+    return {k: torch_to_mlx_conv(v) if v.ndim in (4, 5) else v for k, v in weights.items()}
+
+
+def load_upsampler(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> LatentUpsampler:
+    dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    header = read_header(path)
+    try:
+        config = UpsamplerConfig.from_metadata(header.config)
+    except UpsamplerConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    model = LatentUpsampler(config)
+    load_weights_strict(model, sanitize(load_tensors(path, "")), f"latent upsampler in {path}", dtype)
+    model.eval()
+    return model
+
+
+def load_latent_statistics(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> PerChannelStatistics:
+    """The video latent statistics (``vae.per_channel_statistics.``) of the main checkpoint, without loading
+    the encoder."""
+    dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    stats = load_tensors(path, STATS_PREFIX)
+    missing = [STATS_PREFIX + k for k in STATS_KEYS if k not in stats]
+    if missing:
+        raise CheckpointError(f"{path}: no latent statistics {missing} (is this the main LTX-2 checkpoint?)")
+    module = PerChannelStatistics(stats[STATS_KEYS[0]].shape[0])
+    load_weights_strict(module, {k: stats[k] for k in STATS_KEYS}, f"latent statistics in {path}", dtype)
+    return module

@@ -1,0 +1,151 @@
+"""Benchmark the video VAE decoder at the real LTX-2 widths (random weights): MLX vs ltx-core, untiled and tiled.
+
+    python tools/bench_vae.py                      # 33 frames at 256x384, tiles 128 px / 16 frames
+    python tools/bench_vae.py --variants mlx-untiled --repeats 1
+
+Each variant runs in a subprocess of its own, so that its peak RSS (``ru_maxrss`` of that child, weights
+included) is measured alone; both use 2 threads (torch.set_num_threads(2); MLX's BLAS is MKL with 2 threads).
+Needs the test extras (torch + ltx-core) for the reference variants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+VARIANTS = ("mlx-untiled", "mlx-tiled", "ref-untiled", "ref-tiled")
+THREADS = 2
+# The LTX-2 decoder section (diffusers' converter / ltx-core defaults; see the codecs spec).
+LTX2_DECODER = {
+    "dims": 3, "latent_channels": 128, "out_channels": 3, "patch_size": 4, "norm_layer": "pixel_norm",
+    "causal_decoder": False, "timestep_conditioning": False, "decoder_base_channels": 128,
+    "decoder_blocks": [["res_x", {"num_layers": 5, "inject_noise": False}],
+                       ["compress_all", {"residual": True, "multiplier": 2}],
+                       ["res_x", {"num_layers": 5, "inject_noise": False}],
+                       ["compress_all", {"residual": True, "multiplier": 2}],
+                       ["res_x", {"num_layers": 5, "inject_noise": False}],
+                       ["compress_all", {"residual": True, "multiplier": 2}],
+                       ["res_x", {"num_layers": 5, "inject_noise": False}]],
+}
+
+
+def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int, tile_frames: int,
+                repeats: int) -> dict:
+    """Runs in the child: build the decoder, decode ``repeats`` times, return the best time."""
+    import numpy as np
+
+    shape = (1, 128, 1 + (frames - 1) // 8, height // 32, width // 32)  # (B, C, F', H', W')
+    latent = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    build = _mlx_decoder if variant.startswith("mlx") else _ref_decoder
+    decode = build(latent, tile_px, tile_frames, tiled=variant.endswith("-tiled"))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        frames_out, finite = decode()
+        times.append(time.perf_counter() - start)
+    return {"variant": variant, "seconds": min(times), "all_seconds": times, "frames": frames_out, "finite": finite}
+
+
+def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
+    import ltx2  # noqa: F401  (fast BLAS before mlx)
+    import mlx.core as mx
+    import numpy as np
+
+    from ltx2.models.video_vae import DecoderConfig, VideoDecoder
+    from ltx2.models.video_vae.tiled import tiled_decode
+    from ltx2.models.video_vae.tiling import SpatialTiling, TemporalTiling, TilingConfig
+
+    mx.random.seed(0)
+    decoder = VideoDecoder(DecoderConfig.from_metadata(LTX2_DECODER))
+    mx.eval(decoder.parameters())
+    x = mx.array(latent).moveaxis(1, -1)
+    tiling = TilingConfig(SpatialTiling(tile_px, 32), TemporalTiling(tile_frames, 8))
+
+    def decode():
+        if tiled:
+            chunks = [np.array(c) for c in tiled_decode(decoder, x, tiling)]
+        else:
+            chunks = [np.array(decoder(x))]
+        return sum(c.shape[1] for c in chunks), all(bool(np.isfinite(c).all()) for c in chunks)
+
+    return decode
+
+
+def _ref_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
+    import torch
+    from ltx_core.model.video_vae import SpatialTilingConfig, TemporalTilingConfig, TilingConfig
+    from ltx_core.model.video_vae.model_configurator import VideoDecoderConfigurator
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    decoder = VideoDecoderConfigurator.from_config({"vae": LTX2_DECODER}).eval()
+    with torch.no_grad():
+        decoder.per_channel_statistics.get_buffer("std-of-means").fill_(1.0)
+        decoder.per_channel_statistics.get_buffer("mean-of-means").zero_()
+    x = torch.from_numpy(latent)
+    tiling = TilingConfig(SpatialTilingConfig(tile_px, 32), TemporalTilingConfig(tile_frames, 8))
+
+    def decode():
+        with torch.no_grad():
+            chunks = list(decoder.tiled_decode(x, tiling)) if tiled else [decoder(x)]
+        return sum(c.shape[2] for c in chunks), all(bool(torch.isfinite(c).all()) for c in chunks)
+
+    return decode
+
+
+def _child_main(args) -> None:
+    result = run_variant(args.child, args.frames, args.height, args.width, args.tile_px, args.tile_frames,
+                         args.repeats)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _run_child(variant: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--child", variant, "--frames", str(args.frames), "--height",
+           str(args.height), "--width", str(args.width), "--tile-px", str(args.tile_px), "--tile-frames",
+           str(args.tile_frames), "--repeats", str(args.repeats)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: ru_maxrss in KiB on Linux
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{variant} failed (exit {proc.returncode}):\n{out}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    result["peak_rss_gb"] = usage.ru_maxrss / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=33)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=384)
+    parser.add_argument("--tile-px", type=int, default=128, help="spatial tile (overlap 32 px)")
+    parser.add_argument("--tile-frames", type=int, default=16, help="temporal tile (overlap 8 frames)")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _child_main(args)
+    print(f"LTX-2 video decoder, latent for {args.frames} frames at {args.height}x{args.width}; tiled: "
+          f"{args.tile_px} px / {args.tile_frames} frames (overlap 32 px / 8 frames); {THREADS} threads each")
+    results = {}
+    for variant in args.variants:
+        results[variant] = r = _run_child(variant, args)
+        print(f"{variant:12s} {r['seconds']:7.2f} s   peak RSS {r['peak_rss_gb']:5.2f} GB   "
+              f"{r['frames']} frames, finite: {r['finite']}", flush=True)
+    for mode in ("untiled", "tiled"):
+        ours, ref = results.get(f"mlx-{mode}"), results.get(f"ref-{mode}")
+        if ours and ref:
+            print(f"{mode:8s} MLX / reference time: {ours['seconds'] / ref['seconds']:.2f}   "
+                  f"peak RSS MLX {ours['peak_rss_gb']:.2f} GB vs reference {ref['peak_rss_gb']:.2f} GB")
+
+
+if __name__ == "__main__":
+    main()
