@@ -53,6 +53,11 @@ def ensure_fast_blas() -> str:
         warnings.warn(f"ltx2: mlx was imported before ltx2, so MLX uses its slow reference BLAS; "
                       f"import ltx2 first", stacklevel=3)
         return status
+    # torch (imported by transformers, hence by mlx-lm, when installed) brings GNU OpenMP, whose idle threads spin
+    # and whose binding pins MKL's threads: every small MLX matmul then waited ~15 ms for a time slice
+    # (measured: 0.1 ms -> 15 ms for 64x256x256; the tiny transformer 14 ms -> 1.3 s per call).
+    os.environ.setdefault("GOMP_SPINCOUNT", "0")
+    os.environ.setdefault("OMP_PROC_BIND", "false")
     for path in [override] if override else _candidates():
         try:
             ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)

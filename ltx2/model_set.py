@@ -62,6 +62,9 @@ class ModelSet:
     suggested: dict = field(default_factory=dict)
     loras: tuple[tuple[str, float], ...] = ()
 
+    def __post_init__(self):
+        self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
+
     def ensure_files(self, seed: int = 0) -> None:
         """``tiny``: write the tiny official-format files on first use (no download)."""
         if not self.tiny:

@@ -32,6 +32,7 @@ class NoiseSettings:
 class PathSettings:
     output_root: str = "runs"
     cache_dir: str = MISSING
+    model_dir: str = MISSING
 
 
 @dataclass

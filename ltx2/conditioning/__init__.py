@@ -1,0 +1,1 @@
+"""The ``conditioning`` config group: inputs that pin parts of the video (images at frames)."""

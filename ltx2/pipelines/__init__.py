@@ -1,0 +1,1 @@
+"""The ``pipeline`` config group: short stories that call the models and the sampling pieces."""

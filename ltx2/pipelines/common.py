@@ -1,0 +1,130 @@
+"""Steps shared by the pipelines: prompts, noise, denoising loops, decoding."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import mlx.core as mx
+import numpy as np
+
+from ltx2.sampling.latent_state import (
+    AudioLatentShape,
+    LatentState,
+    VideoLatentShape,
+    clear_conditioning,
+    initial_audio_state,
+    initial_video_state,
+    unpatchify_audio,
+    unpatchify_video,
+)
+from ltx2.sampling.loops import euler_loop, heun_loop, res2s_loop
+from ltx2.sampling.noisers import DeterministicNoiser, GaussianNoiser
+
+log = logging.getLogger("ltx2")
+SAMPLERS = ("euler", "heun", "res2s")
+
+
+@dataclass
+class PipelineResult:
+    """What a pipeline hands back: frames are decoded lazily, chunk by chunk, while the video is written."""
+
+    frames: Callable[[], Iterator[np.ndarray]]
+    latents: dict[str, mx.array]
+    noise: dict[str, mx.array]
+    audio: tuple[np.ndarray, int] | None = None
+    info: dict = field(default_factory=dict)
+
+
+def compute_dtype(models) -> mx.Dtype:
+    from ltx2.models.transformer.load import resolve_dtype
+
+    return resolve_dtype(models.dtype)
+
+
+def encode_prompts(job, negative: bool):
+    """Contexts of the prompt (and the negative prompt when guidance needs it), from the embedding cache when
+    possible; the text encoder is freed before denoising."""
+    from ltx2.models.text.cache import EmbeddingCache
+    from ltx2.models.text.cache import encode_prompts as encode
+    from ltx2.models.text.enhance import PromptEnhancement
+
+    cache = EmbeddingCache(job.text_cache_dir) if job.text_cache_dir else None
+    enhancement = None
+    if job.enhance_prompt:
+        mode = "t2v" if job.conditioning.__class__.__name__ == "NoConditioning" else "i2v"
+        enhancement = PromptEnhancement(mode=mode, seed=job.seed)
+    encoded = encode(job.models.text_encoder(job.quantize_bits), job.prompt,
+                     job.negative_prompt if negative else None, cache, enhancement)
+    job.info.update(prompt_used=encoded.prompt, prompt_enhanced=encoded.enhanced)
+    return encoded
+
+
+def make_noiser(job):
+    """Seeded Gaussian noise, or the noise saved by an earlier run (``noise.from_file``)."""
+    if job.noise_file is None:
+        return GaussianNoiser(job.seed)
+    saved = mx.load(str(job.noise_file))
+    names = sorted(saved, key=lambda k: int(k.split("_")[-1]))
+    return DeterministicNoiser([saved[k] for k in names])
+
+
+def noise_record(noiser) -> dict[str, mx.array]:
+    return {f"noise_{i}": n for i, n in enumerate(noiser.drawn)}
+
+
+def initial_states(job, shape: VideoLatentShape, dtype: mx.Dtype, noiser, items: list, noise_scale: float = 1.0,
+                   video_latent: mx.array | None = None, audio_latent: mx.array | None = None):
+    """Clean states (zeros or given latents), conditioning applied to video, then noised: video first, then audio
+    (the reference's order)."""
+    audio_shape = AudioLatentShape.from_video(job.num_frames, job.fps)
+    video = initial_video_state(shape, job.fps, dtype, video_latent)
+    for item in items:
+        video = item.apply(video, shape, job.fps)
+    audio = initial_audio_state(audio_shape, dtype, audio_latent)
+    return noiser(video, noise_scale), noiser(audio, noise_scale), audio_shape
+
+
+def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentState, denoiser, title: str):
+    from tqdm import tqdm
+
+    loops = {"euler": euler_loop, "heun": heun_loop, "res2s": res2s_loop}
+    with tqdm(total=len(sigmas) - 1, desc=title, unit="step", leave=False) as bar:
+        def progress(info):
+            bar.set_postfix(sigma=f"{info.sigma_next:.3f}")
+            bar.update(1)
+
+        return loops[sampler](sigmas, video, audio, denoiser, callback=progress)
+
+
+def final_latents(video: LatentState, audio: LatentState, shape: VideoLatentShape, audio_shape: AudioLatentShape):
+    """Tokens -> VAE latents (conditioning tokens dropped): video (1, F', H', W', C) channels-last, audio
+    (1, 8, T, 16)."""
+    video = clear_conditioning(video, shape.tokens)
+    video_latent = unpatchify_video(video.latent, shape).transpose(0, 2, 3, 4, 1)
+    return video_latent, unpatchify_audio(audio.latent, audio_shape)
+
+
+def decoder_frames(job, video_latent: mx.array) -> Callable[[], Iterator[np.ndarray]]:
+    """Frames decoded chunk by chunk (tiled when the video is large)."""
+    from ltx2.models.video_vae.resnet import mlx_noise
+    from ltx2.models.video_vae.tiled import decode_video
+
+    def frames():
+        decoder = job.models.video_decoder()
+        tiling = tiling_for(video_latent.shape)
+        yield from decode_video(decoder, video_latent.astype(compute_dtype(job.models)), tiling,
+                                noise=mlx_noise(job.seed))
+
+    return frames
+
+
+def tiling_for(latent_shape: tuple) -> object | None:
+    """The official two-stage default tiling (512 px / 64 frames) once the video is larger than one tile."""
+    from ltx2.models.video_vae.tiling import TilingConfig
+
+    _, f, h, w, _ = latent_shape
+    if (f - 1) * 8 + 1 <= 64 and h * 32 <= 512 and w * 32 <= 512:
+        return None
+    return TilingConfig.default()
