@@ -5,7 +5,9 @@
 
 Each variant runs in a subprocess of its own, so that its peak RSS (``ru_maxrss`` of that child, weights
 included) is measured alone; both use 2 threads (torch.set_num_threads(2); MLX's BLAS is MKL with 2 threads).
-Needs the test extras (torch + ltx-core) for the reference variants.
+Needs the test extras (torch + ltx-core) for the reference variants. MLX's time is dominated by BLAS sgemm:
+``LTX2_BLAS=/path/to/libopenblas.so`` swaps MKL for OpenBLAS (on AMD Zen 5 with OpenBLAS 0.3.21 also set
+``OPENBLAS_CORETYPE=SkylakeX``, which MKL's AMD code path cannot match).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int
         start = time.perf_counter()
         frames_out, finite = decode()
         times.append(time.perf_counter() - start)
-    return {"variant": variant, "seconds": min(times), "all_seconds": times, "frames": frames_out, "finite": finite}
+    blas = sys.modules["ltx2._blas"].status if "ltx2._blas" in sys.modules else "torch's own"
+    return {"variant": variant, "seconds": min(times), "all_seconds": times, "frames": frames_out, "finite": finite,
+            "blas": blas}
 
 
 def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
@@ -139,7 +143,7 @@ def main() -> None:
     for variant in args.variants:
         results[variant] = r = _run_child(variant, args)
         print(f"{variant:12s} {r['seconds']:7.2f} s   peak RSS {r['peak_rss_gb']:5.2f} GB   "
-              f"{r['frames']} frames, finite: {r['finite']}", flush=True)
+              f"{r['frames']} frames, finite: {r['finite']}, BLAS: {r['blas']}", flush=True)
     for mode in ("untiled", "tiled"):
         ours, ref = results.get(f"mlx-{mode}"), results.get(f"ref-{mode}")
         if ours and ref:
