@@ -6,6 +6,8 @@
     python -m ltx2.run --help                             # groups and their options
 """
 
+import sys
+
 import ltx2  # noqa: F401  (fast BLAS before mlx)
 
 import hydra
@@ -13,8 +15,24 @@ from omegaconf import DictConfig, OmegaConf
 
 from ltx2.schema import register
 
+
+
+def _writable_root(root: str) -> str:
+    """Resolver for hydra.run.dir / hydra.sweep.dir: Hydra creates the run directory before the job starts, so an
+    unwritable output root is refused here, with the same one-line message as every other config error."""
+    from ltx2.validate import RunConfigError, check_output_root
+
+    try:
+        check_output_root("paths.output_root", root)
+    except RunConfigError as e:
+        print(f"ltx2: invalid config: {e}", file=sys.stderr)
+        sys.exit(2)
+    return root
+
+
 register()
 OmegaConf.register_new_resolver("ltx2_pad", lambda n: f"{int(n):03d}", replace=True)
+OmegaConf.register_new_resolver("ltx2_output_root", _writable_root, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="run")

@@ -2,6 +2,12 @@
 
 import ltx2  # noqa: F401
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -26,3 +32,44 @@ def torch_cpu():
     torch.set_num_threads(2)
     torch.manual_seed(0)
     return torch
+
+
+# -- running `python -m ltx2.run` as a user would (tests/runner/) ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One tiny-model cache for every CLI test (the files are built by the first run)."""
+    folder = tmp_path_factory.mktemp("ltx2-cache")
+    from ltx2.tiny import write_tiny_files
+
+    write_tiny_files(folder / "tiny")
+    return folder
+
+
+class Cli:
+    def __init__(self, cwd: Path, cache: Path):
+        self.cwd, self.cache = cwd, cache
+        self.runs = cwd / "runs"
+
+    def __call__(self, *overrides: str, module: str = "ltx2.run", timeout: int = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "LTX2_CACHE_DIR": str(self.cache), "LTX2_OUTPUT_ROOT": str(self.runs),
+               "PYTHONUNBUFFERED": "1"}
+        env.pop("HYDRA_FULL_ERROR", None)
+        return subprocess.run([sys.executable, "-m", module, *overrides], cwd=self.cwd, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def run_dirs(self) -> list[Path]:
+        return sorted(p.parent for p in self.runs.rglob("run_record.json"))
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.runs.rglob("*") if p.is_file()) if self.runs.exists() else []
+
+    @staticmethod
+    def record(run_dir: Path) -> dict:
+        return json.loads((run_dir / "run_record.json").read_text())
+
+
+@pytest.fixture
+def cli(tmp_path, cache_dir):
+    return Cli(tmp_path, cache_dir)

@@ -57,8 +57,8 @@ class ImageConditioning:
 
         from ltx2.conditioning.items import KeyframeAtFrame, LatentAtIndex
 
-        pixels = mx.array(self.pixels(width, height)).transpose(2, 0, 1)[None, :, None]  # (1, 3, 1, H, W)
-        latent = models.video_encoder()(pixels.astype(dtype))
+        pixels = mx.array(self.pixels(width, height))[None, None]  # (1, 1, H, W, 3): the VAE is channels-last
+        latent = models.video_encoder()(pixels.astype(dtype)).transpose(0, 4, 1, 2, 3)  # (1, C, 1, H/32, W/32)
         if self.frame_idx == 0:
             return [LatentAtIndex(latent, self.strength, 0)]
         return [KeyframeAtFrame(latent, self.strength, self.frame_idx)]
