@@ -72,6 +72,8 @@ def run_job(cfg: DictConfig) -> dict:
             job.record.finish("failed", f"{type(e).__name__}: {e}")
             raise
         job.record.finish("completed")
+        phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in job.record.data["phases"].items())
+        log.info("phases: %s", phases)
         log.info("wrote %s", run_dir)
         return outputs
     finally:
