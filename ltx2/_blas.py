@@ -50,8 +50,8 @@ def ensure_fast_blas() -> str:
         return status
     if "mlx.core" in sys.modules:
         status = "reference (mlx was imported before ltx2)"
-        warnings.warn(f"ltx2: mlx was imported before ltx2, so MLX uses its slow reference BLAS; "
-                      f"import ltx2 first", stacklevel=3)
+        warnings.warn("ltx2: mlx was imported before ltx2, so MLX uses its slow reference BLAS; "
+                      "import ltx2 first", stacklevel=3)
         return status
     # torch (imported by transformers, hence by mlx-lm, when installed) brings GNU OpenMP, whose idle threads spin
     # and whose binding pins MKL's threads: every small MLX matmul then waited ~15 ms for a time slice

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,7 +217,3 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
         save_checkpoint(path, result.noise, {"what": "initial noise", "seed": str(job.seed)})
         job.record.add_output("noise", path)
     return {"video": str(video_path)}
-
-
-def copy_run(src: Path, dst: Path) -> None:  # used by tests and tools
-    shutil.copytree(src, dst)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 ALLOWED_TARGET_PREFIX = "ltx2."
@@ -89,11 +89,6 @@ def check_range(key: str, value: float, low: float, high: float, fix: str) -> No
         raise RunConfigError(key, value, f"must be between {low} and {high}", fix)
 
 
-def check_positive_int(key: str, value: int, fix: str) -> None:
-    if not isinstance(value, int) or value <= 0:
-        raise RunConfigError(key, value, "must be a positive integer", fix)
-
-
 def check_checkpoint(key: str, path: str | None, sections: tuple[str, ...]) -> None:
     """The file exists, is a complete safetensors file, and its metadata has the ``sections`` this run needs."""
     from ltx2.loading.checkpoint import CheckpointError, read_header
@@ -160,10 +155,3 @@ def check_output_root(key: str, root: str) -> None:
     except OSError as e:
         raise RunConfigError(key, root, f"cannot be written to ({e.strerror or e})",
                              f"choose a writable folder: {key}=/path/to/runs (or set LTX2_OUTPUT_ROOT)") from None
-
-
-def plain(node: Any) -> Any:
-    """DictConfig/ListConfig -> resolved Python containers."""
-    if isinstance(node, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(node, resolve=True)
-    return node

@@ -18,7 +18,6 @@ from ltx2.sampling import (
     APGGuider,
     CFGGuider,
     CFGStarGuider,
-    DistilledScheduler,
     GuidedDenoiser,
     LTX2Scheduler,
     MultiModalGuidedDenoiser,
@@ -27,8 +26,6 @@ from ltx2.sampling import (
     STGGuider,
     euler_loop,
     heun_loop,
-    modality,
-    post_process_latent,
     res2s_loop,
     seeded_res2s_noise,
 )

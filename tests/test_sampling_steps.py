@@ -9,7 +9,6 @@ import pytest
 import torch
 from conftest import max_abs_diff
 from ltx_core.components.diffusion_steps import EulerDiffusionStep, Res2sDiffusionStep
-from ltx_core.types import LatentState as RefLatentState
 from ltx_core.utils import to_velocity as ref_to_velocity
 from ltx_pipelines.utils.helpers import post_process_latent as ref_post_process
 from ltx_pipelines.utils.res2s import get_res2s_coefficients

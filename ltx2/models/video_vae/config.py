@@ -111,7 +111,7 @@ class EncoderConfig:
 
     def block_channels(self) -> list[tuple[int, int]]:
         """(in, out) channels of every block; the encoder's width starts at ``latent_channels``."""
-        channels, out = [], []
+        channels = []
         width = self.latent_channels
         for block in self.blocks:
             grows = block.name in ("res_x_y", "compress_all_x_y") or block.name.endswith("_res")
