@@ -69,6 +69,61 @@ def _write_wav(path: Path, waveform: np.ndarray, sample_rate: int) -> None:
         f.writeframes(pcm.tobytes())
 
 
+def write_wav(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM WAV of ``waveform`` (channels, samples) in [-1, 1], written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        _write_wav(tmp, waveform, sample_rate)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """16-bit PCM WAV -> (waveform (channels, samples) float32 in [-1, 1], sample rate)."""
+    with wave.open(str(path), "rb") as f:
+        if f.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM WAV is read here (sample width {f.getsampwidth()} bytes)")
+        channels, rate = f.getnchannels(), f.getframerate()
+        pcm = np.frombuffer(f.readframes(f.getnframes()), "<i2").reshape(-1, channels)
+    return (pcm.T.astype(np.float32) / 32768.0), rate
+
+
+def fit_audio(waveform: np.ndarray, sample_rate: int, duration_s: float) -> np.ndarray:
+    """Trim or zero-pad ``waveform`` (channels, samples) to ``round(duration * rate)`` samples, so the muxed
+    track lasts exactly as long as the video (the muxer would otherwise cut or extend it)."""
+    target = int(round(duration_s * sample_rate))
+    waveform = np.asarray(waveform, np.float32)[:, :target]
+    if waveform.shape[1] < target:
+        waveform = np.pad(waveform, [(0, 0), (0, target - waveform.shape[1])])
+    return waveform
+
+
+SILENT_DBFS = -60.0
+
+
+def audio_facts(waveform: np.ndarray, sample_rate: int) -> dict:
+    """Sample rate, channels, duration, peak and RMS level in dBFS, and warnings for silent or clipped audio."""
+    x = np.asarray(waveform, np.float64)
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    rms = float(np.sqrt(np.mean(x**2))) if x.size else 0.0
+
+    def dbfs(v: float) -> float | None:
+        return round(20 * np.log10(v), 2) if v > 0 else None
+
+    warnings = []
+    if rms == 0 or 20 * np.log10(max(rms, 1e-12)) < SILENT_DBFS:
+        warnings.append(f"silent: RMS {dbfs(rms)} dBFS is below {SILENT_DBFS} dBFS")
+    clipped = float(np.mean(np.abs(x) >= 0.999)) if x.size else 0.0
+    if clipped > 0.001:
+        warnings.append(f"clipped: {100 * clipped:.2f}% of samples at full scale")
+    return {"sample_rate": int(sample_rate), "channels": int(x.shape[0]), "samples": int(x.shape[1]),
+            "duration_s": round(x.shape[1] / sample_rate, 6), "peak_dbfs": dbfs(peak), "rms_dbfs": dbfs(rms),
+            "clipped_fraction": round(clipped, 6), "warnings": warnings}
+
+
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """Decode a whole video to uint8 (F, H, W, 3) and its metadata (for tests and conditioning)."""
     import imageio_ffmpeg

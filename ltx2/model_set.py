@@ -104,6 +104,33 @@ class ModelSet:
         return cached(("video_decoder", _identity(self.checkpoint), self.dtype),
                       lambda: load_video_decoder(self.checkpoint, self.dtype))
 
+    def has_audio(self) -> bool:
+        """Whether the checkpoint carries an audio VAE decoder and a vocoder (audio-video model)."""
+        from ltx2.loading.checkpoint import read_header
+
+        header = read_header(self.checkpoint)
+        config = header.config
+        return (isinstance(config.get("audio_vae"), dict) and isinstance(config.get("vocoder"), dict)
+                and bool(header.keys_with_prefix("audio_vae.decoder.")) and bool(header.keys_with_prefix("vocoder.")))
+
+    def audio_encoder(self):
+        from ltx2.models.audio_vae.load import load_audio_encoder
+
+        return cached(("audio_encoder", _identity(self.checkpoint), self.dtype),
+                      lambda: load_audio_encoder(self.checkpoint, self.dtype))
+
+    def audio_decoder(self):
+        from ltx2.models.audio_vae.load import load_audio_decoder
+
+        return cached(("audio_decoder", _identity(self.checkpoint), self.dtype),
+                      lambda: load_audio_decoder(self.checkpoint, self.dtype))
+
+    def vocoder(self):
+        """Float32 always: the vocoder is small and bf16 costs ~1e-3 of waveform accuracy."""
+        from ltx2.models.vocoder.load import load_vocoder
+
+        return cached(("vocoder", _identity(self.checkpoint)), lambda: load_vocoder(self.checkpoint, "float32"))
+
     def upsampler(self):
         from ltx2.models.upsampler.load import load_upsampler
 

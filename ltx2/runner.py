@@ -41,6 +41,8 @@ class Job:
     enhance_prompt: bool = False
     quantize_bits: int | None = None
     noise_file: Path | None = None
+    audio_enabled: bool = True
+    save_audio: bool = False
     record: RunRecord | None = None
     info: dict = field(default_factory=dict)  # what the pipeline reports back (prompt used, noise, latents)
 
@@ -113,7 +115,8 @@ def prepare(cfg: DictConfig) -> Job:
                width=cfg.width, height=cfg.height, num_frames=cfg.num_frames, fps=cfg.fps, scheduler=scheduler,
                guidance=guidance, conditioning=conditioning, pipeline=pipeline,
                text_cache_dir=Path(cfg.paths.cache_dir) / "embeddings" if cfg.text.cache else None,
-               enhance_prompt=cfg.text.enhance_prompt, quantize_bits=quantize, noise_file=noise_file)
+               enhance_prompt=cfg.text.enhance_prompt, quantize_bits=quantize, noise_file=noise_file,
+               audio_enabled=bool(cfg.audio.enabled), save_audio=bool(cfg.output.save_audio))
 
 
 def _build(group: str, node: DictConfig, **kwargs) -> Any:
@@ -208,6 +211,8 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     with job.phase("decode_and_write"):
         info = write_video(video_path, result.frames(), job.fps, audio=result.audio)
     job.record.add_output("video", video_path, **info)
+    if result.audio is not None:
+        _record_audio(job, cfg, run_dir, result.audio)
     if cfg.output.save_latents:
         path = run_dir / "latents.safetensors"
         save_checkpoint(path, result.latents, {"what": "final latents"})
@@ -217,3 +222,19 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
         save_checkpoint(path, result.noise, {"what": "initial noise", "seed": str(job.seed)})
         job.record.add_output("noise", path)
     return {"video": str(video_path)}
+
+
+def _record_audio(job: Job, cfg: DictConfig, run_dir: Path, audio) -> None:
+    """Audio facts (rate, channels, duration, peak / RMS dBFS, warnings) and, with output.save_audio, audio.wav."""
+    from ltx2.media import audio_facts, write_wav
+
+    facts = audio_facts(*audio)
+    for warning in facts["warnings"]:
+        log.warning("generated audio: %s", warning)
+    job.record.set(audio=facts)
+    if cfg.output.save_audio:
+        path = run_dir / "audio.wav"
+        write_wav(path, *audio)
+        job.record.add_output("audio", path, sample_rate=facts["sample_rate"], channels=facts["channels"],
+                              duration_s=facts["duration_s"])
+

@@ -21,6 +21,12 @@ class OutputSettings:
     name: str = "video.mp4"
     save_latents: bool = False
     save_noise: bool = False
+    save_audio: bool = False
+
+
+@dataclass
+class AudioSettings:
+    enabled: bool = True
 
 
 @dataclass
@@ -90,6 +96,7 @@ class RunSchema:
     fps: float = 24.0
     text: TextSettings = field(default_factory=TextSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
     noise: NoiseSettings = field(default_factory=NoiseSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     model: ModelSettings = MISSING

@@ -1,6 +1,7 @@
 """Tiny checkpoints in the official single-file format, deterministic from a seed.
 
-They carry the same metadata (``config`` JSON with a ``transformer`` section, ``model_version``) and key
+They carry the same metadata (``config`` JSON with ``transformer``, ``vae``, ``audio_vae`` and ``vocoder``
+sections, ``model_version``) and key
 layout (``model.diffusion_model.`` prefix) as the real LTX-2 / LTX-2.3 files, with tiny widths, so that every
 loader and parity test runs here in seconds, and the default run needs no download.
 """
@@ -20,7 +21,9 @@ from ltx2.models.text.tiny import fits_tiny_gemma, tiny_connector_section, tiny_
 from ltx2.models.transformer.config import FIXED_AV_VALUES, FIXED_VALUES, TransformerConfig
 from ltx2.models.transformer.load import PREFIX
 from ltx2.models.transformer.model import LTXModel
+from ltx2.models.audio_vae.tiny import tiny_audio_vae_section, tiny_audio_vae_tensors
 from ltx2.models.video_vae.tiny import tiny_vae_section, tiny_vae_tensors
+from ltx2.models.vocoder.tiny import tiny_vocoder_section, tiny_vocoder_tensors
 
 # Values of the real headers that the configurator insists on, plus tiny widths.
 _TINY_TRANSFORMER = {
@@ -79,7 +82,12 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: 
         tensors.update({k: v.astype(dtype) for k, v in tiny_processor_tensors(section, seed).items()})
     vae = tiny_vae_section(version)  # the video VAE: vae.encoder./vae.decoder./vae.per_channel_statistics.
     tensors.update({k: mx.array(v).astype(dtype) for k, v in tiny_vae_tensors(vae, seed).items()})
-    metadata = {"config": json.dumps({"transformer": section, "vae": vae}), "model_version": VERSIONS[version]}
+    # audio: audio_vae.* (same for both generations) and the generation's vocoder (HiFi-GAN / BigVGAN-v2 + BWE)
+    audio_vae, vocoder = tiny_audio_vae_section(), tiny_vocoder_section(version)
+    for part in (tiny_audio_vae_tensors(audio_vae, seed), tiny_vocoder_tensors(vocoder, seed + 3)):
+        tensors.update({k: mx.array(v).astype(dtype) for k, v in part.items()})
+    config = {"transformer": section, "vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
+    metadata = {"config": json.dumps(config), "model_version": VERSIONS[version]}
     save_checkpoint(path, tensors, metadata)
     return Path(path)
 

@@ -1,5 +1,5 @@
 """Write the tiny official-format files (deterministic from a seed): LTX-2 and LTX-2.3 single-file checkpoints
-(transformer, text connectors, video VAE), a tiny Gemma 3 root, and the latent upsamplers.
+(transformer, text connectors, video VAE, audio VAE, vocoder), a tiny Gemma 3 root, and the latent upsamplers.
 
     python tools/make_tiny_checkpoint.py --out runs/tiny
     python tools/make_tiny_checkpoint.py --seed 3 --out /tmp/t

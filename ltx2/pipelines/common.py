@@ -106,6 +106,24 @@ def final_latents(video: LatentState, audio: LatentState, shape: VideoLatentShap
     return video_latent, unpatchify_audio(audio.latent, audio_shape)
 
 
+def decode_audio(job, audio_latent: mx.array) -> tuple[np.ndarray, int] | None:
+    """Audio latent (1, 8, T, 16) -> (stereo waveform (2, S) float32 in [-1, 1], vocoder rate), fitted to the
+    video's duration; None when audio is off (``audio.enabled=false``) or the model has no audio VAE/vocoder."""
+    from ltx2.media import fit_audio
+
+    if not getattr(job, "audio_enabled", True):
+        return None
+    if not job.models.has_audio():
+        log.info("the checkpoint has no audio VAE / vocoder: the video is silent")
+        return None
+    with job.phase("decode_audio"):
+        decoder, vocoder = job.models.audio_decoder(), job.models.vocoder()
+        mel = decoder(audio_latent.transpose(0, 2, 3, 1).astype(compute_dtype(job.models)))
+        waveform = vocoder(mel.astype(mx.float32))[0]
+        waveform = np.array(waveform.astype(mx.float32))
+    return fit_audio(waveform, vocoder.output_sampling_rate, job.num_frames / job.fps), vocoder.output_sampling_rate
+
+
 def decoder_frames(job, video_latent: mx.array) -> Callable[[], Iterator[np.ndarray]]:
     """Frames decoded chunk by chunk (tiled when the video is large)."""
     from ltx2.models.video_vae.resnet import mlx_noise

@@ -60,4 +60,5 @@ class DistilledPipeline:
         mx.eval(video_latent, audio_latent)
         return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
                                      latents={"video": video_latent, "audio": audio_latent},
-                                     noise=common.noise_record(noiser))
+                                     noise=common.noise_record(noiser),
+                                     audio=common.decode_audio(job, audio_latent))

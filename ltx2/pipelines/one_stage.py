@@ -11,7 +11,7 @@ from ltx2.sampling.latent_state import VideoLatentShape
 class OneStagePipeline:
     """1. encode the prompts  2. sigmas from the scheduler  3. conditioning items (VAE-encoded images)
     4. noise video then audio  5. denoise with the guider's denoiser (``sampler``: euler | heun | res2s)
-    6. decode the video latent (frames stream to the writer)."""
+    6. decode the audio latent (audio VAE + vocoder), then the video latent (frames stream to the writer)."""
 
     RESOLUTION_MULTIPLE = 32
     NEEDS_UPSAMPLER = False
@@ -42,4 +42,5 @@ class OneStagePipeline:
         mx.eval(video_latent, audio_latent)
         return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
                                      latents={"video": video_latent, "audio": audio_latent},
-                                     noise=common.noise_record(noiser))
+                                     noise=common.noise_record(noiser),
+                                     audio=common.decode_audio(job, audio_latent))

@@ -1,0 +1,66 @@
+"""Build the audio encoder / decoder from an official single-file checkpoint.
+
+Keys: ``audio_vae.encoder.*`` / ``audio_vae.decoder.*``, and ``audio_vae.per_channel_statistics.*`` stored once
+for both (only ``std-of-means`` and ``mean-of-means`` are used, as in the official code).
+"""
+
+from __future__ import annotations
+
+import os
+
+import mlx.core as mx
+
+from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.models.audio_vae.config import AudioVAEConfig, AudioVAEConfigError
+from ltx2.models.audio_vae.decoder import AudioDecoder
+from ltx2.models.audio_vae.encoder import AudioEncoder
+
+ENCODER_PREFIX = "audio_vae.encoder."
+DECODER_PREFIX = "audio_vae.decoder."
+STATS_PREFIX = "audio_vae.per_channel_statistics."
+STATS_KEYS = ("std-of-means", "mean-of-means")
+DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
+
+
+def has_audio_vae(path: str | os.PathLike) -> bool:
+    header = read_header(path)
+    return isinstance(header.config.get("audio_vae"), dict) and bool(header.keys_with_prefix(DECODER_PREFIX))
+
+
+def read_audio_vae_config(path: str | os.PathLike) -> AudioVAEConfig:
+    section = read_header(path).config.get("audio_vae")
+    if not isinstance(section, dict):
+        raise CheckpointError(f"{path}: the metadata config has no 'audio_vae' section (is this an audio-video "
+                              "LTX-2 checkpoint?)")
+    try:
+        return AudioVAEConfig.from_metadata(section)
+    except AudioVAEConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
+    """PyTorch Conv2d weights (O, I, kT, kM) -> MLX (O, kT, kM, I); everything else as is."""
+    return {k: mx.moveaxis(v, 1, -1) if v.ndim == 4 else v for k, v in weights.items()}
+
+
+def load_audio_encoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> AudioEncoder:
+    return _load(AudioEncoder(read_audio_vae_config(path)), path, ENCODER_PREFIX, "audio encoder", dtype)
+
+
+def load_audio_decoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> AudioDecoder:
+    return _load(AudioDecoder(read_audio_vae_config(path)), path, DECODER_PREFIX, "audio decoder", dtype)
+
+
+def _load(model, path, prefix: str, what: str, dtype: str | mx.Dtype):
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"audio VAE dtype {dtype!r} is not one of {sorted(DTYPES)}")
+        dtype = DTYPES[dtype]
+    if not read_header(path).keys_with_prefix(prefix):
+        raise CheckpointError(f"{path}: no tensors under '{prefix}' (does this checkpoint include the audio VAE?)")
+    weights = load_tensors(path, prefix)
+    stats = load_tensors(path, STATS_PREFIX)
+    weights.update({f"per_channel_statistics.{k}": stats[k] for k in STATS_KEYS if k in stats})
+    load_weights_strict(model, sanitize(weights), f"{what} in {path}", dtype)
+    model.eval()
+    return model

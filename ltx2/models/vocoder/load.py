@@ -1,0 +1,61 @@
+"""Build the vocoder from an official single-file checkpoint: tensors under ``vocoder.`` (one leading
+``vocoder.`` stripped, so LTX-2.3's ``vocoder.vocoder.conv_pre`` is the BWE model's ``vocoder.conv_pre``)."""
+
+from __future__ import annotations
+
+import os
+
+import mlx.core as mx
+
+from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.models.vocoder.config import VocoderConfig, VocoderConfigError
+from ltx2.models.vocoder.model import Vocoder, build_vocoder
+
+PREFIX = "vocoder."
+DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
+
+
+def read_vocoder_config(path: str | os.PathLike) -> VocoderConfig:
+    section = read_header(path).config.get("vocoder")
+    if not isinstance(section, dict):
+        raise CheckpointError(f"{path}: the metadata config has no 'vocoder' section (is this an audio-video "
+                              "LTX-2 checkpoint?)")
+    try:
+        return VocoderConfig.from_metadata(section)
+    except VocoderConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def is_transposed_conv(key: str) -> bool:
+    parts = key.split(".")
+    return len(parts) >= 3 and parts[-3] == "ups" and parts[-1] == "weight"
+
+
+def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
+    """PyTorch layouts -> MLX: Conv1d (O, I, k) -> (O, k, I); ConvTranspose1d (I, O, k) -> (O, k, I); the
+    resampling filters and STFT / mel bases stay as stored."""
+    out = {}
+    for key, value in weights.items():
+        if key.startswith("mel_stft.") or key.endswith(".filter") or value.ndim != 3:
+            out[key] = value
+        elif is_transposed_conv(key):
+            out[key] = value.transpose(1, 2, 0)
+        else:
+            out[key] = mx.moveaxis(value, 1, -1)
+    return out
+
+
+def load_vocoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> Vocoder:
+    """The vocoder of an official checkpoint (HiFi-GAN for LTX-2, BigVGAN-v2 + BWE for LTX-2.3)."""
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"vocoder dtype {dtype!r} is not one of {sorted(DTYPES)}")
+        dtype = DTYPES[dtype]
+    config = read_vocoder_config(path)
+    if not read_header(path).keys_with_prefix(PREFIX):
+        raise CheckpointError(f"{path}: no tensors under '{PREFIX}' (does this checkpoint include the vocoder?)")
+    module = build_vocoder(config)
+    weights = {k.removeprefix(PREFIX): v for k, v in load_tensors(path, "").items() if k.startswith(PREFIX)}
+    load_weights_strict(module, sanitize(weights), f"vocoder in {path}", dtype)
+    module.eval()
+    return Vocoder(config, module)
