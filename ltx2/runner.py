@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -51,32 +52,89 @@ class Job:
         return self.record.phase(name) if self.record else nullcontext()
 
 
+_JOBS_IN_PROCESS = 0
+
+
 def run_job(cfg: DictConfig) -> dict:
+    global _JOBS_IN_PROCESS
+    from ltx2 import model_set
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
+        done = completed_before(run_dir, cfg)
+        if done is not None:
+            log.info("skipping %s: it already holds a completed run of this config", run_dir)
+            return done
         job = prepare(cfg)
     except v.RunConfigError as e:
         _reject(run_dir, e)
     _write_provenance(run_dir, cfg, hydra_cfg)
     handler = _log_to(run_dir / "run.log")
+    before, earlier = model_set.stats(), _JOBS_IN_PROCESS
+    _JOBS_IN_PROCESS += 1
     try:
         job.record = RunRecord(run_dir, **_record_fields(cfg, hydra_cfg, job))
+
+        def process_counts() -> None:
+            after = model_set.stats()
+            job.record.set(process={"pid": os.getpid(), "earlier_jobs": earlier,
+                                    "counts": {k: n - before.get(k, 0) for k, n in sorted(after.items())
+                                               if n != before.get(k, 0)}})
         try:
             outputs = execute(job, cfg, run_dir)
         except KeyboardInterrupt:
+            process_counts()
             job.record.finish("interrupted", "KeyboardInterrupt")
             raise
         except Exception as e:
             log.exception("run failed")
+            process_counts()
             job.record.finish("failed", f"{type(e).__name__}: {e}")
             raise
+        process_counts()
         job.record.finish("completed")
         log.info("wrote %s", run_dir)
         return outputs
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def completed_before(run_dir: Path, cfg: DictConfig) -> dict | None:
+    """Resuming a sweep whose job directories are deterministic (named sweeps, or ``hydra.sweep.dir=`` given
+    again): a job whose directory holds a completed run of the same resolved config is not run again. A completed
+    run of another config there is an error (it would be overwritten)."""
+    import json
+
+    record_file, saved_file = run_dir / "run_record.json", run_dir / "resolved_config.yaml"
+    if not record_file.is_file() or not saved_file.is_file():
+        return None
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("status") != "completed":
+        return None  # failed or interrupted: run it again
+    saved = OmegaConf.to_container(OmegaConf.load(saved_file))
+    current = OmegaConf.to_container(cfg, resolve=True)
+    if saved != current:
+        changed = sorted(k for k in _flat(saved).keys() | _flat(current).keys()
+                         if _flat(saved).get(k) != _flat(current).get(k))
+        raise v.RunConfigError("hydra.sweep.dir", str(run_dir.parent), f"job directory {run_dir.name} already holds "
+                               f"a completed run of another config (differs in {', '.join(changed[:3])})",
+                               "start a new sweep directory (hydra.sweep.dir=/new/path) or remove that job directory")
+    video = record.get("outputs", {}).get("video", {}).get("file")
+    return {"video": str(run_dir / video) if video else None, "skipped": True}
+
+
+def _flat(node: Any, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for k, val in node.items():
+            out.update(_flat(val, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: node}
 
 
 # -- validation -------------------------------------------------------------------------------------------------
