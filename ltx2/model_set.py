@@ -93,6 +93,17 @@ class ModelSet:
     def __post_init__(self):
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
 
+    def resolve_files(self, need_upsampler: bool = False) -> None:
+        """hf:// references -> files in the local Hugging Face cache (ltx2.hub). The checkpoint and Gemma (and the
+        upsampler when the pipeline needs it) must be there; others are resolved when present."""
+        from ltx2.hub import resolve
+
+        self.checkpoint = resolve("model.checkpoint", self.checkpoint, self.name)
+        self.gemma_root = resolve("model.gemma_root", self.gemma_root, self.name)
+        self.spatial_upsampler = resolve("model.spatial_upsampler", self.spatial_upsampler, self.name,
+                                         required=need_upsampler)
+        self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name, required=False)
+
     def ensure_files(self, seed: int = 0) -> None:
         """``tiny``: write the tiny official-format files on first use (no download)."""
         if not self.tiny:
@@ -156,4 +167,4 @@ class ModelSet:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,
                  "spatial_upsampler": self.spatial_upsampler, "distilled_lora": self.distilled_lora}
         files.update({f"lora:{Path(p).name}": p for p, _ in self.loras})
-        return {k: v for k, v in files.items() if v}
+        return {k: v for k, v in files.items() if v and not str(v).startswith("hf://")}  # hf://: not fetched

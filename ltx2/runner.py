@@ -143,13 +143,14 @@ def prepare(cfg: DictConfig) -> Job:
     v.check_raw(cfg)
     v.check_output_root("paths.output_root", cfg.paths.output_root)
     models = _build("model", cfg.model, loras=_loras(cfg))
+    pipeline = _build("pipeline", cfg.pipeline)
+    models.resolve_files(need_upsampler=pipeline.NEEDS_UPSAMPLER)
     models.ensure_files(seed=0)
     v.check_checkpoint("model.checkpoint", models.checkpoint, ("transformer", "vae"))
     if not models.gemma_root or not (Path(models.gemma_root) / "config.json").is_file():
         raise v.RunConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
                                "model*.safetensors, tokenizer files)",
                                "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
-    pipeline = _build("pipeline", cfg.pipeline)
     v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
     if pipeline.NEEDS_UPSAMPLER:
         v.check_checkpoint("model.spatial_upsampler", models.spatial_upsampler, ())
@@ -192,11 +193,14 @@ def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
         if not isinstance(entry, DictConfig) or "path" not in entry:
             raise v.RunConfigError(key, entry, "a LoRA entry needs a path and a strength",
                                    f"{key}={{path: /path/to/lora.safetensors, strength: 1.0}}")
-        v.check_file(f"{key}.path", entry.path, "the LoRA file", f"set {key}.path to an existing .safetensors")
+        from ltx2.hub import resolve
+
+        path = resolve(f"{key}.path", entry.path, cfg.model.get("name"), lora=name)
+        v.check_file(f"{key}.path", path, "the LoRA file", f"set {key}.path to an existing .safetensors")
         strength = entry.get("strength", 1.0)
         if not isinstance(strength, (int, float)) or not math.isfinite(strength):
             raise v.RunConfigError(f"{key}.strength", strength, "must be a finite number", f"{key}.strength=1.0")
-        loras.append((str(entry.path), float(strength)))
+        loras.append((str(path), float(strength)))
     return tuple(loras)
 
 
