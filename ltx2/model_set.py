@@ -1,7 +1,10 @@
 """The ``model`` config group: the files of one LTX-2 model and the networks built from them.
 
-Networks are built on first use and kept in a process-wide cache keyed on the file identity, dtype and LoRAs,
-so that the jobs of a sweep (Hydra runs them in one process) reuse warm weights.
+Networks are built on first use and kept in a process-wide cache keyed on the file identity and dtype, so that
+the jobs of a sweep (Hydra's basic launcher runs them in one process) reuse warm weights. LoRAs are fused onto a
+copy of the cached base transformer that shares every untouched weight with it: changing a LoRA's strength
+re-fuses the LoRA (reading only the LoRA file), it never reloads the base weights. Only the latest fused copy is
+kept. ``STATS`` counts what this process loaded and encoded (run records carry the per-job increments).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +20,10 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 _CACHE: dict[tuple, Any] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+# what this process has done: "load:<network>" (weights read from disk), "fuse:transformer" (LoRAs fused onto the
+# cached base), "encode:text" (prompts run through the text encoder)
+STATS: Counter = Counter()
 
 
 def _identity(path: str | os.PathLike | None) -> tuple:
@@ -32,8 +39,14 @@ def cached(key: tuple, build: Callable[[], Any]) -> Any:
     with _LOCK:
         if key not in _CACHE:
             log.info("loading %s", key[0])
+            STATS[f"load:{key[0]}"] += 1
             _CACHE[key] = build()
         return _CACHE[key]
+
+
+def stats() -> dict[str, int]:
+    with _LOCK:
+        return dict(STATS)
 
 
 def clear_cache(kind: str | None = None) -> None:
@@ -46,6 +59,21 @@ def clear_cache(kind: str | None = None) -> None:
 
     gc.collect()
     mx.clear_cache()
+
+
+def _fused_copy(base, loras) -> Any:
+    """A transformer sharing ``base``'s weight arrays, with ``loras`` fused into its own copies of the weights they
+    touch (MLX arrays are immutable: fusing replaces arrays in the copy, the base is untouched)."""
+    from ltx2.lora import fuse_loras
+
+    log.info("fusing %d LoRA(s) onto the cached base transformer: %s", len(loras),
+             ", ".join(f"{Path(p).name}@{s:g}" for p, s in loras))
+    STATS["fuse:transformer"] += 1
+    copy = type(base)(base.config)
+    copy.update(base.parameters())  # the fresh layers' random init is lazy and never evaluated
+    copy.eval()
+    fuse_loras(copy, loras)
+    return copy
 
 
 @dataclass
@@ -65,6 +93,17 @@ class ModelSet:
     def __post_init__(self):
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
 
+    def resolve_files(self, need_upsampler: bool = False) -> None:
+        """hf:// references -> files in the local Hugging Face cache (ltx2.hub). The checkpoint and Gemma (and the
+        upsampler when the pipeline needs it) must be there; others are resolved when present."""
+        from ltx2.hub import resolve
+
+        self.checkpoint = resolve("model.checkpoint", self.checkpoint, self.name)
+        self.gemma_root = resolve("model.gemma_root", self.gemma_root, self.name)
+        self.spatial_upsampler = resolve("model.spatial_upsampler", self.spatial_upsampler, self.name,
+                                         required=need_upsampler)
+        self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name, required=False)
+
     def ensure_files(self, seed: int = 0) -> None:
         """``tiny``: write the tiny official-format files on first use (no download)."""
         if not self.tiny:
@@ -80,17 +119,21 @@ class ModelSet:
     # -- networks -------------------------------------------------------------------------------------------------
     def transformer(self):
         """X0 model (velocity model wrapped to return denoised latents), LoRAs fused."""
-        from ltx2.lora import fuse_loras
         from ltx2.models.transformer import X0Model
         from ltx2.models.transformer.load import load_transformer
 
-        def build():
-            model = load_transformer(self.checkpoint, self.dtype)
-            if self.loras:
-                fuse_loras(model, self.loras)
-            return X0Model(model)
-
-        return cached(("transformer", _identity(self.checkpoint), self.dtype, self.loras), build)
+        base_key = ("transformer", _identity(self.checkpoint), self.dtype)
+        base = cached(base_key, lambda: load_transformer(self.checkpoint, self.dtype))
+        if not self.loras:
+            return X0Model(base)
+        loras = tuple((path, _identity(path), strength) for path, strength in self.loras)
+        with _LOCK:
+            held = _CACHE.get(("transformer+lora",))
+            if held is None or held[0] != (base_key, loras):
+                _CACHE.pop(("transformer+lora",), None)  # one fused copy at a time
+                held = ((base_key, loras), _fused_copy(base, self.loras))
+                _CACHE[("transformer+lora",)] = held
+            return X0Model(held[1])
 
     def video_encoder(self):
         from ltx2.models.video_vae.load import load_video_encoder
@@ -151,4 +194,4 @@ class ModelSet:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,
                  "spatial_upsampler": self.spatial_upsampler, "distilled_lora": self.distilled_lora}
         files.update({f"lora:{Path(p).name}": p for p, _ in self.loras})
-        return {k: v for k, v in files.items() if v}
+        return {k: v for k, v in files.items() if v and not str(v).startswith("hf://")}  # hf://: not fetched

@@ -30,9 +30,17 @@ def _writable_root(root: str) -> str:
     return root
 
 
+def _dirname(overrides: str) -> str:
+    """A job directory name from ``hydra.job.override_dirname``: paths in values (``lora.x.path=/a/b``) would nest
+    directories, so separators become ``:``; names stay below the 255-byte filesystem limit."""
+    name = overrides.replace("/", ":").replace("\\", ":")
+    return name if len(name.encode()) <= 200 else name.encode()[:200].decode(errors="ignore") + "..."
+
+
 register()
 OmegaConf.register_new_resolver("ltx2_pad", lambda n: f"{int(n):03d}", replace=True)
 OmegaConf.register_new_resolver("ltx2_output_root", _writable_root, replace=True)
+OmegaConf.register_new_resolver("ltx2_dirname", lambda name: _dirname(str(name)), replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="run")
@@ -42,5 +50,14 @@ def main(cfg: DictConfig) -> None:
     run_job(cfg)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    from ltx2.sweep import reorder, warn
+
+    sys.argv[1:], note = reorder(sys.argv[1:])
+    if note:
+        warn(note)
     main()
+
+
+if __name__ == "__main__":
+    cli()

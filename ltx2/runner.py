@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,26 +53,47 @@ class Job:
         return self.record.phase(name) if self.record else nullcontext()
 
 
+_JOBS_IN_PROCESS = 0
+
+
 def run_job(cfg: DictConfig) -> dict:
+    global _JOBS_IN_PROCESS
+    from ltx2 import model_set
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
+        done = completed_before(run_dir, cfg)
+        if done is not None:
+            log.info("skipping %s: it already holds a completed run of this config", run_dir)
+            return done
         job = prepare(cfg)
     except v.RunConfigError as e:
         _reject(run_dir, e)
     _write_provenance(run_dir, cfg, hydra_cfg)
     handler = _log_to(run_dir / "run.log")
+    before, earlier = model_set.stats(), _JOBS_IN_PROCESS
+    _JOBS_IN_PROCESS += 1
     try:
         job.record = RunRecord(run_dir, **_record_fields(cfg, hydra_cfg, job))
+
+        def process_counts() -> None:
+            after = model_set.stats()
+            job.record.set(process={"pid": os.getpid(), "earlier_jobs": earlier,
+                                    "counts": {k: n - before.get(k, 0) for k, n in sorted(after.items())
+                                               if n != before.get(k, 0)}})
         try:
             outputs = execute(job, cfg, run_dir)
         except KeyboardInterrupt:
+            process_counts()
             job.record.finish("interrupted", "KeyboardInterrupt")
             raise
         except Exception as e:
             log.exception("run failed")
+            process_counts()
             job.record.finish("failed", f"{type(e).__name__}: {e}")
             raise
+        process_counts()
         job.record.finish("completed")
         phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in job.record.data["phases"].items())
         log.info("phases: %s", phases)
@@ -82,19 +104,56 @@ def run_job(cfg: DictConfig) -> dict:
         handler.close()
 
 
+def completed_before(run_dir: Path, cfg: DictConfig) -> dict | None:
+    """Resuming a sweep whose job directories are deterministic (named sweeps, or ``hydra.sweep.dir=`` given
+    again): a job whose directory holds a completed run of the same resolved config is not run again. A completed
+    run of another config there is an error (it would be overwritten)."""
+    import json
+
+    record_file, saved_file = run_dir / "run_record.json", run_dir / "resolved_config.yaml"
+    if not record_file.is_file() or not saved_file.is_file():
+        return None
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("status") != "completed":
+        return None  # failed or interrupted: run it again
+    saved = OmegaConf.to_container(OmegaConf.load(saved_file))
+    current = OmegaConf.to_container(cfg, resolve=True)
+    if saved != current:
+        changed = sorted(k for k in _flat(saved).keys() | _flat(current).keys()
+                         if _flat(saved).get(k) != _flat(current).get(k))
+        raise v.RunConfigError("hydra.sweep.dir", str(run_dir.parent), f"job directory {run_dir.name} already holds "
+                               f"a completed run of another config (differs in {', '.join(changed[:3])})",
+                               "start a new sweep directory (hydra.sweep.dir=/new/path) or remove that job directory")
+    video = record.get("outputs", {}).get("video", {}).get("file")
+    return {"video": str(run_dir / video) if video else None, "skipped": True}
+
+
+def _flat(node: Any, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for k, val in node.items():
+            out.update(_flat(val, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: node}
+
+
 # -- validation -------------------------------------------------------------------------------------------------
 def prepare(cfg: DictConfig) -> Job:
     """Every check that needs no weights, in the order a user would fix things. Raises RunConfigError."""
     v.check_raw(cfg)
     v.check_output_root("paths.output_root", cfg.paths.output_root)
     models = _build("model", cfg.model, loras=_loras(cfg))
+    pipeline = _build("pipeline", cfg.pipeline)
+    models.resolve_files(need_upsampler=pipeline.NEEDS_UPSAMPLER)
     models.ensure_files(seed=0)
     v.check_checkpoint("model.checkpoint", models.checkpoint, ("transformer", "vae"))
     if not models.gemma_root or not (Path(models.gemma_root) / "config.json").is_file():
         raise v.RunConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
                                "model*.safetensors, tokenizer files)",
                                "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
-    pipeline = _build("pipeline", cfg.pipeline)
     v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
     if pipeline.NEEDS_UPSAMPLER:
         v.check_checkpoint("model.spatial_upsampler", models.spatial_upsampler, ())
@@ -138,11 +197,14 @@ def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
         if not isinstance(entry, DictConfig) or "path" not in entry:
             raise v.RunConfigError(key, entry, "a LoRA entry needs a path and a strength",
                                    f"{key}={{path: /path/to/lora.safetensors, strength: 1.0}}")
-        v.check_file(f"{key}.path", entry.path, "the LoRA file", f"set {key}.path to an existing .safetensors")
+        from ltx2.hub import resolve
+
+        path = resolve(f"{key}.path", entry.path, cfg.model.get("name"), lora=name)
+        v.check_file(f"{key}.path", path, "the LoRA file", f"set {key}.path to an existing .safetensors")
         strength = entry.get("strength", 1.0)
         if not isinstance(strength, (int, float)) or not math.isfinite(strength):
             raise v.RunConfigError(f"{key}.strength", strength, "must be a finite number", f"{key}.strength=1.0")
-        loras.append((str(entry.path), float(strength)))
+        loras.append((str(path), float(strength)))
     return tuple(loras)
 
 

@@ -55,9 +55,33 @@ def encode_prompts(job, negative: bool):
     if job.enhance_prompt:
         mode = "t2v" if job.conditioning.__class__.__name__ == "NoConditioning" else "i2v"
         enhancement = PromptEnhancement(mode=mode, seed=job.seed)
-    encoded = encode(job.models.text_encoder(job.quantize_bits), job.prompt,
-                     job.negative_prompt if negative else None, cache, enhancement)
+    encoded = remembered_text(job.models.text_encoder(job.quantize_bits), job.prompt,
+                              job.negative_prompt if negative else None, cache, enhancement, encode)
     job.info.update(prompt_used=encoded.prompt, prompt_enhanced=encoded.enhanced)
+    return encoded
+
+
+_TEXT_MEMORY: dict[str, object] = {}  # contexts encoded (or read) by this process, newest last
+_TEXT_MEMORY_SIZE = 32
+
+
+def remembered_text(encoder, prompt, negative_prompt, cache, enhancement, encode):
+    """Contexts kept in memory for the jobs of a sweep (so each distinct prompt is encoded once per process even
+    with text.cache=false), else from the on-disk cache or the encoder; counted in ``model_set.STATS``."""
+    from ltx2.model_set import STATS
+    from ltx2.models.text.cache import cache_key
+
+    key = cache_key(prompt, negative_prompt, encoder.fingerprint(), enhancement)
+    if key in _TEXT_MEMORY:
+        log.info("text contexts from memory (encoded earlier in this process)")
+        STATS["text:memory"] += 1
+        return _TEXT_MEMORY[key]
+    encoded = encode(encoder, prompt, negative_prompt, cache, enhancement)
+    STATS["text:disk" if encoded.from_cache else "encode:text"] += 1
+    if encoded.from_cache or not enhancement or encoded.enhanced:  # a failed enhancement is retried next time
+        _TEXT_MEMORY[key] = encoded
+        while len(_TEXT_MEMORY) > _TEXT_MEMORY_SIZE:
+            _TEXT_MEMORY.pop(next(iter(_TEXT_MEMORY)))
     return encoded
 
 

@@ -21,6 +21,7 @@ def _compose(overrides, hydra=False):
     register()
     OmegaConf.register_new_resolver("ltx2_pad", lambda n: f"{int(n):03d}", replace=True)
     OmegaConf.register_new_resolver("ltx2_output_root", lambda r: r, replace=True)
+    OmegaConf.register_new_resolver("ltx2_dirname", lambda r: r, replace=True)
     with initialize_config_module(version_base="1.3", config_module="ltx2.conf"):
         return compose("run", overrides=overrides, return_hydra_config=hydra)
 
