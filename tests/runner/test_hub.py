@@ -2,7 +2,6 @@
 tiny files under the official repo and file names); a missing file fails before loading, naming the repo, the file
 and the fetch command; `python -m ltx2.download` reports and fetches."""
 
-import os
 import shutil
 
 import pytest

@@ -6,7 +6,6 @@ import json
 import mlx.core as mx
 import numpy as np
 import pytest
-from mlx.utils import tree_flatten
 
 from ltx2.sweep import check_config_order, reloads_model, reorder
 
