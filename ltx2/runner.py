@@ -161,7 +161,15 @@ def prepare(cfg: DictConfig) -> Job:
     guidance = _build("guider", cfg.guider)
     _check_blocks(guidance, models.checkpoint)
     conditioning = _build("conditioning", cfg.conditioning)
-    conditioning.validate(num_frames=cfg.num_frames)
+    conditioning.validate(num_frames=cfg.num_frames, fps=cfg.fps)
+    needed = getattr(pipeline, "CONDITIONING", None)
+    if needed is not None and not isinstance(conditioning, needed):
+        choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
+        raise v.RunConfigError("conditioning", choice, f"this pipeline needs conditioning={needed.GROUP_OPTION}",
+                               f"add conditioning={needed.GROUP_OPTION} conditioning.path=...")
+    if getattr(conditioning, "GROUP_OPTION", None) == "audio" and needed is None:
+        raise v.RunConfigError("conditioning", "audio", "audio conditioning drives pipeline=a2v only",
+                               "add pipeline=a2v")
     noise_file = None
     if cfg.noise.from_file:
         noise_file = v.check_file("noise.from_file", cfg.noise.from_file, "the noise file",

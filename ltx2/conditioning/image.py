@@ -21,7 +21,7 @@ from ltx2.validate import RunConfigError, check_image, check_range
 class NoConditioning:
     """``conditioning=none``: text-to-video."""
 
-    def validate(self, num_frames: int) -> None:
+    def validate(self, num_frames: int, fps: float) -> None:
         pass
 
     def items(self, models, width: int, height: int, dtype) -> list:
@@ -34,7 +34,7 @@ class ImageConditioning:
     def __init__(self, path: str, frame_idx: int = 0, strength: float = 1.0, crf: int = 33):
         self.path, self.frame_idx, self.strength, self.crf = path, frame_idx, strength, crf
 
-    def validate(self, num_frames: int) -> None:
+    def validate(self, num_frames: int, fps: float) -> None:
         check_image("conditioning.path", self.path)
         check_range("conditioning.strength", self.strength, 0.0, 1.0, "use a strength between 0 (free) and 1 (pinned)")
         if not isinstance(self.frame_idx, int) or not 0 <= self.frame_idx < num_frames:

@@ -99,15 +99,25 @@ def noise_record(noiser) -> dict[str, mx.array]:
 
 
 def initial_states(job, shape: VideoLatentShape, dtype: mx.Dtype, noiser, items: list, noise_scale: float = 1.0,
-                   video_latent: mx.array | None = None, audio_latent: mx.array | None = None):
+                   video_latent: mx.array | None = None, audio_latent: mx.array | None = None,
+                   audio_noise_scale: float | None = None):
     """Clean states (zeros or given latents), conditioning applied to video, then noised: video first, then audio
-    (the reference's order)."""
+    (the reference's order; the audio noise is drawn even at scale 0, so the draws stay aligned)."""
     audio_shape = AudioLatentShape.from_video(job.num_frames, job.fps)
     video = initial_video_state(shape, job.fps, dtype, video_latent)
     for item in items:
         video = item.apply(video, shape, job.fps)
     audio = initial_audio_state(audio_shape, dtype, audio_latent)
-    return noiser(video, noise_scale), noiser(audio, noise_scale), audio_shape
+    audio_scale = noise_scale if audio_noise_scale is None else audio_noise_scale
+    return noiser(video, noise_scale), noiser(audio, audio_scale), audio_shape
+
+
+def frozen(state: LatentState) -> LatentState:
+    """Denoise mask 0 everywhere: the tokens keep their clean values through the loop (official
+    ``denoise_video_only``: audio timesteps are 0, while the step's sigma still reaches the other modality)."""
+    from dataclasses import replace
+
+    return replace(state, denoise_mask=mx.zeros_like(state.denoise_mask))
 
 
 def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentState, denoiser, title: str):
