@@ -28,9 +28,7 @@ class AudioToVideoPipeline:
     CONDITIONING = AudioConditioning
 
     def __init__(self, sampler: str = "euler"):
-        if sampler not in common.SAMPLERS:
-            raise ValueError(f"pipeline.sampler={sampler!r} is not one of {common.SAMPLERS}")
-        self.sampler = sampler
+        self.sampler = common.check_sampler(sampler)
 
     def __call__(self, job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)

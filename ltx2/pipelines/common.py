@@ -26,6 +26,12 @@ log = logging.getLogger("ltx2")
 SAMPLERS = ("euler", "heun", "res2s")
 
 
+def check_sampler(sampler: str) -> str:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"pipeline.sampler={sampler!r} is not one of {SAMPLERS}")
+    return sampler
+
+
 @dataclass
 class PipelineResult:
     """What a pipeline hands back: frames are decoded lazily, chunk by chunk, while the video is written."""
