@@ -140,10 +140,11 @@ def res2s_loop(sigmas: mx.array, video: LatentState, audio: LatentState | None, 
     for i in range(n_steps):
         h = -math.log(s[i + 1] / s[i])
         a21, b1, b2 = res2s_coefficients(h)
-        sigma, sigma_next = mx.array(s[i], dtype=F64), mx.array(s[i + 1], dtype=F64)
-        sub = mx.sqrt(sigma * sigma_next, stream=mx.cpu)
         states = [st for st in (video, audio) if st is not None]
-        anchors = [st.latent.astype(F64, stream=mx.cpu) for st in states]
+        with mx.stream(mx.cpu):  # float64 exists on the CPU only (MLX's GPU backends have no float64)
+            sigma, sigma_next = mx.array(s[i], dtype=F64), mx.array(s[i + 1], dtype=F64)
+            sub = mx.sqrt(sigma * sigma_next)
+            anchors = [st.latent.astype(F64) for st in states]
         d1 = _x0(denoise, video, audio, sig32, i)
         d1 = [d for d in d1 if d is not None]
         with mx.stream(mx.cpu):
@@ -182,5 +183,6 @@ def _inject(state: LatentState, sample: mx.array, update: mx.array, sigma: mx.ar
             noise: mx.array) -> mx.array:
     """SDE step from ``sample`` towards ``update`` then re-blend clean tokens (legacy mode), float64."""
     x = res2s_step(sample, update, sigma, sigma_next, noise)
-    m = state.denoise_mask
-    return x * m + (state.clean_latent.astype(F32) * (1 - m)).astype(F64)
+    with mx.stream(mx.cpu):
+        m = state.denoise_mask
+        return x * m + (state.clean_latent.astype(F32) * (1 - m)).astype(F64)
