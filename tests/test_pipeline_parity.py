@@ -40,6 +40,7 @@ from ltx2.model_set import ModelSet
 from ltx2.pipelines import common
 from ltx2.pipelines.distilled import DistilledPipeline
 from ltx2.pipelines.one_stage import OneStagePipeline
+from ltx2.pipelines.two_stage import TwoStagePipeline
 from ltx2.runner import Job
 from ltx2.sampling.guidance import Guidance
 from ltx2.sampling.schedulers import LTX2Scheduler
@@ -72,6 +73,7 @@ def image(tmp_path_factory) -> Path:
 def models(tiny: Path, version: str = "ltx2.3") -> ModelSet:
     return ModelSet(name="tiny", checkpoint=str(tiny / f"tiny-{version}.safetensors"),
                     gemma_root=str(tiny / "tiny-gemma"),
+                    distilled_lora=str(tiny / f"tiny-{version}-distilled-lora.safetensors"),
                     spatial_upsampler=str(tiny / "tiny-upsampler-spatial-x2.safetensors"), dtype="float32")
 
 
@@ -205,3 +207,45 @@ def test_distilled_matches_reference(tiny, image, mode):
                                            initial_audio_latent=audio.latent)
     assert not noiser.queue
     compare(f"distilled {mode}", result.latents, video.latent, audio.latent)
+
+
+@pytest.mark.parametrize("mode,strength", [("t2v", 1.0), ("i2v", 0.7)])
+def test_two_stage_matches_reference(tiny, image, mode, strength):
+    """TI2VidTwoStagesPipeline: stage 1 at half size guided (3 LTX2Scheduler steps), x2 upsampler, stage 2 at full
+    size with the distilled LoRA fused at ``strength`` (the reference loader fuses it), re-noised to 0.909375,
+    3 distilled sigmas, simple denoiser on the positive contexts; audio refined too."""
+    conditioning = ImageConditioning(str(image), frame_idx=0, strength=1.0, crf=0) if mode == "i2v" else None
+    job = make_job(tiny, TwoStagePipeline(distilled_lora_strength=strength), conditioning, width=128, height=64,
+                   num_frames=9)
+    result = job.pipeline(job)
+    ctx = contexts(job, negative=True)
+    stage_1 = load_reference(job.models.checkpoint)
+    stage_2 = load_reference(job.models.checkpoint, loras=[(job.models.distilled_lora, strength)])
+    encoder = reference_encoder(Path(job.models.checkpoint))
+    upsampler = reference_upsampler(Path(job.models.spatial_upsampler))
+    components = PipelineComponents(dtype=F32, device=CPU)
+    noiser = ReplayNoiser(result.noise)
+    with torch.no_grad():
+        half = VideoPixelShape(batch=1, frames=job.num_frames, height=job.height // 2, width=job.width // 2,
+                               fps=job.fps)
+        items = reference_items(job.conditioning.items(job.models, job.width // 2, job.height // 2, mx.float32))
+        video, audio = denoise_audio_video(half, items, noiser, to_torch(job.scheduler.sigmas()),
+                                           EulerDiffusionStep(), guided_loop(job, stage_1, ctx), components, F32, CPU)
+        up = upsample_video(latent=video.latent[:1], video_encoder=encoder, upsampler=upsampler)
+        full = VideoPixelShape(batch=1, frames=job.num_frames, height=job.height, width=job.width, fps=job.fps)
+        items = reference_items(job.conditioning.items(job.models, job.width, job.height, mx.float32))
+        sigmas = torch.tensor(STAGE_2_DISTILLED_SIGMA_VALUES)
+        video, audio = denoise_audio_video(full, items, noiser, sigmas, EulerDiffusionStep(),
+                                           simple_loop(stage_2, ctx), components, F32, CPU, noise_scale=sigmas[0],
+                                           initial_video_latent=up, initial_audio_latent=audio.latent)
+    assert not noiser.queue
+    compare(f"two_stage {mode} lora@{strength}", result.latents, video.latent, audio.latent)
+    # the distilled LoRA matters: without it stage 2 ends elsewhere
+    noiser = ReplayNoiser(result.noise)
+    with torch.no_grad():
+        plain = load_reference(job.models.checkpoint)
+        noiser.queue = noiser.queue[2:]
+        no_lora, _ = denoise_audio_video(full, items, noiser, sigmas, EulerDiffusionStep(), simple_loop(plain, ctx),
+                                         components, F32, CPU, noise_scale=sigmas[0], initial_video_latent=up,
+                                         initial_audio_latent=audio.latent)
+    assert np.abs(no_lora.latent.numpy() - video.latent.numpy()).max() > 1e-2
