@@ -93,16 +93,17 @@ class ModelSet:
     def __post_init__(self):
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
 
-    def resolve_files(self, need_upsampler: bool = False) -> None:
+    def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False) -> None:
         """hf:// references -> files in the local Hugging Face cache (ltx2.hub). The checkpoint and Gemma (and the
-        upsampler when the pipeline needs it) must be there; others are resolved when present."""
+        upsampler / distilled LoRA when the pipeline needs them) must be there; others are resolved when present."""
         from ltx2.hub import resolve
 
         self.checkpoint = resolve("model.checkpoint", self.checkpoint, self.name)
         self.gemma_root = resolve("model.gemma_root", self.gemma_root, self.name)
         self.spatial_upsampler = resolve("model.spatial_upsampler", self.spatial_upsampler, self.name,
                                          required=need_upsampler)
-        self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name, required=False)
+        self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name,
+                                      required=need_distilled_lora)
 
     def ensure_files(self, seed: int = 0) -> None:
         """``tiny``: write the tiny official-format files on first use (no download)."""
@@ -111,27 +112,29 @@ class ModelSet:
         from ltx2.tiny import write_tiny_files
 
         folder = Path(self.checkpoint).parent
-        needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler]
+        needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler, self.distilled_lora]
         if not all(p is None or Path(p).exists() for p in needed):
             log.info("building the tiny model files in %s", folder)
             write_tiny_files(folder, seed)
 
     # -- networks -------------------------------------------------------------------------------------------------
-    def transformer(self):
-        """X0 model (velocity model wrapped to return denoised latents), LoRAs fused."""
+    def transformer(self, extra_loras: tuple[tuple[str, float], ...] = ()):
+        """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones, then
+        ``extra_loras`` (a pipeline's own, e.g. the distilled LoRA of a refinement stage)."""
         from ltx2.models.transformer import X0Model
         from ltx2.models.transformer.load import load_transformer
 
         base_key = ("transformer", _identity(self.checkpoint), self.dtype)
         base = cached(base_key, lambda: load_transformer(self.checkpoint, self.dtype))
-        if not self.loras:
+        selected = self.loras + tuple((str(path), float(strength)) for path, strength in extra_loras)
+        if not selected:
             return X0Model(base)
-        loras = tuple((path, _identity(path), strength) for path, strength in self.loras)
+        loras = tuple((path, _identity(path), strength) for path, strength in selected)
         with _LOCK:
             held = _CACHE.get(("transformer+lora",))
             if held is None or held[0] != (base_key, loras):
                 _CACHE.pop(("transformer+lora",), None)  # one fused copy at a time
-                held = ((base_key, loras), _fused_copy(base, self.loras))
+                held = ((base_key, loras), _fused_copy(base, selected))
                 _CACHE[("transformer+lora",)] = held
             return X0Model(held[1])
 

@@ -147,7 +147,8 @@ def prepare(cfg: DictConfig) -> Job:
     v.check_output_root("paths.output_root", cfg.paths.output_root)
     models = _build("model", cfg.model, loras=_loras(cfg))
     pipeline = _build("pipeline", cfg.pipeline)
-    models.resolve_files(need_upsampler=pipeline.NEEDS_UPSAMPLER)
+    needs_distilled_lora = getattr(pipeline, "NEEDS_DISTILLED_LORA", False)
+    models.resolve_files(need_upsampler=pipeline.NEEDS_UPSAMPLER, need_distilled_lora=needs_distilled_lora)
     models.ensure_files(seed=0)
     v.check_checkpoint("model.checkpoint", models.checkpoint, ("transformer", "vae"))
     if not models.gemma_root or not (Path(models.gemma_root) / "config.json").is_file():
@@ -157,6 +158,9 @@ def prepare(cfg: DictConfig) -> Job:
     v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
     if pipeline.NEEDS_UPSAMPLER:
         v.check_checkpoint("model.spatial_upsampler", models.spatial_upsampler, ())
+    if needs_distilled_lora:
+        v.check_file("model.distilled_lora", models.distilled_lora, "the distilled LoRA (used by stage 2)",
+                     "set model.distilled_lora=/path/to/the-distilled-lora.safetensors")
     scheduler = _build("scheduler", cfg.scheduler)
     guidance = _build("guider", cfg.guider)
     _check_blocks(guidance, models.checkpoint)

@@ -92,8 +92,31 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: 
     return Path(path)
 
 
+def write_tiny_distilled_lora(path: str | os.PathLike, version: str = "ltx2", seed: int = 0, rank: int = 4,
+                              dtype: mx.Dtype = mx.float32) -> Path:
+    """A tiny stand-in for the official distilled LoRA of a tiny model (``version``): rank-``rank`` pairs for the
+    attention and feed-forward linears of every transformer block, ComfyUI key naming (``diffusion_model.``
+    prefix) as the released file. Deltas are about a tenth of the weights."""
+    config = TransformerConfig.from_metadata(tiny_transformer_section(version))
+    shapes = {k: tuple(v.shape) for k, v in tree_flatten(LTXModel(config).parameters())}
+    targets = sorted(k[: -len(".weight")] for k, shape in shapes.items()
+                     if k.startswith("transformer_blocks.") and k.endswith(".weight") and len(shape) == 2
+                     and any(f".{part}" in k for part in ("attn", "ff.")))
+    rng = np.random.default_rng(seed + 101)
+    tensors = {}
+    for module in targets:
+        out_dim, in_dim = shapes[module + ".weight"]
+        a = rng.standard_normal((rank, in_dim)).astype(np.float32) / np.sqrt(in_dim)
+        b = rng.standard_normal((out_dim, rank)).astype(np.float32) * (0.1 / np.sqrt(rank))
+        tensors[f"diffusion_model.{module}.lora_A.weight"] = mx.array(a).astype(dtype)
+        tensors[f"diffusion_model.{module}.lora_B.weight"] = mx.array(b).astype(dtype)
+    save_checkpoint(path, tensors, {"what": f"tiny distilled LoRA for the tiny {version} model", "rank": str(rank)})
+    return Path(path)
+
+
 def write_tiny_files(folder: str | os.PathLike, seed: int = 0) -> list[Path]:
-    """Every tiny file the default run needs: both checkpoints, the tiny Gemma root and the latent upsamplers.
+    """Every tiny file the default run needs: both checkpoints, their distilled LoRAs, the tiny Gemma root and the
+    latent upsamplers.
     Each is written atomically, so a folder is either complete or rebuilt."""
     from ltx2.models.text.tiny import write_tiny_gemma_root
     from ltx2.models.upsampler.tiny import KINDS as UPSAMPLER_KINDS
@@ -101,6 +124,8 @@ def write_tiny_files(folder: str | os.PathLike, seed: int = 0) -> list[Path]:
 
     folder = Path(folder)
     written = [write_tiny_checkpoint(folder / f"tiny-{v}.safetensors", v, seed) for v in sorted(VERSIONS)]
+    written += [write_tiny_distilled_lora(folder / f"tiny-{v}-distilled-lora.safetensors", v, seed)
+                for v in sorted(VERSIONS)]
     written.append(write_tiny_gemma_root(folder / "tiny-gemma", seed))
     written += [write_tiny_upsampler(folder / f"tiny-upsampler-{kind}.safetensors", kind, seed)
                 for kind in UPSAMPLER_KINDS]

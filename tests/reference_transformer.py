@@ -21,11 +21,44 @@ from ltx_core.model.transformer.model_configurator import LTXVideoOnlyModelConfi
 import ltx2.models.transformer as ours
 
 
-def load_reference(path, audio: bool = True, dtype=torch.float32) -> X0Model:
+def load_reference(path, audio: bool = True, dtype=torch.float32, loras=()) -> X0Model:
+    """``loras``: (path, strength) pairs, ComfyUI key naming as the reference pipelines load them. In bf16 the
+    reference loader fuses them; it refuses float32 weights ("Unsupported dtype"), so at float32 the deltas come
+    from ltx-core's own ``_prepare_deltas`` (``(B * strength) @ A``, summed) and are added to the weights as its
+    bf16 path does (``delta + W``)."""
+    from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP
+
     configurator = LTXModelConfigurator if audio else LTXVideoOnlyModelConfigurator
     builder = SingleGPUModelBuilder(model_class_configurator=configurator, model_path=str(path),
                                     model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP)
-    return X0Model(builder.build(device=torch.device("cpu"), dtype=dtype)).eval()
+    if dtype == torch.bfloat16:
+        for lora, strength in loras:
+            builder = builder.lora(str(lora), strength, LTXV_LORA_COMFY_RENAMING_MAP)
+    model = builder.build(device=torch.device("cpu"), dtype=dtype)
+    if loras and dtype != torch.bfloat16:
+        _add_lora_deltas(model, loras)
+    return X0Model(model).eval()
+
+
+def _add_lora_deltas(model: torch.nn.Module, loras) -> None:
+    from ltx_core.loader.fuse_loras import _prepare_deltas
+    from ltx_core.loader.primitives import LoraStateDictWithStrength, StateDict
+    from safetensors.torch import load_file
+
+    states = []
+    for lora, strength in loras:
+        sd = {k.replace("diffusion_model.", ""): v for k, v in load_file(str(lora)).items()}
+        states.append(LoraStateDictWithStrength(StateDict(sd, torch.device("cpu"), 0, set()), strength))
+    changed = 0
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if not name.endswith(".weight"):
+                continue
+            delta = _prepare_deltas(states, name, weight.dtype, weight.device)
+            if delta is not None:
+                weight.copy_(delta + weight)
+                changed += 1
+    assert changed, "no LoRA tensor matched the reference model"
 
 
 def to_torch(x, dtype=None):

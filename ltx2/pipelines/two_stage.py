@@ -1,0 +1,82 @@
+"""Two-stage text/image-to-video (official ``TI2VidTwoStagesPipeline``)."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+
+from ltx2.pipelines import common
+from ltx2.sampling.denoise import SimpleDenoiser
+from ltx2.sampling.latent_state import VideoLatentShape
+from ltx2.sampling.schedulers import DistilledScheduler
+
+
+class TwoStagePipeline:
+    """Stage 1 at half size: the ``scheduler``'s sigmas and the ``guider``'s guidance (positive and negative
+    prompts), Euler. Upsample the video latent x2 with the spatial upsampler (un-normalize, upsample,
+    re-normalize). Stage 2 at full size with the distilled LoRA (``model.distilled_lora`` at
+    ``distilled_lora_strength``) fused on top of the selected LoRAs: video and audio re-noised to sigma 0.909375
+    and refined with the last 3 distilled sigmas, positive prompt only, no guidance. Images are re-encoded at
+    each stage's size. Width and height must be multiples of 64."""
+
+    RESOLUTION_MULTIPLE = 64
+    NEEDS_UPSAMPLER = True
+    NEEDS_DISTILLED_LORA = True
+
+    def __init__(self, distilled_lora_strength: float = 1.0):
+        if isinstance(distilled_lora_strength, bool) or not isinstance(distilled_lora_strength, (int, float)) \
+                or not math.isfinite(distilled_lora_strength):
+            raise ValueError(f"pipeline.distilled_lora_strength={distilled_lora_strength!r} must be a finite number "
+                             "(the official default is 1.0)")
+        self.distilled_lora_strength = float(distilled_lora_strength)
+
+    def __call__(self, job) -> common.PipelineResult:
+        from ltx2.models.upsampler.model import upsample_latent
+
+        models, dtype = job.models, common.compute_dtype(job.models)
+        with job.phase("text_encoding"):
+            prompts = common.encode_prompts(job, negative=job.guidance.needs_negative)
+        positive, negative = prompts.positive, prompts.negative
+        noiser = common.make_noiser(job)
+
+        # Stage 1: half size, full noise, guided.
+        half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
+        with job.phase("conditioning"):
+            items = job.conditioning.items(models, job.width // 2, job.height // 2, dtype)
+        video, audio, audio_shape = common.initial_states(job, half, dtype, noiser, items)
+        with job.phase("load_transformer"):
+            transformer = models.transformer()
+        denoiser = job.guidance.denoiser(transformer, positive.video, positive.audio,
+                                         negative.video if negative else None, negative.audio if negative else None)
+        with job.phase("denoise_stage_1"):
+            video, audio = common.run_loop("euler", job.scheduler.sigmas(), video, audio, denoiser, "stage 1")
+        video_latent, audio_latent = common.final_latents(video, audio, half, audio_shape)
+        mx.eval(video_latent, audio_latent)
+        del transformer, denoiser
+
+        # Upsample x2 in latent space.
+        with job.phase("upsample"):
+            video_latent = upsample_latent(video_latent, models.upsampler(),
+                                           models.video_encoder().per_channel_statistics).astype(dtype)
+            mx.eval(video_latent)
+
+        # Stage 2: full size, distilled LoRA fused, re-noised to the first stage-2 sigma, positive prompt only.
+        full = VideoLatentShape.from_pixels(job.num_frames, job.height, job.width)
+        sigmas = DistilledScheduler(stage=2).sigmas()
+        with job.phase("conditioning"):
+            items = job.conditioning.items(models, job.width, job.height, dtype)
+        video, audio, _ = common.initial_states(job, full, dtype, noiser, items, noise_scale=float(sigmas[0]),
+                                                video_latent=video_latent.transpose(0, 4, 1, 2, 3),
+                                                audio_latent=audio_latent)
+        with job.phase("load_transformer_stage_2"):
+            transformer = models.transformer(extra_loras=((models.distilled_lora, self.distilled_lora_strength),))
+        denoiser = SimpleDenoiser(transformer, positive.video, positive.audio)
+        with job.phase("denoise_stage_2"):
+            video, audio = common.run_loop("euler", sigmas, video, audio, denoiser, "stage 2")
+        video_latent, audio_latent = common.final_latents(video, audio, full, audio_shape)
+        mx.eval(video_latent, audio_latent)
+        return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
+                                     latents={"video": video_latent, "audio": audio_latent},
+                                     noise=common.noise_record(noiser),
+                                     audio=common.decode_audio(job, audio_latent))
