@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mlx.core as mx
 
 from ltx2.pipelines import common
 from ltx2.sampling.denoise import SimpleDenoiser
@@ -20,8 +19,6 @@ class DistilledPipeline:
     NEEDS_UPSAMPLER = True
 
     def __call__(self, job) -> common.PipelineResult:
-        from ltx2.models.upsampler.model import upsample_latent
-
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=False)
@@ -39,26 +36,5 @@ class DistilledPipeline:
             video, audio = common.run_loop("euler", DistilledScheduler(stage=1).sigmas(), video, audio, denoiser,
                                            "stage 1")
         video_latent, audio_latent = common.final_latents(video, audio, half, audio_shape)
-
-        # Upsample x2 in latent space.
-        with job.phase("upsample"):
-            video_latent = upsample_latent(video_latent, models.upsampler(),
-                                           models.video_encoder().per_channel_statistics).astype(dtype)
-            mx.eval(video_latent)
-
-        # Stage 2: full size, re-noised to the first stage-2 sigma, conditioning re-encoded at full size.
-        full = VideoLatentShape.from_pixels(job.num_frames, job.height, job.width)
-        sigmas = DistilledScheduler(stage=2).sigmas()
-        with job.phase("conditioning"):
-            items = job.conditioning.items(models, job.width, job.height, dtype)
-        video, audio, _ = common.initial_states(job, full, dtype, noiser, items, noise_scale=float(sigmas[0]),
-                                                video_latent=video_latent.transpose(0, 4, 1, 2, 3),
-                                                audio_latent=audio_latent)
-        with job.phase("denoise_stage_2"):
-            video, audio = common.run_loop("euler", sigmas, video, audio, denoiser, "stage 2")
-        video_latent, audio_latent = common.final_latents(video, audio, full, audio_shape)
-        mx.eval(video_latent, audio_latent)
-        return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
-                                     latents={"video": video_latent, "audio": audio_latent},
-                                     noise=common.noise_record(noiser),
-                                     audio=common.decode_audio(job, audio_latent))
+        return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype,
+                                          lambda: denoiser)

@@ -9,7 +9,6 @@ import mlx.core as mx
 from ltx2.pipelines import common
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape
-from ltx2.sampling.schedulers import DistilledScheduler
 
 
 class TwoStagePipeline:
@@ -32,8 +31,6 @@ class TwoStagePipeline:
         self.distilled_lora_strength = float(distilled_lora_strength)
 
     def __call__(self, job) -> common.PipelineResult:
-        from ltx2.models.upsampler.model import upsample_latent
-
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=job.guidance.needs_negative)
@@ -55,28 +52,9 @@ class TwoStagePipeline:
         mx.eval(video_latent, audio_latent)
         del transformer, denoiser
 
-        # Upsample x2 in latent space.
-        with job.phase("upsample"):
-            video_latent = upsample_latent(video_latent, models.upsampler(),
-                                           models.video_encoder().per_channel_statistics).astype(dtype)
-            mx.eval(video_latent)
+        def stage_2_denoiser():  # the distilled LoRA fused in; positive prompt only
+            with job.phase("load_transformer_stage_2"):
+                lora = ((models.distilled_lora, self.distilled_lora_strength),)
+                return SimpleDenoiser(models.transformer(extra_loras=lora), positive.video, positive.audio)
 
-        # Stage 2: full size, distilled LoRA fused, re-noised to the first stage-2 sigma, positive prompt only.
-        full = VideoLatentShape.from_pixels(job.num_frames, job.height, job.width)
-        sigmas = DistilledScheduler(stage=2).sigmas()
-        with job.phase("conditioning"):
-            items = job.conditioning.items(models, job.width, job.height, dtype)
-        video, audio, _ = common.initial_states(job, full, dtype, noiser, items, noise_scale=float(sigmas[0]),
-                                                video_latent=video_latent.transpose(0, 4, 1, 2, 3),
-                                                audio_latent=audio_latent)
-        with job.phase("load_transformer_stage_2"):
-            transformer = models.transformer(extra_loras=((models.distilled_lora, self.distilled_lora_strength),))
-        denoiser = SimpleDenoiser(transformer, positive.video, positive.audio)
-        with job.phase("denoise_stage_2"):
-            video, audio = common.run_loop("euler", sigmas, video, audio, denoiser, "stage 2")
-        video_latent, audio_latent = common.final_latents(video, audio, full, audio_shape)
-        mx.eval(video_latent, audio_latent)
-        return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
-                                     latents={"video": video_latent, "audio": audio_latent},
-                                     noise=common.noise_record(noiser),
-                                     audio=common.decode_audio(job, audio_latent))
+        return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype, stage_2_denoiser)
