@@ -14,6 +14,19 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 
+DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16,
+          "fp32": mx.float32, "bf16": mx.bfloat16, "fp16": mx.float16}
+
+
+def resolve_dtype(dtype: str | mx.Dtype, what: str = "compute") -> mx.Dtype:
+    """A dtype name (``float32``/``bf16``/...) or an ``mx.Dtype`` -> ``mx.Dtype``."""
+    if isinstance(dtype, mx.Dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"{what} dtype {dtype!r} is not one of {sorted(DTYPES)}")
+    return DTYPES[dtype]
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used, with what is wrong and how to fix it."""
 
@@ -87,6 +100,25 @@ def load_weights_strict(module: nn.Module, weights: dict[str, mx.array], what: s
         mx.eval(value)
         loaded.append((key, value))
     module.load_weights(loaded, strict=True)
+
+
+def load_component(model: nn.Module, path: str | os.PathLike, prefix: str, component: str,
+                   dtype: str | mx.Dtype, sanitize=None, extra: dict[str, mx.array] | None = None) -> nn.Module:
+    """Load the tensors under ``prefix`` (plus ``extra`` ones) into ``model`` strictly, in ``dtype``, in eval mode.
+    ``sanitize`` maps checkpoint layouts to MLX ones; a checkpoint without the component says so."""
+    dtype = resolve_dtype(dtype, component)
+    if not read_header(path).keys_with_prefix(prefix):
+        raise CheckpointError(f"{path}: no tensors under '{prefix}' (does this checkpoint include the {component}?)")
+    weights = {**load_tensors(path, prefix), **(extra or {})}
+    load_weights_strict(model, sanitize(weights) if sanitize else weights, f"{component} in {path}", dtype)
+    model.eval()
+    return model
+
+
+def per_channel_statistics(path: str | os.PathLike, prefix: str, keys: tuple[str, ...]) -> dict[str, mx.array]:
+    """The latent statistics stored beside a VAE, keyed as the VAE modules hold them."""
+    stats = load_tensors(path, prefix)
+    return {f"per_channel_statistics.{k}": stats[k] for k in keys if k in stats}
 
 
 def _short(items: list[str], limit: int = 8) -> str:

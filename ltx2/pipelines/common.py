@@ -44,7 +44,7 @@ class PipelineResult:
 
 
 def compute_dtype(models) -> mx.Dtype:
-    from ltx2.models.transformer.load import resolve_dtype
+    from ltx2.loading.checkpoint import resolve_dtype
 
     return resolve_dtype(models.dtype)
 

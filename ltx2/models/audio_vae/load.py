@@ -10,7 +10,8 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.loading.checkpoint import CheckpointError, read_header
+from ltx2.loading.checkpoint import load_component, per_channel_statistics
 from ltx2.models.audio_vae.config import AudioVAEConfig, AudioVAEConfigError
 from ltx2.models.audio_vae.decoder import AudioDecoder
 from ltx2.models.audio_vae.encoder import AudioEncoder
@@ -19,7 +20,6 @@ ENCODER_PREFIX = "audio_vae.encoder."
 DECODER_PREFIX = "audio_vae.decoder."
 STATS_PREFIX = "audio_vae.per_channel_statistics."
 STATS_KEYS = ("std-of-means", "mean-of-means")
-DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
 
 
 def has_audio_vae(path: str | os.PathLike) -> bool:
@@ -52,15 +52,5 @@ def load_audio_decoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32
 
 
 def _load(model, path, prefix: str, what: str, dtype: str | mx.Dtype):
-    if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise ValueError(f"audio VAE dtype {dtype!r} is not one of {sorted(DTYPES)}")
-        dtype = DTYPES[dtype]
-    if not read_header(path).keys_with_prefix(prefix):
-        raise CheckpointError(f"{path}: no tensors under '{prefix}' (does this checkpoint include the audio VAE?)")
-    weights = load_tensors(path, prefix)
-    stats = load_tensors(path, STATS_PREFIX)
-    weights.update({f"per_channel_statistics.{k}": stats[k] for k in STATS_KEYS if k in stats})
-    load_weights_strict(model, sanitize(weights), f"{what} in {path}", dtype)
-    model.eval()
-    return model
+    stats = per_channel_statistics(path, STATS_PREFIX, STATS_KEYS)
+    return load_component(model, path, prefix, what, dtype, sanitize, stats)

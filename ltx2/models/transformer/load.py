@@ -6,23 +6,13 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header, resolve_dtype
 from ltx2.models.transformer.config import ConfigError, TransformerConfig
 from ltx2.models.transformer.model import LTXModel
 
 PREFIX = "model.diffusion_model."
-DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16,
-          "fp32": mx.float32, "bf16": mx.bfloat16, "fp16": mx.float16}
 # Other components stored under the transformer prefix in the official file (text connectors).
 _FOREIGN = ("video_embeddings_connector.", "audio_embeddings_connector.")
-
-
-def resolve_dtype(dtype: str | mx.Dtype) -> mx.Dtype:
-    if isinstance(dtype, mx.Dtype):
-        return dtype
-    if dtype not in DTYPES:
-        raise ValueError(f"compute dtype {dtype!r} is not one of {sorted(DTYPES)}")
-    return DTYPES[dtype]
 
 
 def sanitize(weights: dict[str, mx.array], audio: bool) -> dict[str, mx.array]:

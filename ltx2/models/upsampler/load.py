@@ -8,11 +8,12 @@ import os
 import mlx.core as mx
 
 from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.loading.checkpoint import resolve_dtype
 from ltx2.models.upsampler.config import UpsamplerConfig, UpsamplerConfigError
 from ltx2.models.upsampler.model import LatentUpsampler
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.layout import PerChannelStatistics
-from ltx2.models.video_vae.load import DTYPES, STATS_KEYS, STATS_PREFIX
+from ltx2.models.video_vae.load import STATS_KEYS, STATS_PREFIX
 
 
 def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
@@ -22,7 +23,7 @@ def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
 
 
 def load_upsampler(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> LatentUpsampler:
-    dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    dtype = resolve_dtype(dtype, "upsampler")
     header = read_header(path)
     try:
         config = UpsamplerConfig.from_metadata(header.config)
@@ -37,7 +38,7 @@ def load_upsampler(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -
 def load_latent_statistics(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> PerChannelStatistics:
     """The video latent statistics (``vae.per_channel_statistics.``) of the main checkpoint, without loading
     the encoder."""
-    dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    dtype = resolve_dtype(dtype, "upsampler")
     stats = load_tensors(path, STATS_PREFIX)
     missing = [STATS_PREFIX + k for k in STATS_KEYS if k not in stats]
     if missing:

@@ -11,7 +11,8 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.loading.checkpoint import CheckpointError, read_header
+from ltx2.loading.checkpoint import load_component, per_channel_statistics
 from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig, VAEConfigError
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.decoder import VideoDecoder
@@ -21,7 +22,6 @@ ENCODER_PREFIX = "vae.encoder."
 DECODER_PREFIX = "vae.decoder."
 STATS_PREFIX = "vae.per_channel_statistics."
 STATS_KEYS = ("std-of-means", "mean-of-means")
-DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
 
 
 def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
@@ -58,16 +58,5 @@ def load_video_decoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32
 
 
 def _load(model, path, prefix: str, what: str, dtype: str | mx.Dtype):
-    if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise ValueError(f"VAE dtype {dtype!r} is not one of {sorted(DTYPES)}")
-        dtype = DTYPES[dtype]
-    header = read_header(path)
-    if not header.keys_with_prefix(prefix):
-        raise CheckpointError(f"{path}: no tensors under '{prefix}' (does this checkpoint include the video VAE?)")
-    weights = load_tensors(path, prefix)
-    stats = load_tensors(path, STATS_PREFIX)
-    weights.update({f"per_channel_statistics.{k}": stats[k] for k in STATS_KEYS if k in stats})
-    load_weights_strict(model, sanitize(weights), f"{what} in {path}", dtype)
-    model.eval()
-    return model
+    stats = per_channel_statistics(path, STATS_PREFIX, STATS_KEYS)
+    return load_component(model, path, prefix, what, dtype, sanitize, stats)

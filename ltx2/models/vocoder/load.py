@@ -7,12 +7,12 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.loading.checkpoint import CheckpointError, read_header
+from ltx2.loading.checkpoint import load_component
 from ltx2.models.vocoder.config import VocoderConfig, VocoderConfigError
 from ltx2.models.vocoder.model import Vocoder, build_vocoder
 
 PREFIX = "vocoder."
-DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
 
 
 def read_vocoder_config(path: str | os.PathLike) -> VocoderConfig:
@@ -47,15 +47,5 @@ def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
 
 def load_vocoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> Vocoder:
     """The vocoder of an official checkpoint (HiFi-GAN for LTX-2, BigVGAN-v2 + BWE for LTX-2.3)."""
-    if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise ValueError(f"vocoder dtype {dtype!r} is not one of {sorted(DTYPES)}")
-        dtype = DTYPES[dtype]
     config = read_vocoder_config(path)
-    if not read_header(path).keys_with_prefix(PREFIX):
-        raise CheckpointError(f"{path}: no tensors under '{PREFIX}' (does this checkpoint include the vocoder?)")
-    module = build_vocoder(config)
-    weights = {k.removeprefix(PREFIX): v for k, v in load_tensors(path, "").items() if k.startswith(PREFIX)}
-    load_weights_strict(module, sanitize(weights), f"vocoder in {path}", dtype)
-    module.eval()
-    return Vocoder(config, module)
+    return Vocoder(config, load_component(build_vocoder(config), path, PREFIX, "vocoder", dtype, sanitize))
