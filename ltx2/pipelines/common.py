@@ -189,10 +189,12 @@ def tiling_for(latent_shape: tuple) -> object | None:
 
 
 def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, audio_shape: AudioLatentShape, noiser,
-                        dtype: mx.Dtype, make_denoiser: Callable[[], object]) -> PipelineResult:
+                        dtype: mx.Dtype, make_denoiser: Callable[[], object], sampler: str = "euler",
+                        items: Callable[[int, int], list] | None = None) -> PipelineResult:
     """The official second stage: upsample the half-size video latent x2 (un-normalize, upsample, re-normalize),
-    re-encode the conditioning at full size, re-noise video and audio to the first stage-2 distilled sigma
-    (0.909375), refine with the 3 remaining distilled sigmas, return the result."""
+    re-encode the conditioning at full size (``items(width, height)``, default the conditioning's own items),
+    re-noise video and audio to the first stage-2 distilled sigma (0.909375), refine with the 3 remaining
+    distilled sigmas with ``sampler``, return the result."""
     from ltx2.models.upsampler.model import upsample_latent
     from ltx2.sampling.schedulers import DistilledScheduler
 
@@ -204,12 +206,12 @@ def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, aud
     full = VideoLatentShape.from_pixels(job.num_frames, job.height, job.width)
     sigmas = DistilledScheduler(stage=2).sigmas()
     with job.phase("conditioning"):
-        items = job.conditioning.items(models, job.width, job.height, dtype)
+        items = (items or (lambda w, h: job.conditioning.items(models, w, h, dtype)))(job.width, job.height)
     video, audio, _ = initial_states(job, full, dtype, noiser, items, noise_scale=float(sigmas[0]),
                                      video_latent=video_latent.transpose(0, 4, 1, 2, 3), audio_latent=audio_latent)
     denoiser = make_denoiser()
     with job.phase("denoise_stage_2"):
-        video, audio = run_loop("euler", sigmas, video, audio, denoiser, "stage 2")
+        video, audio = run_loop(sampler, sigmas, video, audio, denoiser, "stage 2")
     video_latent, audio_latent = final_latents(video, audio, full, audio_shape)
     mx.eval(video_latent, audio_latent)
     return PipelineResult(frames=decoder_frames(job, video_latent), latents={"video": video_latent, "audio": audio_latent},

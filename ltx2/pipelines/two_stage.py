@@ -40,7 +40,7 @@ class TwoStagePipeline:
         # Stage 1: half size, full noise, guided.
         half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
         with job.phase("conditioning"):
-            items = job.conditioning.items(models, job.width // 2, job.height // 2, dtype)
+            items = self.conditioning_items(job, job.width // 2, job.height // 2, dtype)
         video, audio, audio_shape = common.initial_states(job, half, dtype, noiser, items)
         with job.phase("load_transformer"):
             transformer = models.transformer()
@@ -57,4 +57,9 @@ class TwoStagePipeline:
                 lora = ((models.distilled_lora, self.distilled_lora_strength),)
                 return SimpleDenoiser(models.transformer(extra_loras=lora), positive.video, positive.audio)
 
-        return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype, stage_2_denoiser)
+        return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype, stage_2_denoiser,
+                                          items=lambda w, h: self.conditioning_items(job, w, h, dtype))
+
+    def conditioning_items(self, job, width: int, height: int, dtype) -> list:
+        """The conditioning at one stage's size (frame 0 replaces the first latent frame, others append tokens)."""
+        return job.conditioning.items(job.models, width, height, dtype)
