@@ -166,6 +166,8 @@ def prepare(cfg: DictConfig) -> Job:
     _check_blocks(guidance, models.checkpoint)
     conditioning = _build("conditioning", cfg.conditioning)
     conditioning.validate(num_frames=cfg.num_frames, fps=cfg.fps)
+    if hasattr(pipeline, "check_conditioning"):  # a pipeline's own rule on the conditioning it takes
+        pipeline.check_conditioning(conditioning)
     needed = getattr(pipeline, "CONDITIONING", None)
     if needed is not None and not isinstance(conditioning, needed):
         choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
