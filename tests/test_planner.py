@@ -81,3 +81,27 @@ def test_refusal_names_the_options_that_fit(cli):
     result = cli("width=512", "height=512", "num_frames=49", f"plan.available_gb={peak - 0.02:.2f}")
     assert result.returncode == 2
     assert "these would fit: " in result.stderr and ("width=" in result.stderr or "num_frames=" in result.stderr)
+
+
+def test_quantized_weights_shrink_the_plan_and_are_offered_when_they_fit(mid_size_checkpoint, cache_dir):
+    """Bytes per weight are a parameter (model.quantize, when the model group has it): 8-bit linears take ~1/4 of
+    float32, and a budget between the two predictions offers model.quantize=8 (in-process, nothing loaded)."""
+    from ltx2.model_set import ModelSet
+    from ltx2.pipelines.one_stage import OneStagePipeline
+    from ltx2.planner import Request, alternatives, plan_run
+
+    models = ModelSet(name="mid", checkpoint=str(mid_size_checkpoint),
+                      gemma_root=str(cache_dir / "tiny" / "tiny-gemma"),
+                      dtype="float32")
+    request = Request(width=256, height=192, num_frames=25, fps=24.0, dtype="float32")
+    full = plan_run(models, OneStagePipeline(), request, base=0)
+    eight = plan_run(models, OneStagePipeline(), Request(**{**request.__dict__, "quantize_bits": 8}), base=0)
+    weights = full.phases[1].weights["transformer"], eight.phases[1].weights["transformer"]
+    assert 0.25 < weights[1] / weights[0] < 0.32, weights
+    budget = (full.peak + eight.peak) // 2
+    over = plan_run(models, OneStagePipeline(), request, available=budget, base=0)
+    assert not over.fits
+    offered = alternatives(over, models, OneStagePipeline(), supports_quantize=True, multiple=32)
+    assert any(o.startswith("model.quantize=8") for o in offered), offered
+    assert not any(o.startswith("model.quantize") for o in
+                   alternatives(over, models, OneStagePipeline(), supports_quantize=False, multiple=32))

@@ -170,7 +170,8 @@ def _tiny_job(tiny: Path):
     video = {"cfg_scale": 3.0, "stg_scale": 1.0, "stg_blocks": [1], "rescale_scale": 0.7, "modality_scale": 3.0,
              "skip_step": 0}
     audio = dict(video, cfg_scale=7.0)
-    models = ModelSet(name="tiny", checkpoint=str(tiny / "tiny-ltx2.3.safetensors"), gemma_root=str(tiny / "tiny-gemma"),
+    models = ModelSet(name="tiny", checkpoint=str(tiny / "tiny-ltx2.3.safetensors"),
+                      gemma_root=str(tiny / "tiny-gemma"),
                       dtype="float32")
     return Job(models=models, prompt="a red fox in the snow", negative_prompt="blurry, low quality", seed=10,
                width=96, height=64, num_frames=17, fps=24.0, scheduler=LTX2Scheduler(4),
@@ -239,7 +240,8 @@ def pipeline_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
                                        f"frames {job.width}x{job.height}, 4 guided steps, video + audio decode"}
 
 
-SIDES = {"transformer": transformer_side, "vae": vae_side, "text": text_side, "vocoder": vocoder_side, "pipeline": pipeline_side}
+SIDES = {"transformer": transformer_side, "vae": vae_side, "text": text_side, "vocoder": vocoder_side,
+         "pipeline": pipeline_side}
 
 
 def write_files(components: list[str], folder: Path, quick: bool) -> None:
