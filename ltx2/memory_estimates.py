@@ -21,14 +21,15 @@ DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, 
 
 @dataclass(frozen=True)
 class Knobs:
-    """How the code runs, as far as memory goes. Defaults: measured on MLX 0.32 CPU (see tests/test_planner.py)."""
+    """How the code runs, as far as memory goes. Defaults fitted on MLX 0.32 CPU to the tiny run, a 500 MB synthetic
+    transformer run (tests/test_planner.py) and the real-width LTX-2 video decoder (tools/bench.py vae, untiled)."""
 
     quantize_group: int = 64        # elements per (scale, bias) pair of a quantized linear weight
     attention_chunk: int | None = None  # queries per attention chunk (None: all at once)
     score_copies: int = 2           # attention scores and their softmax alive together
     hidden_copies: int = 6          # (T, D) tensors alive in a block besides the op's own buffers
-    conv_unfold: int = 27           # a 3x3x3 convolution unfolds its input 27x (im2col, then one sgemm)
-    conv_copies: int = 3            # activations of a VAE level alive besides the unfolded buffer
+    conv_unfold: int = 3            # the widest convolution's extra working memory, in copies of its input
+    conv_copies: int = 2            # copies of every level's activation held (MLX's allocator reuses freed buffers)
     vocoder_copies: int = 6         # (channels, samples) tensors alive in a vocoder stage
 
 

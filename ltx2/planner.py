@@ -27,7 +27,7 @@ from ltx2.loading.checkpoint import read_header
 GIB = 2**30
 # Measured on the tiny default run (MLX 0.32 CPU, Linux): what the pipelines import and allocate beyond the
 # process at plan time (video writer, tqdm, model modules, MLX's allocator and thread pools).
-RUNTIME_OVERHEAD = 160 * 2**20
+RUNTIME_OVERHEAD = 170 * 2**20
 TRANSFORMER_PREFIX = "model.diffusion_model."
 _TEXT_IN_TRANSFORMER = (TRANSFORMER_PREFIX + "video_embeddings_connector.",
                         TRANSFORMER_PREFIX + "audio_embeddings_connector.")
