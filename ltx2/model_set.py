@@ -49,6 +49,12 @@ def stats() -> dict[str, int]:
         return dict(STATS)
 
 
+def cached_kinds() -> set[str]:
+    """The kinds of network this process holds built (``transformer``, ``video_decoder``, ...)."""
+    with _LOCK:
+        return {k[0] for k in _CACHE}
+
+
 def clear_cache(kind: str | None = None) -> None:
     with _LOCK:
         for key in [k for k in _CACHE if kind is None or k[0] == kind]:

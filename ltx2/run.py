@@ -51,9 +51,10 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
+    from ltx2.planner import cli_aliases
     from ltx2.sweep import reorder, warn
 
-    sys.argv[1:], note = reorder(sys.argv[1:])
+    sys.argv[1:], note = reorder(cli_aliases(sys.argv[1:]))
     if note:
         warn(note)
     main()

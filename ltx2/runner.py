@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ltx2 import planner
 from ltx2 import validate as v
 from ltx2.record import RunRecord, environment, git_state, weight_fingerprint
 
@@ -46,6 +47,7 @@ class Job:
     save_audio: bool = False
     record: RunRecord | None = None
     info: dict = field(default_factory=dict)  # what the pipeline reports back (prompt used, noise, latents)
+    plan: Any = None  # ltx2.planner.MemoryPlan: predicted peak memory per phase
 
     def phase(self, name: str):
         from contextlib import nullcontext
@@ -70,6 +72,10 @@ def run_job(cfg: DictConfig) -> dict:
         job = prepare(cfg)
     except v.RunConfigError as e:
         _reject(run_dir, e)
+    if job.plan is not None and planner.settings_of(cfg).show:  # plan=true: the table, nothing loaded or written
+        planner.show(job.plan)
+        _remove_if_empty(run_dir)
+        return {"plan": job.plan.as_dict()}
     _write_provenance(run_dir, cfg, hydra_cfg)
     handler = _log_to(run_dir / "run.log")
     before, earlier = model_set.stats(), _JOBS_IN_PROCESS
@@ -91,9 +97,11 @@ def run_job(cfg: DictConfig) -> dict:
         except Exception as e:
             log.exception("run failed")
             process_counts()
+            job.record.set(memory_plan=planner.measured(job.plan))
             job.record.finish("failed", f"{type(e).__name__}: {e}")
             raise
         process_counts()
+        job.record.set(memory_plan=planner.measured(job.plan))
         job.record.finish("completed")
         phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in job.record.data["phases"].items())
         log.info("phases: %s", phases)
@@ -184,7 +192,8 @@ def prepare(cfg: DictConfig) -> Job:
     if quantize is not None and quantize not in (4, 8):
         raise v.RunConfigError("text.quantize_bits", quantize, "Gemma can be quantized to 4 or 8 bits",
                                "use text.quantize_bits=8, 4, or null")
-    return Job(models=models, prompt=cfg.prompt, negative_prompt=cfg.negative_prompt, seed=cfg.seed,
+    plan = planner.check(cfg, models, pipeline, conditioning, guidance)  # before loading: over budget -> refused
+    return Job(plan=plan, models=models, prompt=cfg.prompt, negative_prompt=cfg.negative_prompt, seed=cfg.seed,
                width=cfg.width, height=cfg.height, num_frames=cfg.num_frames, fps=cfg.fps, scheduler=scheduler,
                guidance=guidance, conditioning=conditioning, pipeline=pipeline,
                text_cache_dir=Path(cfg.paths.cache_dir) / "embeddings" if cfg.text.cache else None,
@@ -236,12 +245,16 @@ def _check_blocks(guidance, checkpoint: str) -> None:
 def _reject(run_dir: Path, error: v.RunConfigError) -> None:
     """Print the one-line reason and leave nothing behind (the run directory Hydra made is removed if empty)."""
     print(f"ltx2: invalid config: {error}", file=sys.stderr)
+    _remove_if_empty(run_dir)
+    sys.exit(2)
+
+
+def _remove_if_empty(run_dir: Path) -> None:
     try:
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
     except OSError:
         pass
-    sys.exit(2)
 
 
 # -- provenance -------------------------------------------------------------------------------------------------

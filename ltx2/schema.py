@@ -86,6 +86,15 @@ class GuiderSchema(GuiderSettings):
 
 
 @dataclass
+class PlanSchema:
+    """The ``plan`` group (conf/plan/, ltx2.planner.PlanSettings)."""
+
+    show: bool = False
+    force: bool = False
+    available_gb: Optional[float] = None
+
+
+@dataclass
 class RunSchema:
     prompt: str = MISSING
     negative_prompt: str = ""
@@ -105,6 +114,7 @@ class RunSchema:
     guider: GuiderSchema = MISSING
     lora: Dict[str, Any] = field(default_factory=dict)
     conditioning: Any = None
+    plan: PlanSchema = field(default_factory=PlanSchema)
 
 
 def register() -> None:

@@ -10,7 +10,6 @@ Prints both times, the ratio MLX/reference, and how the MLX time splits between 
 
 import argparse
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from ltx2.models.transformer import attention as attention_module
 from ltx2.models.transformer import layers as layers_module
 from ltx2.models.transformer.load import load_transformer
 from ltx2.tiny import write_tiny_checkpoint
+
+from _bench_common import time_it  # tools/ is on sys.path when run as a script
 
 WIDTHS = {"num_attention_heads": 32, "attention_head_dim": 128, "cross_attention_dim": 4096, "caption_channels": 3840,
           "audio_num_attention_heads": 32, "audio_attention_head_dim": 64, "audio_cross_attention_dim": 2048}
@@ -45,16 +46,6 @@ def make_inputs(seed=0):
     audio = Modality(normal(1, AUDIO_TOKENS, 128), sigma, mx.full((1, AUDIO_TOKENS, 1), SIGMA),
                      audio_positions(AUDIO_TOKENS), normal(1, TEXT_TOKENS, 3840))
     return video, audio
-
-
-def time_it(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def record_shapes(model, video, audio):
