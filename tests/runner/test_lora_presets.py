@@ -10,7 +10,7 @@ from test_configs import _compose
 from test_hub import _place
 
 from ltx2.hub import parse
-from ltx2.tiny_loras import write_tiny_ic_lora, write_tiny_lora
+from ltx2.tiny_loras import write_tiny_lora
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "lora"
 CAMERA = ["camera_dolly_in", "camera_dolly_out", "camera_dolly_left", "camera_dolly_right", "camera_jib_up",
@@ -18,18 +18,23 @@ CAMERA = ["camera_dolly_in", "camera_dolly_out", "camera_dolly_left", "camera_do
 IC = ["ic_canny_control", "ic_depth_control", "ic_pose_control", "ic_detailer", "ic_ingredients"]
 
 
+@pytest.fixture(scope="module")
+def hub_home(tmp_path_factory):
+    """An HF home whose cache holds tiny LoRAs under the repo / file names of the presets the sweep uses."""
+    home = tmp_path_factory.mktemp("hf")
+    for i, name in enumerate(["camera_dolly_in", "camera_jib_up"]):
+        ref = parse(_preset(name)["path"])
+        lora = write_tiny_lora(home / "files" / f"{name}.safetensors", seed=20 + i)
+        _place(home / "hub", ref.repo, {ref.filename: lora})
+    return home
+
+
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """An offline HF cache with tiny LoRAs under the repo / file names of every preset."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+def hub(hub_home, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(hub_home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    hub = tmp_path / "hf" / "hub"
-    for i, name in enumerate(CAMERA + IC):
-        ref = parse(_preset(name)["path"])
-        writer = write_tiny_ic_lora if name.startswith("ic_") else write_tiny_lora
-        _place(hub, ref.repo, {ref.filename: writer(tmp_path / "files" / f"{name}.safetensors", seed=20 + i)})
-    return hub
+    return hub_home / "hub"
 
 
 def _preset(name: str) -> dict:
@@ -76,7 +81,9 @@ def test_missing_preset_file_names_the_fetch_command(cli, tmp_path, monkeypatch)
     assert "Lightricks/LTX-2-19b-LoRA-Camera-Control-Static" in proc.stderr and not cli.files()
 
 
+@pytest.mark.slow
 def test_camera_loras_sweep_reuses_the_base_weights(cli, hub):
+    """conf/sweep/camera_loras.yaml as shipped: 3 x 2 strengths of two camera LoRAs, one process."""
     proc = cli("sweep=camera_loras", "debug=default")
     assert proc.returncode == 0, proc.stderr
     sweep_dir = cli.runs / "sweeps" / "camera_loras"
