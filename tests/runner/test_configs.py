@@ -28,8 +28,9 @@ def _compose(overrides, hydra=False):
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_option_composes_and_instantiates(group, option, tmp_path):
-    extra = ["conditioning.path=/some/input.file"] if option in ("image", "audio", "tiny_i2v", "reference_video",
-                                                                   "ic_lora") else []
+    needs_path = option in ("image", "audio", "tiny_i2v", "reference_video") or (group, option) == ("experiment",
+                                                                                                     "ic_lora")
+    extra = ["conditioning.path=/some/input.file"] if needs_path else []
     cfg = _compose([f"{group}={option}", *extra])
     assert OmegaConf.missing_keys(cfg) == set()
     OmegaConf.resolve(cfg)
