@@ -124,15 +124,17 @@ class ModelSet:
             write_tiny_files(folder, seed)
 
     # -- networks -------------------------------------------------------------------------------------------------
-    def transformer(self, extra_loras: tuple[tuple[str, float], ...] = ()):
-        """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones, then
-        ``extra_loras`` (a pipeline's own, e.g. the distilled LoRA of a refinement stage)."""
+    def transformer(self, extra_loras: tuple[tuple[str, float], ...] = (), include_selected: bool = True):
+        """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones (not with
+        ``include_selected=False``: IC-LoRA's stage 2), then ``extra_loras`` (a pipeline's own, e.g. the distilled
+        LoRA of a refinement stage)."""
         from ltx2.models.transformer import X0Model
         from ltx2.models.transformer.load import load_transformer
 
         base_key = ("transformer", _identity(self.checkpoint), self.dtype)
         base = cached(base_key, lambda: load_transformer(self.checkpoint, self.dtype))
-        selected = self.loras + tuple((str(path), float(strength)) for path, strength in extra_loras)
+        extra = tuple((str(path), float(strength)) for path, strength in extra_loras)
+        selected = (self.loras if include_selected else ()) + extra
         if not selected:
             return X0Model(base)
         loras = tuple((path, _identity(path), strength) for path, strength in selected)

@@ -184,6 +184,12 @@ def prepare(cfg: DictConfig) -> Job:
     if getattr(conditioning, "GROUP_OPTION", None) == "audio" and needed is None:
         raise v.RunConfigError("conditioning", "audio", "audio conditioning drives pipeline=a2v only",
                                "add pipeline=a2v")
+    only = getattr(conditioning, "PIPELINE", None)  # conditioning that only one pipeline takes
+    if only and needed is not type(conditioning):
+        raise v.RunConfigError("conditioning", conditioning.GROUP_OPTION, f"{conditioning.GROUP_OPTION} conditioning "
+                               f"drives pipeline={only} only", f"add pipeline={only}")
+    if hasattr(pipeline, "check_job"):  # the pipeline's own rules (LoRA metadata, sizes)
+        pipeline.check_job(models, conditioning, cfg.width, cfg.height, cfg.num_frames)
     noise_file = None
     if cfg.noise.from_file:
         noise_file = v.check_file("noise.from_file", cfg.noise.from_file, "the noise file",

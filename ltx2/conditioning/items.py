@@ -62,7 +62,14 @@ class KeyframeAtFrame:
         bounds[0] = (bounds[0] + np.float32(self.frame_idx)) / np.float32(fps)
         positions = mx.array(np.ascontiguousarray(np.broadcast_to(bounds[None], (b, *bounds.shape))))
         mask = mx.full((b, tokens.shape[1], 1), 1.0 - self.strength, dtype=mx.float32)
+        attention = state.attention_mask
+        if attention is not None:  # an earlier item's attention mask: full attention to the noisy tokens
+            from ltx2.conditioning.reference_latent import extended_attention_mask
+
+            attention = extended_attention_mask(attention, state.latent.shape[1], shape.tokens,
+                                                mx.ones((b, tokens.shape[1]), mx.float32), state.latent.dtype)
         return replace(state, latent=mx.concatenate([state.latent, tokens], axis=1),
                        clean_latent=mx.concatenate([state.clean_latent, tokens], axis=1),
                        denoise_mask=mx.concatenate([state.denoise_mask, mask], axis=1),
-                       positions=mx.concatenate([state.positions.astype(mx.float32), positions], axis=2))
+                       positions=mx.concatenate([state.positions.astype(mx.float32), positions], axis=2),
+                       attention_mask=attention)
