@@ -4,11 +4,13 @@ For each model weight ``K.weight`` with ``K.lora_A.weight`` (r, in) and ``K.lora
 file (keys may carry the ComfyUI ``diffusion_model.`` prefix): ``delta = (B * strength) @ A`` in the LoRA's dtype,
 cast to the weight's dtype, summed over LoRAs, then ``W' = delta + W`` in the weight's dtype. No alpha/rank
 scaling (an ``alpha`` tensor in the file is ignored, as by the reference). Only ``.weight`` tensors get deltas.
-A LoRA tensor that matches no model weight is an error, not a skip.
+A LoRA none of whose modules match a model weight is an error (wrong model); modules that match nothing in an
+otherwise matching LoRA (e.g. layers this checkpoint lacks) are skipped, as by the reference, with a warning naming them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from mlx.utils import tree_flatten
 
 from ltx2.loading.checkpoint import CheckpointError
 
+log = logging.getLogger("ltx2")
 _A, _B = ".lora_A.weight", ".lora_B.weight"
 
 
@@ -37,10 +40,12 @@ def read_lora(path: str | os.PathLike) -> dict[str, tuple[mx.array, mx.array]]:
         elif not name.endswith(".alpha"):
             unknown.append(key)
     incomplete = sorted(k for k, v in pairs.items() if set(v) != {"A", "B"})
-    if unknown or incomplete:
-        raise CheckpointError(f"LoRA {path}: {len(unknown)} tensors are not lora_A/lora_B weights "
-                              f"({', '.join(unknown[:5])}) and {len(incomplete)} modules lack A or B "
-                              f"({', '.join(incomplete[:5])})")
+    if incomplete:
+        raise CheckpointError(f"LoRA {path}: {len(incomplete)} modules lack their lora_A or lora_B weight "
+                              f"({', '.join(incomplete[:5])}); the file is incomplete or not a LoRA")
+    if unknown:
+        log.warning("LoRA %s: %d tensors that are not lora_A/lora_B weights are ignored (%s)", path.name,
+                    len(unknown), ", ".join(unknown[:5]))
     return {k: (v["A"], v["B"]) for k, v in pairs.items()}
 
 
@@ -51,10 +56,15 @@ def fuse_loras(model: nn.Module, loras: tuple[tuple[str, float], ...] | list) ->
     for path, strength in loras:
         pairs = read_lora(path)
         unmatched = sorted(m for m in pairs if f"{m}.weight" not in params)
-        if unmatched:
-            raise CheckpointError(f"LoRA {path}: {len(unmatched)} modules match no transformer weight "
+        if len(unmatched) == len(pairs):
+            raise CheckpointError(f"LoRA {path}: none of its {len(pairs)} modules match a transformer weight "
                                   f"({', '.join(unmatched[:5])}); is it a LoRA for this model?")
+        if unmatched:
+            log.warning("LoRA %s: %d of its %d modules match no transformer weight and are skipped (%s)",
+                        Path(path).name, len(unmatched), len(pairs), ", ".join(unmatched[:5]))
         for module, (a, b) in pairs.items():
+            if module in unmatched:
+                continue
             weight = params[f"{module}.weight"]
             # B * strength is computed in float32 and rounded to the LoRA's dtype, as torch does (MLX would round
             # the strength itself to bf16 first); the product accumulates in float32 and rounds once (as torch's

@@ -59,10 +59,34 @@ def test_two_loras_fuse_like_the_reference(files):
             assert diff == 0, key
 
 
-def test_unmatched_lora_is_an_error(files, tmp_path):
+def test_a_lora_matching_nothing_is_an_error(files, tmp_path):
     ckpt, _, _ = files
     bad = tmp_path / "bad.safetensors"
     save_checkpoint(bad, {"diffusion_model.nope.lora_A.weight": mx.zeros((2, 4)),
                           "diffusion_model.nope.lora_B.weight": mx.zeros((4, 2))}, {})
-    with pytest.raises(CheckpointError, match="1 modules match no transformer weight"):
+    with pytest.raises(CheckpointError, match="none of its 1 modules match a transformer weight"):
+        fuse_loras(load_transformer(ckpt, "bfloat16"), [(str(bad), 1.0)])
+
+
+def test_modules_the_model_lacks_are_skipped_with_a_warning(files, tmp_path, caplog):
+    """As the reference: a LoRA trained on layers this checkpoint lacks still applies to the layers it has."""
+    ckpt, lora_a, _ = files
+    tensors = dict(mx.load(str(lora_a)))
+    tensors |= {"diffusion_model.nope.lora_A.weight": mx.zeros((2, 4)),
+                "diffusion_model.nope.lora_B.weight": mx.zeros((4, 2))}
+    extra = tmp_path / "extra.safetensors"
+    save_checkpoint(extra, tensors, {})
+    plain, with_extra = load_transformer(ckpt, "bfloat16"), load_transformer(ckpt, "bfloat16")
+    assert fuse_loras(plain, [(str(lora_a), 0.5)]) == fuse_loras(with_extra, [(str(extra), 0.5)]) == len(TARGETS)
+    assert "1 of its" in caplog.text and "nope" in caplog.text
+    for (key, a), (_, b) in zip(tree_flatten(plain.parameters()), tree_flatten(with_extra.parameters())):
+        assert mx.array_equal(a, b), key
+
+
+def test_shape_mismatch_is_an_error(files, tmp_path):
+    ckpt, _, _ = files
+    module = TARGETS[0]
+    bad = tmp_path / "shape.safetensors"
+    save_checkpoint(bad, {f"{module}.lora_A.weight": mx.zeros((2, 3)), f"{module}.lora_B.weight": mx.zeros((5, 2))}, {})
+    with pytest.raises(CheckpointError, match="delta for a"):
         fuse_loras(load_transformer(ckpt, "bfloat16"), [(str(bad), 1.0)])
