@@ -4,7 +4,7 @@ Compares, interleaved in one process, median of ``--repeats``:
   before     pure-MLX transformer (LTX2_CPU_KERNELS=0), passes one by one (guider.batch_passes=false)
   kernels    CPU fast paths, passes one by one
   batched    CPU fast paths, the four passes as one batched forward (guider.batch_passes=true)
-on a tiny LTX-2.3 model (``--width/--height/--frames`` set the latent grid; ``--layers``/``--heads`` the size).
+on a tiny LTX-2.3 model (``--width/--height/--frames`` set the latent grid), with MLX's peak memory of a step.
 
     flock /tmp/ltx2-heavy.lock python tools/bench_guided_step.py [--width 96 --height 64 --frames 17]
 """
@@ -70,8 +70,11 @@ def main() -> None:
 
     variants = {"before": step(False, False), "kernels": step(True, False), "batched": step(True, True)}
     times = {name: [] for name in variants}
-    for fn in variants.values():
-        fn()  # warm-up
+    peaks = {}
+    for name, fn in variants.items():  # warm-up, measuring MLX's peak memory of one step
+        mx.reset_peak_memory()
+        fn()
+        peaks[name] = mx.get_peak_memory()
     for _ in range(args.repeats):
         for name, fn in variants.items():
             start = time.perf_counter()
@@ -82,7 +85,8 @@ def main() -> None:
     before = statistics.median(times["before"])
     for name, t in times.items():
         m = statistics.median(t)
-        print(f"  {name:8s} {1000 * m:8.1f} ms   {before / m:5.2f}x faster than before")
+        print(f"  {name:8s} {1000 * m:8.1f} ms   {before / m:5.2f}x faster than before   "
+              f"peak MLX memory {peaks[name] / 2**20:7.1f} MiB")
 
 
 if __name__ == "__main__":
