@@ -82,6 +82,7 @@ class GuiderSchema(GuiderSettings):
     kind: str = "multimodal"  # multimodal | cfg | cfg_star | stg | apg | none
     apg_eta: float = 1.0
     apg_norm_threshold: float = 0.0
+    batch_passes: str = "auto"  # auto | true | false: a step's guidance passes as one batched forward
     audio: GuiderSettings = field(default_factory=GuiderSettings)
 
 

@@ -2,14 +2,19 @@
 
 2 blocks, 32x128 video heads, 32x64 audio heads, real feed-forward sizes; ~1,500 video tokens, 120 audio tokens and
 1,024 text tokens; the same fp32 weights (one synthetic checkpoint file) in both; 2 threads each; one process.
-Prints both times, the ratio MLX/reference, and how the MLX time splits between matrix products and the rest
-(each recorded matmul / softmax / GELU shape replayed on its own and timed).
+Runs are interleaved (ours with the CPU fast paths of ``cpu_kernels``, ours without them, the reference) and
+the median of each is reported, with the ratios MLX/reference, and how the MLX time splits between matrix products
+and the rest (each recorded matmul / softmax / GELU shape replayed on its own and timed, through the same kernels
+the model uses).
 
-    python tools/bench_transformer.py [--repeats 3] [--layers 2]
+    flock /tmp/ltx2-heavy.lock python tools/bench_transformer.py [--repeats 5] [--layers 2]
 """
 
 import argparse
+import os
+import statistics
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +23,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, video_positions
+from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, cpu_kernels, video_positions
 from ltx2.models.transformer import attention as attention_module
 from ltx2.models.transformer import layers as layers_module
 from ltx2.models.transformer.load import load_transformer
@@ -48,10 +53,40 @@ def make_inputs(seed=0):
     return video, audio
 
 
+def time_interleaved(fns: dict, repeats: int) -> dict:
+    """Median seconds of each function, the runs of all interleaved so that load changes hit them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def kernels(on: bool):
+    """Run ``fn`` with the CPU fast paths switched on or off."""
+    def wrap(fn):
+        def run():
+            old = os.environ.get("LTX2_CPU_KERNELS")
+            os.environ["LTX2_CPU_KERNELS"] = "1" if on else "0"
+            try:
+                fn()
+            finally:
+                if old is None:
+                    del os.environ["LTX2_CPU_KERNELS"]
+                else:
+                    os.environ["LTX2_CPU_KERNELS"] = old
+        return run
+    return wrap
+
+
 def record_shapes(model, video, audio):
     """Run one forward recording matmul, softmax and GELU shapes."""
     matmuls, softmaxes, gelus = Counter(), Counter(), Counter()
-    linear_call, attend, gelu = nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh
+    linear_call, attend, gelu = nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh_owned
 
     def linear(self, x):
         matmuls[("linear", int(np.prod(x.shape[:-1])), self.weight.shape[1], self.weight.shape[0])] += 1
@@ -68,11 +103,11 @@ def record_shapes(model, video, audio):
         gelus[tuple(x.shape)] += 1
         return gelu(x)
 
-    nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh = linear, attend_, gelu_
+    nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh_owned = linear, attend_, gelu_
     try:
         mx.eval(model(video, audio, BatchPerturbations.none()))
     finally:
-        nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh = linear_call, attend, gelu
+        nn.Linear.__call__, attention_module.Attention._attend, layers_module.gelu_tanh_owned = linear_call, attend, gelu
     return matmuls, softmaxes, gelus
 
 
@@ -92,14 +127,21 @@ def replay(matmuls, softmaxes, gelus, repeats):
             seconds["matmul"] += count * time_it(lambda: mx.eval(a @ w), repeats)
             m *= bh
         flops += count * 2 * m * k * n
+    fast = cpu_kernels.active(mx.zeros(1), elements=1 << 30)  # the model's switch for a large softmax
     for shape, count in softmaxes.items():
         s = mx.random.normal(shape)
         mx.eval(s)
-        seconds["softmax"] += count * time_it(lambda: mx.eval(mx.softmax(s, axis=-1)), repeats)
+        if fast:  # in place on the (already random) buffer, as the model does with its scores
+            view = np.asarray(s)
+            blocks = cpu_kernels._row_blocks(view)
+            seconds["softmax"] += count * time_it(lambda: cpu_kernels._parallel(cpu_kernels._softmax_rows, blocks),
+                                                  repeats)
+        else:
+            seconds["softmax"] += count * time_it(lambda: mx.eval(mx.softmax(s, axis=-1)), repeats)
     for shape, count in gelus.items():
         x = mx.random.normal(shape)
         mx.eval(x)
-        seconds["gelu"] += count * time_it(lambda: mx.eval(layers_module.gelu_tanh(x)), repeats)
+        seconds["gelu"] += count * time_it(lambda: mx.eval(layers_module.gelu_tanh_owned(x * 1.0)), repeats)
     return seconds, flops
 
 
@@ -136,15 +178,19 @@ def main() -> None:
         with torch.no_grad():
             ref(*ref_args)
 
-    t_ours = time_it(run_ours, args.repeats)
-    t_ref = time_it(run_ref, args.repeats)
+    medians = time_interleaved({"ours": kernels(True)(run_ours), "plain": kernels(False)(run_ours), "ref": run_ref},
+                               args.repeats)
+    t_ours, t_ref = medians["ours"], medians["ref"]
     with torch.no_grad():
         rv, ra = ref(*ref_args)
     v, a = ours(video, audio, BatchPerturbations.none())
     err = max(float(np.abs(np.array(v) - rv.numpy()).max()), float(np.abs(np.array(a) - ra.numpy()).max()))
-    print(f"MLX (ltx2):          {t_ours:7.3f} s")
-    print(f"ltx-core (torch):    {t_ref:7.3f} s")
-    print(f"ratio MLX/reference: {t_ours / t_ref:7.2f}   (max abs difference of outputs: {err:.2e})")
+    scale = max(float(np.abs(rv.numpy()).max()), float(np.abs(ra.numpy()).max()))
+    print(f"medians of {args.repeats} interleaved runs:")
+    print(f"MLX (ltx2), CPU fast paths: {t_ours:7.3f} s   ratio to reference {t_ours / t_ref:5.2f}")
+    print(f"MLX (ltx2), pure MLX:       {medians['plain']:7.3f} s   ratio to reference {medians['plain'] / t_ref:5.2f}")
+    print(f"ltx-core (torch):           {t_ref:7.3f} s")
+    print(f"max abs difference of outputs: {err:.2e} (outputs' max abs {scale:.2f})")
 
     seconds, flops = replay(*record_shapes(ours, video, audio), args.repeats)
     rest = t_ours - sum(seconds.values())

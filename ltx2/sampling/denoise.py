@@ -11,6 +11,7 @@ import mlx.core as mx
 
 from ltx2.models.transformer import BatchPerturbations, Modality, X0Model, modality_isolation
 from ltx2.models.transformer.perturbations import Perturbation, PerturbationType
+from ltx2.sampling.batched_passes import GuidancePass, batch_mode, run_batched, should_batch
 from ltx2.sampling.guiders import (
     APGGuider,
     CFGGuider,
@@ -40,6 +41,12 @@ def _sigma(sigmas: mx.array, step_index: int) -> mx.array:
     return sigmas[step_index].astype(mx.float32)
 
 
+def _model_width(model) -> int:
+    """The transformer's video width, for the batching memory estimate (4096, the 19B one, when unknown)."""
+    config = getattr(getattr(model, "velocity_model", None), "config", None)
+    return getattr(config, "inner_dim", 4096)
+
+
 class SimpleDenoiser:
     """One positive pass, no guidance (distilled model, stage 2)."""
 
@@ -53,11 +60,13 @@ class SimpleDenoiser:
 
 class GuidedDenoiser:
     """A single-delta guider (CFG, CFG-star, APG: negative-prompt pass; STG: perturbed pass):
-    ``x0 = cond + guider.delta(cond, other)`` for each modality; one pass when the guider is disabled."""
+    ``x0 = cond + guider.delta(cond, other)`` for each modality; one pass when the guider is disabled.
+    ``batch_passes`` (auto | true | false): run both passes as one batched forward (see ``batched_passes``)."""
 
     def __init__(self, model: X0Model, guider: CFGGuider | CFGStarGuider | APGGuider | STGGuider,
                  video_context: mx.array, audio_context: mx.array | None = None,
-                 video_negative_context: mx.array | None = None, audio_negative_context: mx.array | None = None):
+                 video_negative_context: mx.array | None = None, audio_negative_context: mx.array | None = None,
+                 batch_passes: str | bool = False):
         if guider.needs == "negative" and guider.enabled() and video_negative_context is None:
             raise ValueError(f"{type(guider).__name__} needs a negative prompt's context: encode the negative "
                              "prompt and pass video_negative_context (and audio_negative_context)")
@@ -65,21 +74,28 @@ class GuidedDenoiser:
         self.contexts = (video_context, audio_context)
         self.negative_contexts = (video_negative_context,
                                   audio_negative_context if audio_negative_context is not None else audio_context)
+        self.batch_passes = batch_mode(batch_passes)
 
     def __call__(self, video: LatentState, audio: LatentState | None, sigmas: mx.array, step_index: int) -> X0Pair:
         sigma = _sigma(sigmas, step_index)
         pos = (modality(video, self.contexts[0], sigma), modality(audio, self.contexts[1], sigma))
-        cond = self.model(*pos)
         if not self.guider.enabled():
-            return cond
+            return self.model(*pos)
         if self.guider.needs == "negative":
-            other = self.model(modality(video, self.negative_contexts[0], sigma),
-                               modality(audio, self.negative_contexts[1], sigma))
+            other_pass = GuidancePass(*self.negative_contexts)
         else:
             kinds = [PerturbationType.SKIP_VIDEO_SELF_ATTN]
             kinds += [PerturbationType.SKIP_AUDIO_SELF_ATTN] if audio is not None else []
-            other = self.model(*pos, BatchPerturbations.same([Perturbation(k, self.guider.blocks) for k in kinds],
-                                                             video.latent.shape[0]))
+            other_pass = GuidancePass(*self.contexts, tuple(Perturbation(k, self.guider.blocks) for k in kinds))
+        passes = [GuidancePass(*self.contexts), other_pass]
+        if should_batch(self.batch_passes, *pos, passes, _model_width(self.model)):
+            cond, other = run_batched(self.model, *pos, passes)
+        else:
+            cond = self.model(*pos)
+            other = self.model(modality(video, other_pass.video_context, sigma),
+                               modality(audio, other_pass.audio_context, sigma),
+                               BatchPerturbations.same(other_pass.perturbations, video.latent.shape[0])
+                               if other_pass.perturbations else None)
         return tuple(c if c is None else c + self.guider.delta(c, o) for c, o in zip(cond, other))
 
 
@@ -95,12 +111,15 @@ class MultiModalGuidedDenoiser:
     Then ``MultiModalGuider.calculate`` per modality; a skipping modality returns its previous x0, and when both
     skip there is no transformer call. Keeps the previous x0s: use one instance per denoising run.
     Video-only (audio None): the audio guider is ignored and the modality term is zero (no pass 4).
+    ``batch_passes`` (auto | true | false): run the passes of a step as one batched forward when no modality
+    skips the step (see ``batched_passes``); ``calls`` still counts passes, ``forwards`` transformer calls.
     """
 
     def __init__(self, model: X0Model, video_context: mx.array, audio_context: mx.array | None = None,
                  video_guider: MultiModalGuiderSchedule | MultiModalGuider | MultiModalGuiderParams | None = None,
                  audio_guider: MultiModalGuiderSchedule | MultiModalGuider | MultiModalGuiderParams | None = None,
-                 video_negative_context: mx.array | None = None, audio_negative_context: mx.array | None = None):
+                 video_negative_context: mx.array | None = None, audio_negative_context: mx.array | None = None,
+                 batch_passes: str | bool = False):
         self.model = model
         self.video_schedule = as_schedule(video_guider)
         self.audio_schedule = self.video_schedule if audio_guider is None else as_schedule(audio_guider)
@@ -114,14 +133,17 @@ class MultiModalGuidedDenoiser:
             if needing and negative is None:
                 raise ValueError(f"{name} cfg_scale={needing[0]} needs a negative prompt's context: pass "
                                  f"{name}_negative_context, or set the {name} cfg_scale to 1")
+        self.batch_passes = batch_mode(batch_passes)
         self.last: X0Pair = (None, None)
         self.calls = 0  # transformer passes so far
+        self.forwards = 0  # transformer calls so far (fewer than passes when batched)
 
     def guiders(self, sigma: float) -> tuple[MultiModalGuider, MultiModalGuider]:
         return self.video_schedule.guider(sigma), self.audio_schedule.guider(sigma)
 
     def _run(self, video: Modality, audio: Modality | None, perturbations: list[Perturbation] | None = None):
         self.calls += 1
+        self.forwards += 1
         batch = video.latent.shape[0]
         return self.model(video, audio, BatchPerturbations.same(perturbations, batch) if perturbations else None)
 
@@ -135,26 +157,45 @@ class MultiModalGuidedDenoiser:
             return self.last
         pos_v = modality(video, self.contexts[0], sigma, enabled=not skip_v)
         pos_a = modality(audio, self.contexts[1], sigma, enabled=not skip_a)
-        cond_v, cond_a = self._run(pos_v, pos_a)
-        neg = ptb = iso = (0.0, 0.0)
+        passes = self._passes(audio, vg, ag)
+        if should_batch(self.batch_passes, pos_v, pos_a, list(passes.values()), _model_width(self.model)):
+            self.calls += len(passes)
+            self.forwards += 1
+            results = dict(zip(passes, run_batched(self.model, pos_v, pos_a, list(passes.values()))))
+        else:
+            results = {"cond": self._run(pos_v, pos_a)}
+            if "neg" in passes:  # both modalities run in the negative pass, even one that skips this step
+                results["neg"] = self._run(modality(video, passes["neg"].video_context, sigma),
+                                           modality(audio, passes["neg"].audio_context, sigma))
+            for name in ("ptb", "iso"):
+                if name in passes:
+                    results[name] = self._run(pos_v, pos_a, list(passes[name].perturbations))
+        cond_v, cond_a = results["cond"]
+        neg, ptb, iso = (results.get(name, (0.0, 0.0)) for name in ("neg", "ptb", "iso"))
+        if (vg.needs_isolated() or ag.needs_isolated()) and audio is None:
+            iso = (cond_v, None)  # without audio the positive pass already is the isolated one: the term is zero
+        x0_v = self.last[0] if skip_v else vg.calculate(cond_v, neg[0], ptb[0], iso[0])
+        x0_a = None if audio is None else (self.last[1] if skip_a else ag.calculate(cond_a, neg[1], ptb[1], iso[1]))
+        self.last = (x0_v, x0_a)
+        return self.last
+
+    def _passes(self, audio: LatentState | None, vg: MultiModalGuider, ag: MultiModalGuider) -> dict:
+        """The passes this step needs, by name: cond, then neg / ptb / iso when their scale is not inert."""
+        passes = {"cond": GuidancePass(*self.contexts)}
         if vg.needs_negative() or ag.needs_negative():
-            neg = self._run(*self._negative(video, audio, sigma, vg, ag))
+            passes["neg"] = GuidancePass(*self._negative_contexts(audio, vg, ag))
         if vg.needs_perturbed() or ag.needs_perturbed():
             perturbations = []
             if vg.needs_perturbed():
                 perturbations.append(Perturbation(PerturbationType.SKIP_VIDEO_SELF_ATTN, vg.params.stg_blocks))
             if ag.needs_perturbed():
                 perturbations.append(Perturbation(PerturbationType.SKIP_AUDIO_SELF_ATTN, ag.params.stg_blocks))
-            ptb = self._run(pos_v, pos_a, perturbations)
-        if vg.needs_isolated() or ag.needs_isolated():
-            # without audio the positive pass already is the isolated one: the modality term is then zero
-            iso = self._run(pos_v, pos_a, modality_isolation()) if audio is not None else (cond_v, None)
-        x0_v = self.last[0] if skip_v else vg.calculate(cond_v, neg[0], ptb[0], iso[0])
-        x0_a = None if audio is None else (self.last[1] if skip_a else ag.calculate(cond_a, neg[1], ptb[1], iso[1]))
-        self.last = (x0_v, x0_a)
-        return self.last
+            passes["ptb"] = GuidancePass(*self.contexts, tuple(perturbations))
+        if (vg.needs_isolated() or ag.needs_isolated()) and audio is not None:
+            passes["iso"] = GuidancePass(*self.contexts, tuple(modality_isolation()))
+        return passes
 
-    def _negative(self, video, audio, sigma, vg: MultiModalGuider, ag: MultiModalGuider):
+    def _negative_contexts(self, audio, vg: MultiModalGuider, ag: MultiModalGuider):
         contexts = []
         for name, guider, pos, negative in (("video", vg, self.contexts[0], self.negative_contexts[0]),
                                             ("audio", ag, self.contexts[1], self.negative_contexts[1])):
@@ -165,4 +206,4 @@ class MultiModalGuidedDenoiser:
                 raise ValueError(f"{name} cfg_scale={guider.params.cfg_scale} needs a negative prompt's context: "
                                  f"pass {name}_negative_context, or set {name} cfg_scale to 1")
             contexts.append(negative if negative is not None else pos)
-        return modality(video, contexts[0], sigma), modality(audio, contexts[1], sigma)
+        return contexts

@@ -10,6 +10,8 @@ kinds (one YAML each in conf/guider/):
 c: positive prompt, u: negative prompt, p: STG-perturbed (self-attention as value path in ``stg_blocks``),
 i: audio and video isolated from each other. ``cfg``/``multimodal``/``none`` use each modality's own values
 (audio under ``audio``); ``cfg_star``/``apg`` apply the video values to both modalities.
+``batch_passes`` (auto | true | false): run a step's passes as one batched transformer call (auto: when the
+estimated memory allows; see ``ltx2.sampling.batched_passes``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ltx2.sampling.batched_passes import batch_mode
 from ltx2.sampling.denoise import GuidedDenoiser, MultiModalGuidedDenoiser, SimpleDenoiser
 from ltx2.sampling.guiders import APGGuider, CFGStarGuider, MultiModalGuiderParams
 
@@ -44,7 +47,7 @@ class Guidance:
     def __init__(self, kind: str = "multimodal", cfg_scale: float = 1.0, stg_scale: float = 0.0,
                  stg_blocks: list[int] | tuple[int, ...] = (), rescale_scale: float = 0.0,
                  modality_scale: float = 1.0, skip_step: int = 0, apg_eta: float = 1.0,
-                 apg_norm_threshold: float = 0.0, audio: dict | None = None):
+                 apg_norm_threshold: float = 0.0, audio: dict | None = None, batch_passes: str | bool = "auto"):
         if kind not in KINDS:
             raise ValueError(f"guider.kind={kind!r} is not one of {KINDS}: pick a conf/guider option")
         self.kind = kind
@@ -56,6 +59,7 @@ class Guidance:
             self.video = ModalityGuidance(cfg_scale=self.video.cfg_scale)
             self.audio = ModalityGuidance(cfg_scale=self.audio.cfg_scale)
         self.apg_eta, self.apg_norm_threshold = apg_eta, apg_norm_threshold
+        self.batch_passes = batch_mode(batch_passes)
         for name, g in (("guider", self.video), ("guider.audio", self.audio)):
             for key in ("cfg_scale", "stg_scale", "rescale_scale", "modality_scale"):
                 value = getattr(g, key)
@@ -86,8 +90,9 @@ class Guidance:
         if self.kind in ("cfg_star", "apg"):
             guider = (CFGStarGuider(self.video.cfg_scale) if self.kind == "cfg_star"
                       else APGGuider(self.video.cfg_scale, self.apg_eta, self.apg_norm_threshold))
-            return GuidedDenoiser(model, guider, video_context, audio_context, video_negative, audio_negative)
+            return GuidedDenoiser(model, guider, video_context, audio_context, video_negative, audio_negative,
+                                  batch_passes=self.batch_passes)
         video_params, audio_params = self.params()
         return MultiModalGuidedDenoiser(model, video_context, audio_context, video_params, audio_params,
                                         video_negative if video_params.cfg_scale != 1 or audio_params.cfg_scale != 1
-                                        else None, audio_negative)
+                                        else None, audio_negative, batch_passes=self.batch_passes)

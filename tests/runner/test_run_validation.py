@@ -51,6 +51,7 @@ OUR_CASES = {
     "zero_steps": (["scheduler.steps=0"], ["steps=0"]),
     "negative_scale": (["guider.cfg_scale=-1"], ["cfg_scale=-1", ">= 0"]),
     "stg_block_range": (["guider.stg_blocks=[99]"], ["guider.stg_blocks", "0..1"]),
+    "batch_passes": (["guider.batch_passes=sometimes"], ["guider.batch_passes='sometimes'", "auto, true, false"]),
     "unknown_sampler": (["pipeline.sampler=rk4"], ["sampler='rk4'", "euler"]),
     "quantize_bits": (["text.quantize_bits=3"], ["text.quantize_bits=3", "4 or 8"]),
     "lora_missing": (["+lora.mine={path:/nonexistent/lora.safetensors,strength:1.0}"],

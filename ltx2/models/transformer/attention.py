@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from ltx2.models.transformer import cpu_kernels
 from ltx2.models.transformer.layers import NORM_EPS
 from ltx2.models.transformer.rope import RopeTable, apply_rope
 
@@ -59,7 +60,11 @@ class Attention(nn.Module):
         q = self.q_norm(self.to_q(x))
         k = self.k_norm(self.to_k(context))
         q, k, v = (self._rope_heads(q, q_pe), self._rope_heads(k, k_pe), self._heads(v))
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim**-0.5, mask=mask)
+        scale = self.head_dim**-0.5
+        scores = q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]  # B*H*T*S softmax elements
+        if cpu_kernels.active(q, scores) and (mask is None or mx.issubdtype(mask.dtype, mx.floating)):
+            return cpu_kernels.attention(q, k, v, scale, mask)  # (B, T, H*D)
+        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
         b, _, t, _ = out.shape
         return out.transpose(0, 2, 1, 3).reshape(b, t, -1)
 

@@ -9,6 +9,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2.models.transformer import cpu_kernels
+
 NORM_EPS = 1e-6
 
 
@@ -21,6 +23,11 @@ def gelu_tanh(x: mx.array) -> mx.array:
     """GELU, tanh approximation (torch ``approximate="tanh"``); float32 inside, one rounding, as torch."""
     y = x.astype(mx.float32)
     return (0.5 * y * (1 + mx.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * y * y * y)))).astype(x.dtype)
+
+
+def gelu_tanh_owned(x: mx.array) -> mx.array:
+    """``gelu_tanh`` of an array no one else holds (a fresh projection): on the CPU, in place through numpy."""
+    return cpu_kernels.gelu_tanh_inplace(x) if cpu_kernels.active(x) else gelu_tanh(x)
 
 
 def silu(x: mx.array) -> mx.array:
@@ -46,7 +53,7 @@ class _GeluProj(nn.Module):
         self.proj = nn.Linear(dim_in, dim_out)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return gelu_tanh(self.proj(x))
+        return gelu_tanh_owned(self.proj(x))
 
 
 def timestep_sinusoid(t: mx.array, channels: int = 256, max_period: float = 10000.0) -> mx.array:
@@ -113,4 +120,4 @@ class CaptionProjection(nn.Module):
         self.linear_2 = nn.Linear(dim, dim)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.linear_2(gelu_tanh(self.linear_1(x)))
+        return self.linear_2(gelu_tanh_owned(self.linear_1(x)))
