@@ -155,6 +155,9 @@ def prepare(cfg: DictConfig) -> Job:
         raise v.RunConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
                                "model*.safetensors, tokenizer files)",
                                "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
+    conditioning = _build("conditioning", cfg.conditioning)
+    if hasattr(conditioning, "request"):  # retake: size, frames and fps are the source video's
+        cfg = OmegaConf.merge(cfg, conditioning.request(cfg))
     v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
     if pipeline.NEEDS_UPSAMPLER:
         v.check_checkpoint("model.spatial_upsampler", models.spatial_upsampler, ())
@@ -164,7 +167,6 @@ def prepare(cfg: DictConfig) -> Job:
     scheduler = _build("scheduler", cfg.scheduler)
     guidance = _build("guider", cfg.guider)
     _check_blocks(guidance, models.checkpoint)
-    conditioning = _build("conditioning", cfg.conditioning)
     conditioning.validate(num_frames=cfg.num_frames, fps=cfg.fps)
     needed = getattr(pipeline, "CONDITIONING", None)
     if needed is not None and not isinstance(conditioning, needed):
@@ -174,6 +176,9 @@ def prepare(cfg: DictConfig) -> Job:
     if getattr(conditioning, "GROUP_OPTION", None) == "audio" and needed is None:
         raise v.RunConfigError("conditioning", "audio", "audio conditioning drives pipeline=a2v only",
                                "add pipeline=a2v")
+    if getattr(conditioning, "GROUP_OPTION", None) == "source_video" and needed is None:
+        raise v.RunConfigError("conditioning", "source_video", "a source video drives pipeline=retake only",
+                               "add pipeline=retake")
     noise_file = None
     if cfg.noise.from_file:
         noise_file = v.check_file("noise.from_file", cfg.noise.from_file, "the noise file",

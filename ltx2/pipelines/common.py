@@ -189,10 +189,13 @@ def tiling_for(latent_shape: tuple) -> object | None:
 
 
 def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, audio_shape: AudioLatentShape, noiser,
-                        dtype: mx.Dtype, make_denoiser: Callable[[], object]) -> PipelineResult:
+                        dtype: mx.Dtype, make_denoiser: Callable[[], object], freeze_audio: bool = False,
+                        audio_track: tuple[np.ndarray, int] | None = None) -> PipelineResult:
     """The official second stage: upsample the half-size video latent x2 (un-normalize, upsample, re-normalize),
     re-encode the conditioning at full size, re-noise video and audio to the first stage-2 distilled sigma
-    (0.909375), refine with the 3 remaining distilled sigmas, return the result."""
+    (0.909375), refine with the 3 remaining distilled sigmas, return the result. ``freeze_audio``: the audio is
+    noised at scale 0 and kept as it is (official ``denoise_video_only``); ``audio_track``: the soundtrack to
+    return instead of decoding the audio latent."""
     from ltx2.models.upsampler.model import upsample_latent
     from ltx2.sampling.schedulers import DistilledScheduler
 
@@ -206,11 +209,14 @@ def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, aud
     with job.phase("conditioning"):
         items = job.conditioning.items(models, job.width, job.height, dtype)
     video, audio, _ = initial_states(job, full, dtype, noiser, items, noise_scale=float(sigmas[0]),
-                                     video_latent=video_latent.transpose(0, 4, 1, 2, 3), audio_latent=audio_latent)
+                                     video_latent=video_latent.transpose(0, 4, 1, 2, 3), audio_latent=audio_latent,
+                                     audio_noise_scale=0.0 if freeze_audio else None)
+    audio = frozen(audio) if freeze_audio else audio
     denoiser = make_denoiser()
     with job.phase("denoise_stage_2"):
         video, audio = run_loop("euler", sigmas, video, audio, denoiser, "stage 2")
     video_latent, audio_latent = final_latents(video, audio, full, audio_shape)
     mx.eval(video_latent, audio_latent)
     return PipelineResult(frames=decoder_frames(job, video_latent), latents={"video": video_latent, "audio": audio_latent},
-                          noise=noise_record(noiser), audio=decode_audio(job, audio_latent))
+                          noise=noise_record(noiser),
+                          audio=audio_track if audio_track is not None else decode_audio(job, audio_latent))
