@@ -86,7 +86,7 @@ def sources(tmp_path_factory) -> dict[str, Path]:
 
 CASES = {  # name: (source, start, end, regenerate_video, regenerate_audio, mode)
     "video+audio": ("with_audio", 0.2, 0.5, True, True, "guided"),
-    "video_only": ("with_audio", 0.3, 0.71, True, False, "guided"),
+    "video_only": ("with_audio", 0.3, 0.7, True, False, "guided"),
     "distilled_no_audio_track": ("silent", 0.0, 0.3, True, True, "distilled"),
 }
 

@@ -29,6 +29,8 @@ def _compose(overrides, hydra=False):
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_option_composes_and_instantiates(group, option, tmp_path):
     extra = ["conditioning.path=/some/input.file"] if option in ("image", "audio", "tiny_i2v") else []
+    if group in ("conditioning", "experiment") and option in ("source_video", "retake", "a2v"):
+        extra = ["conditioning.path=/some/input.file"] + (["conditioning.end_time=1.0"] if option != "a2v" else [])
     cfg = _compose([f"{group}={option}", *extra])
     assert OmegaConf.missing_keys(cfg) == set()
     OmegaConf.resolve(cfg)
