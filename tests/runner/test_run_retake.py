@@ -65,17 +65,17 @@ def test_experiment_retake_composes_and_runs(cli, tmp_path):
 
 
 CASES = {  # name: (conditioning arguments, explicit top-level values, the refusal's words)
-    "missing file": (dict(path="{missing}"), {}, "the source video does not exist"),
-    "not a video": (dict(path="{text}"), {}, "cannot be decoded as a video"),
-    "16 frames": (dict(path="{frames16}"), {}, "has 16 frames; the VAE needs 8k+1"),
-    "80 px wide": (dict(path="{narrow}"), {}, "must be a multiple of 32"),
-    "start >= end": (dict(start_time=0.5, end_time=0.5), {}, "needs 0 <= start_time < end_time <= 0.7083"),
-    "end past the clip": (dict(end_time=2.0), {}, "the clip's duration"),
-    "negative start": (dict(start_time=-1.0), {}, "needs 0 <= start_time"),
-    "nothing to regenerate": (dict(regenerate_video=False, regenerate_audio=False), {}, "nothing would be regenerated"),
-    "other width": ({}, dict(width=256), "keeps the source video's size"),
-    "other fps": ({}, dict(fps=25.0), "keeps the source video's size, frames and fps"),
-    "no end": (dict(end_time=None), {}, "needs an end"),
+    "missing file": ({"path": "{missing}"}, {}, "the source video does not exist"),
+    "not a video": ({"path": "{text}"}, {}, "cannot be decoded as a video"),
+    "16 frames": ({"path": "{frames16}"}, {}, "has 16 frames; the VAE needs 8k+1"),
+    "80 px wide": ({"path": "{narrow}"}, {}, "must be a multiple of 32"),
+    "start >= end": ({"start_time": 0.5, "end_time": 0.5}, {}, "needs 0 <= start_time < end_time <= 0.7083"),
+    "end past the clip": ({"end_time": 2.0}, {}, "the clip's duration"),
+    "negative start": ({"start_time": -1.0}, {}, "needs 0 <= start_time"),
+    "nothing to regenerate": ({"regenerate_video": False, "regenerate_audio": False}, {}, "nothing would be regenerated"),
+    "other width": ({}, {"width": 256}, "keeps the source video's size"),
+    "other fps": ({}, {"fps": 25.0}, "keeps the source video's size, frames and fps"),
+    "no end": ({"end_time": None}, {}, "needs an end"),
 }
 
 
