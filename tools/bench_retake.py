@@ -12,9 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import numpy as np
+
+import ltx2  # noqa: F401  (fast BLAS before mlx)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -85,8 +86,8 @@ def main() -> None:
         audio_latent = _encode_audio_for_retake(audio_encoder, torch.from_numpy(waveform), sr, shape, torch.float32)
         video, video_tools = noise_video_state(shape, noiser, [TemporalRegionMask(start, end, fps)], components,
                                                torch.float32, torch.device("cpu"), initial_latent=video_latent)
-        audio, audio_tools = noise_audio_state(shape, noiser, [TemporalRegionMask(start, end, fps)], components,
-                                               torch.float32, torch.device("cpu"), initial_latent=audio_latent)
+        audio, _ = noise_audio_state(shape, noiser, [TemporalRegionMask(start, end, fps)], components,
+                                     torch.float32, torch.device("cpu"), initial_latent=audio_latent)
         fn = multi_modal_guider_denoising_func(MultiModalGuider(MultiModalGuiderParams(**VIDEO), v_neg),
                                                MultiModalGuider(MultiModalGuiderParams(**AUDIO), a_neg),
                                                v_pos, a_pos, transformer)

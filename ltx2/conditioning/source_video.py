@@ -132,7 +132,8 @@ class SourceVideoConditioning:
 
     def waveform(self) -> tuple[np.ndarray, int] | None:
         """(stereo waveform (2, S) float32 in [-1, 1], the track's own sample rate), or None without audio.
-        Decoded by ffmpeg with the container's edit list applied (encoder priming samples dropped)."""
+        Decoded by ffmpeg with the container's edit list applied (encoder priming samples dropped). The reference
+        decodes with PyAV after a seek to 0, which turns the first AAC frame (1024 samples) into silence."""
         import imageio_ffmpeg
 
         rate = self.facts.audio_rate

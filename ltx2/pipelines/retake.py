@@ -60,7 +60,7 @@ class RetakePipeline:
         audio_shape = AudioLatentShape.from_video(job.num_frames, job.fps)
         with job.phase("encode_source"):
             video_latent = encode_video(models, source.pixels(), dtype)
-            track = source.waveform()
+            track = source.waveform() if models.has_audio() else None  # a video-only model: no audio encoder
             audio_latent = encode_audio(models, *track, audio_shape, dtype) if track is not None else None
         video_mask, audio_mask = source.masks(shape, audio_shape, job.fps)
         if audio_latent is None:
