@@ -43,6 +43,7 @@ class SourceVideoConditioning:
     its whole soundtrack generated (as the reference does: no audio latent, mask all ones)."""
 
     GROUP_OPTION = "source_video"
+    ENHANCE_MODE = "t2v"  # prompt enhancement: no image to describe (the reference passes none)
 
     def __init__(self, path: str, start_time: float = 0.0, end_time: float | None = None,
                  regenerate_video: bool = True, regenerate_audio: bool = True):

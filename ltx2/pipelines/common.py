@@ -59,7 +59,8 @@ def encode_prompts(job, negative: bool):
     cache = EmbeddingCache(job.text_cache_dir) if job.text_cache_dir else None
     enhancement = None
     if job.enhance_prompt:
-        mode = "t2v" if job.conditioning.__class__.__name__ == "NoConditioning" else "i2v"
+        mode = getattr(job.conditioning, "ENHANCE_MODE", None) or (
+            "t2v" if job.conditioning.__class__.__name__ == "NoConditioning" else "i2v")
         enhancement = PromptEnhancement(mode=mode, seed=job.seed)
     encoded = remembered_text(job.models.text_encoder(job.quantize_bits), job.prompt,
                               job.negative_prompt if negative else None, cache, enhancement, encode)
