@@ -12,10 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import ltx2  # noqa: F401  (fast BLAS before mlx)
+
+# isort: split
 import mlx.core as mx
 import numpy as np
-
-import ltx2  # noqa: F401  (fast BLAS before mlx)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
