@@ -163,6 +163,9 @@ def prepare(cfg: DictConfig) -> Job:
         raise v.RunConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
                                "model*.safetensors, tokenizer files)",
                                "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
+    conditioning = _build("conditioning", cfg.conditioning)
+    if hasattr(conditioning, "request"):  # retake: size, frames and fps are the source video's
+        cfg = OmegaConf.merge(cfg, conditioning.request(cfg))
     v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
     if pipeline.NEEDS_UPSAMPLER:
         v.check_checkpoint("model.spatial_upsampler", models.spatial_upsampler, ())
@@ -172,7 +175,6 @@ def prepare(cfg: DictConfig) -> Job:
     scheduler = _build("scheduler", cfg.scheduler)
     guidance = _build("guider", cfg.guider)
     _check_blocks(guidance, models.checkpoint)
-    conditioning = _build("conditioning", cfg.conditioning)
     conditioning.validate(num_frames=cfg.num_frames, fps=cfg.fps)
     if hasattr(pipeline, "check_conditioning"):  # a pipeline's own rule on the conditioning it takes
         pipeline.check_conditioning(conditioning)
@@ -181,9 +183,6 @@ def prepare(cfg: DictConfig) -> Job:
         choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
         raise v.RunConfigError("conditioning", choice, f"this pipeline needs conditioning={needed.GROUP_OPTION}",
                                f"add conditioning={needed.GROUP_OPTION} conditioning.path=...")
-    if getattr(conditioning, "GROUP_OPTION", None) == "audio" and needed is None:
-        raise v.RunConfigError("conditioning", "audio", "audio conditioning drives pipeline=a2v only",
-                               "add pipeline=a2v")
     only = getattr(conditioning, "PIPELINE", None)  # conditioning that only one pipeline takes
     if only and needed is not type(conditioning):
         raise v.RunConfigError("conditioning", conditioning.GROUP_OPTION, f"{conditioning.GROUP_OPTION} conditioning "

@@ -19,6 +19,8 @@ class AudioConditioning:
     ``max_duration`` seconds (default: the video's duration)."""
 
     GROUP_OPTION = "audio"
+    PIPELINE = "a2v"  # the only pipeline that takes it
+    ENHANCE_MODE = "t2v"  # prompt enhancement: no image to describe (the reference passes none)
 
     def __init__(self, path: str, start_time: float = 0.0, max_duration: float | None = None):
         self.path, self.start_time, self.max_duration = path, start_time, max_duration

@@ -1,63 +1,84 @@
-"""Audio-to-video (the official ``A2VidPipelineTwoStage``'s denoising, in one stage): the audio latent of a given
-sound is frozen while the video is denoised against it, and the output carries the original waveform."""
+"""Audio-to-video (official ``A2VidPipelineTwoStage``): the audio latent of a given sound is frozen while the
+video is denoised against it, in two stages, and the output carries the original waveform."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import mlx.core as mx
 
 from ltx2.conditioning.audio import AudioConditioning
 from ltx2.media import fit_audio
 from ltx2.pipelines import common
+from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.guidance import ModalityGuidance
 from ltx2.sampling.latent_state import AudioLatentShape, VideoLatentShape
 
 
 class AudioToVideoPipeline:
     """1. encode the prompts  2. waveform -> log-mel -> audio VAE encoder -> latent, cropped to the video's
-    round(25 F / fps) latent frames  3. noise the video (audio: scale 0, denoise mask 0, so it stays exactly the
-    encoded sound; its sigma still drives the video's audio<->video attention)  4. denoise with the video guidance
-    and no audio guidance (as the reference)  5. decode the video; the track is the original waveform.
+    round(25 F / fps) latent frames  3. stage 1 at half size: noise the video (audio: scale 0, denoise mask 0, so
+    it stays exactly the encoded sound; its sigma still drives the video's audio<->video attention), denoise with
+    the ``scheduler`` and the video guidance of the ``guider`` (no audio guidance, as the reference)  4. upsample
+    the video latent x2  5. stage 2 at full size with the distilled LoRA (``model.distilled_lora`` at
+    ``distilled_lora_strength``) fused: video re-noised to 0.909375, 3 distilled sigmas, positive prompt only,
+    audio still frozen  6. decode the video; the track is the original waveform. Width and height must be
+    multiples of 64."""
 
-    Differs from the reference: one stage at the requested size (the reference adds a distilled-LoRA refinement
-    stage at twice the size)."""
-
-    RESOLUTION_MULTIPLE = 32
-    NEEDS_UPSAMPLER = False
+    RESOLUTION_MULTIPLE = 64
+    NEEDS_UPSAMPLER = True
+    NEEDS_DISTILLED_LORA = True
     CONDITIONING = AudioConditioning
 
-    def __init__(self, sampler: str = "euler"):
-        self.sampler = common.check_sampler(sampler)
+    def __init__(self, distilled_lora_strength: float = 1.0, sampler: str = "euler"):
+        if isinstance(distilled_lora_strength, bool) or not isinstance(distilled_lora_strength, (int, float)) \
+                or not math.isfinite(distilled_lora_strength):
+            raise ValueError(f"pipeline.distilled_lora_strength={distilled_lora_strength!r} must be a finite number "
+                             "(the official default is 1.0)")
+        if sampler != "euler":
+            raise ValueError(f"pipeline.sampler={sampler!r}: the two-stage a2v pipeline samples with euler only "
+                             "(as the reference)")
+        self.distilled_lora_strength, self.sampler = float(distilled_lora_strength), sampler
 
     def __call__(self, job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=job.guidance.needs_negative)
-        shape = VideoLatentShape.from_pixels(job.num_frames, job.height, job.width)
+        half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
         audio_shape = AudioLatentShape.from_video(job.num_frames, job.fps)
         with job.phase("encode_audio"):
             waveform, rate = job.conditioning.waveform(job.num_frames / job.fps)
             audio_latent = self._encode(models, waveform, rate, audio_shape, dtype)
         noiser = common.make_noiser(job)
-        video, audio, _ = common.initial_states(job, shape, dtype, noiser, [], audio_latent=audio_latent,
+
+        # Stage 1: half size, guided video, frozen audio.
+        video, audio, _ = common.initial_states(job, half, dtype, noiser, [], audio_latent=audio_latent,
                                                 audio_noise_scale=0.0)
         audio = common.frozen(audio)
         with job.phase("load_transformer"):
             transformer = models.transformer()
         guidance = copy.copy(job.guidance)
-        guidance.audio = ModalityGuidance()  # the reference guides audio not at all here
+        guidance.audio = ModalityGuidance()  # the reference guides audio not at all here ...
         positive, negative = prompts.positive, prompts.negative
+        # ... and its audio guider has no negative context, so the negative pass keeps the positive audio context
+        # (the audio tokens it produces reach the video through the audio-to-video attention)
         denoiser = guidance.denoiser(transformer, positive.video, positive.audio,
-                                     negative.video if negative else None, negative.audio if negative else None)
-        with job.phase("denoise"):
-            video, audio = common.run_loop(self.sampler, job.scheduler.sigmas(), video, audio, denoiser, "denoise")
-        video_latent, audio_latent = common.final_latents(video, audio, shape, audio_shape)
-        mx.eval(video_latent, audio_latent)
+                                     negative.video if negative else None, None)
+        with job.phase("denoise_stage_1"):
+            video, audio = common.run_loop("euler", job.scheduler.sigmas(), video, audio, denoiser, "stage 1")
+        video_latent, _ = common.final_latents(video, audio, half, audio_shape)
+        mx.eval(video_latent)
+        del transformer, denoiser
+
+        def stage_2_denoiser():  # the distilled LoRA fused in; positive prompt only
+            with job.phase("load_transformer_stage_2"):
+                lora = ((models.distilled_lora, self.distilled_lora_strength),)
+                return SimpleDenoiser(models.transformer(extra_loras=lora), positive.video, positive.audio)
+
         track = (fit_audio(waveform, rate, job.num_frames / job.fps), rate) if job.audio_enabled else None
-        return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
-                                     latents={"video": video_latent, "audio": audio_latent},
-                                     noise=common.noise_record(noiser), audio=track)
+        return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype,
+                                          stage_2_denoiser, freeze_audio=True, audio_track=track)
 
     @staticmethod
     def _encode(models, waveform, rate, audio_shape: AudioLatentShape, dtype) -> mx.array:

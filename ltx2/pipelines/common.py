@@ -59,7 +59,8 @@ def encode_prompts(job, negative: bool):
     cache = EmbeddingCache(job.text_cache_dir) if job.text_cache_dir else None
     enhancement = None
     if job.enhance_prompt:
-        mode = "t2v" if job.conditioning.__class__.__name__ == "NoConditioning" else "i2v"
+        mode = getattr(job.conditioning, "ENHANCE_MODE", None) or (
+            "t2v" if job.conditioning.__class__.__name__ == "NoConditioning" else "i2v")
         enhancement = PromptEnhancement(mode=mode, seed=job.seed)
     encoded = remembered_text(job.models.text_encoder(job.quantize_bits), job.prompt,
                               job.negative_prompt if negative else None, cache, enhancement, encode)
@@ -190,11 +191,14 @@ def tiling_for(latent_shape: tuple) -> object | None:
 
 def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, audio_shape: AudioLatentShape, noiser,
                         dtype: mx.Dtype, make_denoiser: Callable[[], object], sampler: str = "euler",
-                        items: Callable[[int, int], list] | None = None) -> PipelineResult:
+                        items: Callable[[int, int], list] | None = None, freeze_audio: bool = False,
+                        audio_track: tuple[np.ndarray, int] | None = None) -> PipelineResult:
     """The official second stage: upsample the half-size video latent x2 (un-normalize, upsample, re-normalize),
     re-encode the conditioning at full size (``items(width, height)``, default the conditioning's own items),
     re-noise video and audio to the first stage-2 distilled sigma (0.909375), refine with the 3 remaining
-    distilled sigmas with ``sampler``, return the result."""
+    distilled sigmas with ``sampler``, return the result. ``freeze_audio``: the audio is noised at scale 0 and kept
+    as it is (official ``denoise_video_only``); ``audio_track``: the soundtrack to return instead of decoding the
+    audio latent."""
     from ltx2.models.upsampler.model import upsample_latent
     from ltx2.sampling.schedulers import DistilledScheduler
 
@@ -208,11 +212,14 @@ def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, aud
     with job.phase("conditioning"):
         items = (items or (lambda w, h: job.conditioning.items(models, w, h, dtype)))(job.width, job.height)
     video, audio, _ = initial_states(job, full, dtype, noiser, items, noise_scale=float(sigmas[0]),
-                                     video_latent=video_latent.transpose(0, 4, 1, 2, 3), audio_latent=audio_latent)
+                                     video_latent=video_latent.transpose(0, 4, 1, 2, 3), audio_latent=audio_latent,
+                                     audio_noise_scale=0.0 if freeze_audio else None)
+    audio = frozen(audio) if freeze_audio else audio
     denoiser = make_denoiser()
     with job.phase("denoise_stage_2"):
         video, audio = run_loop(sampler, sigmas, video, audio, denoiser, "stage 2")
     video_latent, audio_latent = final_latents(video, audio, full, audio_shape)
     mx.eval(video_latent, audio_latent)
     return PipelineResult(frames=decoder_frames(job, video_latent), latents={"video": video_latent, "audio": audio_latent},
-                          noise=noise_record(noiser), audio=decode_audio(job, audio_latent))
+                          noise=noise_record(noiser),
+                          audio=audio_track if audio_track is not None else decode_audio(job, audio_latent))

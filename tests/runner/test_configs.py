@@ -33,6 +33,8 @@ def test_option_composes_and_instantiates(group, option, tmp_path):
     extra = ["conditioning.path=/some/input.file"] if needs_path else []
     if (group, option) in (("conditioning", "keyframes"), ("experiment", "keyframe_interpolation")):
         extra = ["conditioning.images=[{path: /some/input.png, frame_idx: 0}]"]
+    if group in ("conditioning", "experiment") and option in ("source_video", "retake", "a2v"):
+        extra = ["conditioning.path=/some/input.file"] + (["conditioning.end_time=1.0"] if option != "a2v" else [])
     cfg = _compose([f"{group}={option}", *extra])
     assert OmegaConf.missing_keys(cfg) == set()
     OmegaConf.resolve(cfg)

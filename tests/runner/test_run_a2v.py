@@ -19,11 +19,13 @@ def _tone(path, seconds=1.0, amplitude=0.3, channels=2):
 def test_a2v_keeps_the_sound(cli, tmp_path, cache_dir):
     tone = _tone(tmp_path / "tone.wav")
     proc = cli("pipeline=a2v", "conditioning=audio", f"conditioning.path={tone}", "conditioning.start_time=0.1",
-               "output.save_audio=true", "output.save_latents=true")
+               "output.save_audio=true", "output.save_latents=true", "width=128")  # two stages: multiples of 64
     assert proc.returncode == 0, proc.stderr
     run_dir = cli.run_dirs()[-1]
     record = cli.record(run_dir)
     assert record["status"] == "completed" and "encode_audio" in record["phases"]
+    assert {"denoise_stage_1", "upsample", "load_transformer_stage_2", "denoise_stage_2"} <= set(record["phases"])
+    assert mx.load(str(run_dir / "latents.safetensors"))["video"].shape == (1, 3, 2, 4, 128)  # full size
     out, rate = read_wav(run_dir / "audio.wav")
     original, _ = read_wav(tone)
     start = int(0.1 * RATE)
@@ -56,9 +58,20 @@ def test_a2v_input_errors(cli, tmp_path, case):
         overrides = ["conditioning=audio", f"conditioning.path={_tone(path)}"]
     else:
         overrides = ["pipeline=a2v", "conditioning=audio", f"conditioning.path={path}"]
-    proc = cli(*overrides)
+    proc = cli(*overrides, "width=128")
     expected = {"silent": "is silent", "short": "the video needs 0.71 s", "unreadable": "cannot be decoded as audio",
                 "no_conditioning": "needs conditioning=audio", "wrong_pipeline": "pipeline=a2v only"}[case]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "ltx2: invalid config:" in proc.stderr and expected in proc.stderr and "Fix:" in proc.stderr
     assert cli.files() == []
+
+
+def test_experiment_a2v_composes_and_runs(cli, tmp_path):
+    tone = _tone(tmp_path / "tone.wav")
+    proc = cli("experiment=a2v", f"conditioning.path={tone}", "width=128", "num_frames=9", "scheduler.steps=2")
+    assert proc.returncode == 0, proc.stderr
+    record = cli.record(cli.run_dirs()[-1])
+    assert record["choices"]["pipeline"] == "a2v" and record["choices"]["conditioning"] == "audio"
+    assert "denoise_stage_2" in record["phases"]
+    proc = cli("experiment=a2v", f"conditioning.path={tone}")  # tiny's 96 px width: refused, nothing written
+    assert proc.returncode == 2 and "multiple of 64" in proc.stderr
