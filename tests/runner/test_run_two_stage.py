@@ -37,3 +37,13 @@ def test_two_stage_refusals_before_loading(cli):
     proc = cli("pipeline=two_stage", "width=128", "height=64", "pipeline.distilled_lora_strength=.nan")
     assert proc.returncode == 2 and "distilled_lora_strength" in proc.stderr, proc.stderr
     assert not cli.files()
+
+
+def test_two_stage_and_distilled_experiments_run_on_tiny(cli):
+    """The workflow bundles select what they say and run on the tiny model with the size overridden."""
+    for experiment, guider in (("two_stage", "multimodal"), ("distilled", "none")):
+        proc = cli(f"experiment={experiment}", "width=128", "height=64", "num_frames=9", "scheduler.steps=2")
+        assert proc.returncode == 0, proc.stderr
+        record = cli.record(cli.run_dirs()[-1])
+        assert record["choices"]["pipeline"] == experiment and record["choices"]["guider"] == guider
+        assert record["status"] == "completed"
