@@ -22,6 +22,7 @@ def test_quantized_run_completes_close_to_the_unquantized_one(cli):
     assert 0 < diff.mean() < 8  # 8-bit weights move the tiny random model's pixels a little, not a lot
 
 
+@pytest.mark.slow  # the fused-then-quantized copy itself is checked bit for bit in tests/test_transformer_quantize.py
 def test_quantized_two_stage_run_fuses_the_distilled_lora(cli):
     proc = cli("pipeline=two_stage", "model.quantize=8", "model.quantize_group_size=32", "width=128", "height=64")
     assert proc.returncode == 0, proc.stderr
