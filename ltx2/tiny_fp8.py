@@ -32,17 +32,19 @@ def is_fp8_target(key: str, full_precision_blocks: tuple[int, ...]) -> bool:
 
 
 def write_fp8_checkpoint(src: str | os.PathLike, dst: str | os.PathLike,
-                         full_precision_blocks: tuple[int, ...] = (0,), input_scale: float = 1.0) -> Path:
+                         full_precision_blocks: tuple[int, ...] = (0,), input_scale: float = 1.0,
+                         scaled: bool = True) -> Path:
     """``src`` rewritten as the official fp8 variant: float8 e4m3 block linears with per-tensor scales, the rest
     bf16. ``full_precision_blocks``: blocks left unquantized (the official 48-block files: 0 and 43..47; a tiny
-    2-block model keeps block 0)."""
+    2-block model keeps block 0). ``scaled=False``: weight_scale 1 (plain casts, as ltx-core's fp8-cast makes them
+    from a bf16 file; its loader ignores the scales, so only such a file can be compared with it)."""
     header = read_header(src)
     tensors = mx.load(str(src))
     entries = {}
     for key, value in tensors.items():
         if is_fp8_target(key, full_precision_blocks):
             weight = np.array(value.astype(mx.float32))
-            scale = np.float32(np.abs(weight).max() / E4M3_MAX) or np.float32(1.0)
+            scale = (np.float32(np.abs(weight).max() / E4M3_MAX) if scaled else np.float32(0)) or np.float32(1.0)
             entries[key] = ("F8_E4M3", weight.shape, encode_e4m3(weight / scale).tobytes())
             module = key.removesuffix(".weight")
             entries[f"{module}.{WEIGHT_SCALE}"] = ("F32", (), np.float32(scale).tobytes())
