@@ -17,7 +17,7 @@ from conftest import max_abs_diff
 from mlx.utils import tree_flatten
 
 from ltx2.loading.checkpoint import CheckpointError, read_header
-from ltx2.loading.fp8 import TABLES, encode_e4m3, write_safetensors
+from ltx2.loading.fp8 import TABLES, decode, encode_e4m3, write_safetensors
 from ltx2.lora import fuse_loras
 from ltx2.models.transformer import Modality, X0Model, audio_positions, video_positions
 from ltx2.models.transformer.load import PREFIX, load_transformer
@@ -85,6 +85,7 @@ def test_float8_tables_match_torch():
     for kind, torch_dtype in (("F8_E4M3", torch.float8_e4m3fn), ("F8_E5M2", torch.float8_e5m2)):
         theirs = torch.arange(256, dtype=torch.uint8).view(torch_dtype).float().numpy()
         assert np.array_equal(TABLES[kind], theirs, equal_nan=True), kind
+        assert np.array_equal(np.array(decode(mx.arange(256).astype(mx.uint8), kind)), theirs, equal_nan=True), kind
     x = torch.randn(20000) * 60
     expected = torch.clamp(x, -448, 448).to(torch.float8_e4m3fn).view(torch.uint8).numpy()
     assert np.array_equal(encode_e4m3(x.numpy()), expected)

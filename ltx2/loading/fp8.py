@@ -9,10 +9,10 @@ in PyTorch layout (out, in), each with two float32 scalars beside it:
     transformer_blocks.10.attn1.to_k.input_scale   F32 ()    static activation scale of fp8 matmul kernels
 
 Everything else (biases, norms, adaLN, blocks kept in full precision) is bf16. ``mx.load`` hands F8 tensors back as
-raw ``uint8`` codes (lazily), so the header's dtype string says which tensors to decode: each code goes through a
-256-entry table (exact for every code) and is multiplied by its ``weight_scale``. The decode stays lazy, so a loader
-that evaluates one tensor at a time holds at most one decoded tensor beyond the model. ``input_scale`` is dropped:
-we compute in bf16/fp32, not with fp8 activations.
+raw ``uint8`` codes (lazily), so the header's dtype string says which tensors to decode: each code is decoded
+(``mx.from_fp8``, or a 256-entry table; both exact for every code) and multiplied by its ``weight_scale``. The
+decode stays lazy, so a loader that evaluates one tensor at a time holds at most one decoded tensor beyond the
+model. ``input_scale`` is dropped: we compute in bf16/fp32, not with fp8 activations.
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ TABLES = {"F8_E4M3": _table(4, 3, finite_only=True), "F8_E5M2": _table(5, 2, fin
 
 
 def decode(codes: mx.array, kind: str = "F8_E4M3") -> mx.array:
-    """uint8 codes -> float32 values (lazy)."""
+    """uint8 codes -> float32 values (lazy). e4m3 through ``mx.from_fp8`` where MLX has it (2.5x faster than the
+    table lookup on CPU, equal on all 256 codes: tests/test_transformer_quantize.py), else the table."""
+    if kind == "F8_E4M3" and hasattr(mx, "from_fp8"):
+        return mx.from_fp8(codes, mx.float32)
     return mx.take(mx.array(TABLES[kind]), codes.astype(mx.uint32))
 
 
