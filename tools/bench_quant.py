@@ -9,7 +9,9 @@ built from float32 and converted in place, one part at a time, after the previou
 model plus one block). q8/q4 quantize the block linears as ``model.quantize`` does (top-level layers and gates stay
 float32, activations float32); bf16 casts every weight and computes in bf16. Prints per variant: forward seconds
 (min of --repeats) and the ratio to float32 (same process), weight bytes and ratio, the resident memory the model
-holds (RSS after building minus before), and the relative RMS / max error of the video and audio velocities against
+holds (RSS after building minus before: exact for the first variant, an underestimate for later ones, whose pages
+partly reuse memory the previous variant freed without returning it to the OS; peak RSS of loading quantized in
+fresh processes: tools/bench_quant_load.py), and the relative RMS / max error of the video and audio velocities against
 float32. The float32 MLX model is the baseline; against ltx-core itself see tools/bench_transformer.py (its weights
 would not fit beside these in ~6 GB).
 
