@@ -51,7 +51,15 @@ def read_lora(path: str | os.PathLike) -> dict[str, tuple[mx.array, mx.array]]:
 
 def fuse_loras(model: nn.Module, loras: tuple[tuple[str, float], ...] | list) -> int:
     """Fuse ``(path, strength)`` LoRAs into ``model`` in place; returns the number of weights changed."""
-    params = dict(tree_flatten(model.parameters()))
+    fused = fused_weights(dict(tree_flatten(model.parameters())), loras)
+    model.load_weights(fused, strict=False)
+    mx.eval(model.parameters())
+    return len(fused)
+
+
+def fused_weights(params: dict[str, mx.array], loras) -> list[tuple[str, mx.array]]:
+    """``(key, W + deltas)`` for each weight of ``params`` (model keys -> full-precision weights, may be lazy) that
+    the ``(path, strength)`` LoRAs touch; only those weights are read."""
     deltas: dict[str, list[mx.array]] = {}
     for path, strength in loras:
         pairs = read_lora(path)
@@ -80,6 +88,4 @@ def fuse_loras(model: nn.Module, loras: tuple[tuple[str, float], ...] | list) ->
         weight = params[key]
         total = parts[0] if len(parts) == 1 else mx.stack(parts).astype(mx.float32).sum(0).astype(weight.dtype)
         fused.append((key, (total + weight).astype(weight.dtype)))
-    model.load_weights(fused, strict=False)
-    mx.eval(model.parameters())
-    return len(fused)
+    return fused

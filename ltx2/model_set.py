@@ -67,14 +67,22 @@ def clear_cache(kind: str | None = None) -> None:
     mx.clear_cache()
 
 
-def _fused_copy(base, loras) -> Any:
+def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
     """A transformer sharing ``base``'s weight arrays, with ``loras`` fused into its own copies of the weights they
-    touch (MLX arrays are immutable: fusing replaces arrays in the copy, the base is untouched)."""
+    touch (MLX arrays are immutable: fusing replaces arrays in the copy, the base is untouched). A quantized base
+    gets the LoRAs fused into the checkpoint's full-precision weights, then quantized (read from ``checkpoint``)."""
     from ltx2.lora import fuse_loras
 
     log.info("fusing %d LoRA(s) onto the cached base transformer: %s", len(loras),
              ", ".join(f"{Path(p).name}@{s:g}" for p, s in loras))
     STATS["fuse:transformer"] += 1
+    if getattr(base, "quantization", None) is not None:
+        from ltx2.loading.checkpoint import resolve_dtype
+        from ltx2.models.transformer.load import full_precision_weights
+        from ltx2.models.transformer.quantize import fused_quantized_copy
+
+        full = full_precision_weights(checkpoint, base.config.audio)
+        return fused_quantized_copy(base, loras, full, resolve_dtype(dtype))
     copy = type(base)(base.config)
     copy.update(base.parameters())  # the fresh layers' random init is lazy and never evaluated
     copy.eval()
@@ -95,9 +103,14 @@ class ModelSet:
     tiny: bool = False
     suggested: dict = field(default_factory=dict)
     loras: tuple[tuple[str, float], ...] = ()
+    quantize: int | None = None  # transformer weights: None (dtype), 8 or 4 bits (MLX affine)
+    quantize_group_size: int = 64
 
     def __post_init__(self):
+        from ltx2.models.transformer.quantize import check_quantization
+
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
+        check_quantization(self.quantize, self.quantize_group_size)
 
     def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False) -> None:
         """hf:// references -> files in the local Hugging Face cache (ltx2.hub). The checkpoint and Gemma (and the
@@ -131,8 +144,10 @@ class ModelSet:
         from ltx2.models.transformer import X0Model
         from ltx2.models.transformer.load import load_transformer
 
-        base_key = ("transformer", _identity(self.checkpoint), self.dtype)
-        base = cached(base_key, lambda: load_transformer(self.checkpoint, self.dtype))
+        quantization = None if self.quantize is None else (self.quantize, self.quantize_group_size)
+        base_key = ("transformer", _identity(self.checkpoint), self.dtype, quantization)
+        base = cached(base_key, lambda: load_transformer(self.checkpoint, self.dtype, quantize=self.quantize,
+                                                         group_size=self.quantize_group_size))
         extra = tuple((str(path), float(strength)) for path, strength in extra_loras)
         selected = (self.loras if include_selected else ()) + extra
         if not selected:
@@ -142,7 +157,7 @@ class ModelSet:
             held = _CACHE.get(("transformer+lora",))
             if held is None or held[0] != (base_key, loras):
                 _CACHE.pop(("transformer+lora",), None)  # one fused copy at a time
-                held = ((base_key, loras), _fused_copy(base, selected))
+                held = ((base_key, loras), _fused_copy(base, selected, self.checkpoint, self.dtype))
                 _CACHE[("transformer+lora",)] = held
             return X0Model(held[1])
 

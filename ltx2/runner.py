@@ -153,6 +153,7 @@ def prepare(cfg: DictConfig) -> Job:
     """Every check that needs no weights, in the order a user would fix things. Raises RunConfigError."""
     v.check_raw(cfg)
     v.check_output_root("paths.output_root", cfg.paths.output_root)
+    v.check_model_quantization(cfg.model)
     models = _build("model", cfg.model, loras=_loras(cfg))
     pipeline = _build("pipeline", cfg.pipeline)
     needs_distilled_lora = getattr(pipeline, "NEEDS_DISTILLED_LORA", False)

@@ -61,6 +61,8 @@ class ModelSettings:
     distilled_lora: Optional[str] = None
     dtype: str = "bfloat16"
     tiny: bool = False
+    quantize: Optional[int] = None  # transformer weights: null, 8 or 4 bits (MLX affine)
+    quantize_group_size: int = 64
     suggested: SuggestedSettings = field(default_factory=SuggestedSettings)
 
 

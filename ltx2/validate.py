@@ -155,3 +155,16 @@ def check_output_root(key: str, root: str) -> None:
     except OSError as e:
         raise RunConfigError(key, root, f"cannot be written to ({e.strerror or e})",
                              f"choose a writable folder: {key}=/path/to/runs (or set LTX2_OUTPUT_ROOT)") from None
+
+
+def check_model_quantization(model: DictConfig) -> None:
+    """``model.quantize`` / ``model.quantize_group_size``: bits MLX can quantize the transformer to."""
+    from ltx2.models.transformer.quantize import GROUP_SIZES, QUANT_BITS
+
+    bits, group = model.get("quantize"), model.get("quantize_group_size", 64)
+    if bits is not None and (isinstance(bits, bool) or bits not in QUANT_BITS):
+        raise RunConfigError("model.quantize", bits, "the transformer's weights can be quantized to 8 or 4 bits",
+                             "use model.quantize=8, model.quantize=4, or model.quantize=null (unquantized)")
+    if isinstance(group, bool) or group not in GROUP_SIZES:
+        raise RunConfigError("model.quantize_group_size", group, f"MLX quantizes in groups of {GROUP_SIZES}",
+                             "use model.quantize_group_size=64 (the default)")

@@ -74,14 +74,33 @@ def read_header(path: str | os.PathLike) -> CheckpointHeader:
 
 
 def load_tensors(path: str | os.PathLike, prefix: str) -> dict[str, mx.array]:
-    """Tensors under ``prefix`` (prefix removed). Lazy: nothing is read until evaluated."""
-    arrays = mx.load(str(path))
-    return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+    """Tensors under ``prefix`` (prefix removed). Lazy: nothing is read until evaluated. Float8 tensors (the
+    official ``*-fp8`` files) come back decoded to float32 times their scales (ltx2.loading.fp8)."""
+    from ltx2.loading.fp8 import dequantize_fp8, has_fp8
+
+    arrays = {k: v for k, v in mx.load(str(path)).items() if k.startswith(prefix)}
+    dtypes = read_header(path).tensors
+    if has_fp8({k: dtypes[k][0] for k in arrays}):
+        arrays = dequantize_fp8(arrays, {k: dtypes[k][0] for k in arrays}, str(path))
+    return {k.removeprefix(prefix): v for k, v in arrays.items()}
 
 
 def load_weights_strict(module: nn.Module, weights: dict[str, mx.array], what: str, dtype: mx.Dtype | None) -> None:
     """Load ``weights`` into ``module``, or raise one CheckpointError listing every missing, unexpected or
     mis-shaped tensor. Each tensor is cast and evaluated on its own, so at most one extra tensor is resident."""
+    check_weights(module, weights, what)
+    loaded = []
+    for key in list(weights):
+        value = weights.pop(key)
+        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
+            value = value.astype(dtype)
+        mx.eval(value)
+        loaded.append((key, value))
+    module.load_weights(loaded, strict=True)
+
+
+def check_weights(module: nn.Module, weights: dict[str, mx.array], what: str) -> None:
+    """Raise one CheckpointError listing every missing, unexpected or mis-shaped tensor of ``weights``."""
     expected = dict(tree_flatten(module.parameters()))
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -92,14 +111,6 @@ def load_weights_strict(module: nn.Module, weights: dict[str, mx.array], what: s
                  f"{len(unexpected)} unexpected: {_short(unexpected)}" if unexpected else "",
                  f"{len(shapes)} with wrong shape: {_short(shapes)}" if shapes else ""]
         raise CheckpointError(f"{what} does not match its config: " + "; ".join(p for p in parts if p))
-    loaded = []
-    for key in list(weights):
-        value = weights.pop(key)
-        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
-            value = value.astype(dtype)
-        mx.eval(value)
-        loaded.append((key, value))
-    module.load_weights(loaded, strict=True)
 
 
 def load_component(model: nn.Module, path: str | os.PathLike, prefix: str, component: str,

@@ -24,14 +24,25 @@ def sanitize(weights: dict[str, mx.array], audio: bool) -> dict[str, mx.array]:
     return out
 
 
+def full_precision_weights(path: str | os.PathLike, audio: bool) -> dict[str, mx.array]:
+    """The transformer's weights of ``path`` as model keys, lazy and in full precision (float8 decoded)."""
+    return sanitize(load_tensors(path, PREFIX), audio)
+
+
 def _is_audio_key(key: str) -> bool:
     leaf = key.split(".", 2)[2] if key.startswith("transformer_blocks.") else key
     return leaf.startswith(("audio_", "av_ca_", "video_to_audio_attn", "scale_shift_table_a2v"))
 
 
-def load_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16", audio: bool | None = None) -> LTXModel:
+def load_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16", audio: bool | None = None,
+                     quantize: int | None = None, group_size: int = 64) -> LTXModel:
     """Transformer of an official checkpoint in compute ``dtype``; ``audio=None`` builds an audio-video model
-    when the file has audio weights, ``audio=False`` a video-only one (audio weights are then not read)."""
+    when the file has audio weights, ``audio=False`` a video-only one (audio weights are then not read).
+    ``quantize`` (8 or 4): the block linears are MLX affine-quantized with ``group_size`` while loading
+    (ltx2.models.transformer.quantize). Float8 checkpoints (``*-fp8``) are decoded times their scales either way."""
+    from ltx2.models.transformer.quantize import check_quantization, load_quantizing
+
+    check_quantization(quantize, group_size)
     dtype = resolve_dtype(dtype)
     header = read_header(path)
     section = header.config.get("transformer")
@@ -47,6 +58,9 @@ def load_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16"
         raise CheckpointError(f"{path}: no tensors under '{PREFIX}' (is this a transformer checkpoint?)")
     model = LTXModel(config)
     weights = sanitize(load_tensors(path, PREFIX), audio)
-    load_weights_strict(model, weights, f"transformer in {path}", dtype)
+    if quantize is None:
+        load_weights_strict(model, weights, f"transformer in {path}", dtype)
+    else:
+        load_quantizing(model, weights, f"transformer in {path}", dtype, quantize, group_size)
     model.eval()
     return model
