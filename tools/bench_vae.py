@@ -2,9 +2,11 @@
 
     python tools/bench_vae.py                      # 33 frames at 256x384, tiles 128 px / 16 frames
     python tools/bench_vae.py --variants mlx-untiled --repeats 1
+    python tools/bench_vae.py --frames 33 --height 384 --width 512 --mlx-weights bfloat16   # the memory target
 
 Each variant runs in a subprocess of its own, so that its peak RSS (``ru_maxrss`` of that child, weights
-included) is measured alone; both use 2 threads (torch.set_num_threads(2); MLX's BLAS is MKL with 2 threads).
+included) is measured alone, and also above that child's RSS once the weights are loaded (the "weights baseline");
+both use 2 threads (torch.set_num_threads(2); MLX's BLAS is MKL with 2 threads).
 Needs the test extras (torch + ltx-core) for the reference variants. MLX's time is dominated by BLAS sgemm:
 ``LTX2_BLAS=/path/to/libopenblas.so`` swaps MKL for OpenBLAS (on AMD Zen 5 with OpenBLAS 0.3.21 also set
 ``OPENBLAS_CORETYPE=SkylakeX``, which MKL's AMD code path cannot match).
@@ -35,15 +37,22 @@ LTX2_DECODER = {
 }
 
 
+def _rss_gb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 2**20
+
+
 def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int, tile_frames: int,
-                repeats: int) -> dict:
+                repeats: int, mlx_weights: str = "float32") -> dict:
     """Runs in the child: build the decoder, decode ``repeats`` times, return the best time."""
     import numpy as np
 
     shape = (1, 128, 1 + (frames - 1) // 8, height // 32, width // 32)  # (B, C, F', H', W')
     latent = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     build = _mlx_decoder if variant.startswith("mlx") else _ref_decoder
-    decode = build(latent, tile_px, tile_frames, tiled=variant.endswith("-tiled"))
+    kwargs = {"weights_dtype": mlx_weights} if variant.startswith("mlx") else {}
+    decode = build(latent, tile_px, tile_frames, tiled=variant.endswith("-tiled"), **kwargs)
+    baseline = _rss_gb()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -51,10 +60,10 @@ def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int
         times.append(time.perf_counter() - start)
     blas = sys.modules["ltx2._blas"].status if "ltx2._blas" in sys.modules else "torch's own"
     return {"variant": variant, "seconds": min(times), "all_seconds": times, "frames": frames_out, "finite": finite,
-            "blas": blas}
+            "blas": blas, "weights_rss_gb": baseline}
 
 
-def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
+def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dtype: str):
     import ltx2  # noqa: F401  (fast BLAS before mlx)
     import mlx.core as mx
     import numpy as np
@@ -65,6 +74,8 @@ def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
 
     mx.random.seed(0)
     decoder = VideoDecoder(DecoderConfig.from_metadata(LTX2_DECODER))
+    # bfloat16: stored as the official checkpoints are, computed in float32 (each conv casts its weight on use)
+    decoder.set_dtype(getattr(mx, weights_dtype))
     mx.eval(decoder.parameters())
     x = mx.array(latent).moveaxis(1, -1)
     tiling = TilingConfig(SpatialTiling(tile_px, 32), TemporalTiling(tile_frames, 8))
@@ -103,14 +114,14 @@ def _ref_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
 
 def _child_main(args) -> None:
     result = run_variant(args.child, args.frames, args.height, args.width, args.tile_px, args.tile_frames,
-                         args.repeats)
+                         args.repeats, args.mlx_weights)
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def _run_child(variant: str, args) -> dict:
     cmd = [sys.executable, __file__, "--child", variant, "--frames", str(args.frames), "--height",
            str(args.height), "--width", str(args.width), "--tile-px", str(args.tile_px), "--tile-frames",
-           str(args.tile_frames), "--repeats", str(args.repeats)]
+           str(args.tile_frames), "--repeats", str(args.repeats), "--mlx-weights", args.mlx_weights]
     env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     out = proc.stdout.read()
@@ -132,23 +143,33 @@ def main() -> None:
     parser.add_argument("--tile-px", type=int, default=128, help="spatial tile (overlap 32 px)")
     parser.add_argument("--tile-frames", type=int, default=16, help="temporal tile (overlap 8 frames)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--mlx-weights", choices=("float32", "bfloat16"), default="float32",
+                        help="storage dtype of MLX's decoder weights (computation is float32 either way)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return _child_main(args)
     print(f"LTX-2 video decoder, latent for {args.frames} frames at {args.height}x{args.width}; tiled: "
-          f"{args.tile_px} px / {args.tile_frames} frames (overlap 32 px / 8 frames); {THREADS} threads each")
+          f"{args.tile_px} px / {args.tile_frames} frames (overlap 32 px / 8 frames); {THREADS} threads each; MLX weights stored in {args.mlx_weights}")
     results = {}
     for variant in args.variants:
         results[variant] = r = _run_child(variant, args)
-        print(f"{variant:12s} {r['seconds']:7.2f} s   peak RSS {r['peak_rss_gb']:5.2f} GB   "
+        print(f"{variant:12s} {r['seconds']:7.2f} s   peak RSS {r['peak_rss_gb']:5.2f} GB "
+              f"({r['peak_rss_gb'] - r['weights_rss_gb']:5.2f} GB above the {r['weights_rss_gb']:.2f} GB with weights)   "
               f"{r['frames']} frames, finite: {r['finite']}, BLAS: {r['blas']}", flush=True)
     for mode in ("untiled", "tiled"):
         ours, ref = results.get(f"mlx-{mode}"), results.get(f"ref-{mode}")
         if ours and ref:
             print(f"{mode:8s} MLX / reference time: {ours['seconds'] / ref['seconds']:.2f}   "
                   f"peak RSS MLX {ours['peak_rss_gb']:.2f} GB vs reference {ref['peak_rss_gb']:.2f} GB")
+    for side in ("mlx", "ref"):
+        untiled, tiled = results.get(f"{side}-untiled"), results.get(f"{side}-tiled")
+        if untiled and tiled:
+            above = [r["peak_rss_gb"] - r["weights_rss_gb"] for r in (tiled, untiled)]
+            print(f"{side}: tiled / untiled peak RSS {tiled['peak_rss_gb'] / untiled['peak_rss_gb']:.2f} "
+                  f"({tiled['peak_rss_gb']:.2f} / {untiled['peak_rss_gb']:.2f} GB); above the weights "
+                  f"{above[0] / max(above[1], 1e-9):.2f} ({above[0]:.2f} / {above[1]:.2f} GB)")
 
 
 if __name__ == "__main__":
