@@ -11,7 +11,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.models.vocoder.conv1d import depthwise_conv, depthwise_upsample, replicate_pad
+from ltx2.models.vocoder.banded import banded_lowpass, banded_upsample
+from ltx2.models.vocoder.conv1d import replicate_pad
 
 FILTER_TAPS = 12
 SNAKE_EPS = 1e-9
@@ -42,7 +43,23 @@ class SnakeBeta(nn.Module):
         self.beta = mx.zeros((channels,))
 
     def __call__(self, x: mx.array) -> mx.array:
-        return x + mx.square(mx.sin(x * mx.exp(self.alpha))) / (mx.exp(self.beta) + SNAKE_EPS)
+        """x (B, L, C) -> (B, L, C)."""
+        scale, denom = mx.exp(self.alpha), mx.exp(self.beta) + SNAKE_EPS
+        if x.dtype == mx.float32 and mx.default_device() == mx.cpu:
+            return _snake_numpy(x, scale, denom)
+        return x + mx.square(mx.sin(x * scale)) / denom
+
+
+def _snake_numpy(x: mx.array, scale: mx.array, denom: mx.array) -> mx.array:
+    """The same sums on the CPU with numpy's vectorised sin (MLX's CPU sin is scalar: 3-10x slower, and it was
+    most of the vocoder's time), on zero-copy views of the evaluated arrays; eager (evaluates x)."""
+    arg = x * scale
+    mx.eval(arg, x, denom)
+    out = np.sin(np.asarray(arg))
+    np.square(out, out=out)
+    np.divide(out, np.asarray(denom), out=out)
+    np.add(np.asarray(x), out, out=out)
+    return mx.array(out)
 
 
 class _Filter(nn.Module):
@@ -68,12 +85,13 @@ class Activation1d(nn.Module):
         self.downsample = _Downsample()
 
     def __call__(self, x: mx.array) -> mx.array:
+        """x (B, L, C) -> (B, L, C); the resampling filters run as block-banded matmuls (banded.py)."""
         up = self.upsample.filter.reshape(-1).astype(x.dtype)
         k = up.shape[0]
         pad = k // 2 - 1
-        crop_left, crop_right = pad * 2 + (k - 2) // 2, pad * 2 + (k - 1) // 2
-        y = 2 * depthwise_upsample(replicate_pad(x, pad, pad), up, 2)
-        y = self.act(y[:, crop_left: y.shape[1] - crop_right])
+        crop_left = pad * 2 + (k - 2) // 2  # of the x2 transposed convolution's output; 2L samples kept
+        y = banded_upsample(replicate_pad(x, pad, pad), 2 * up, 2, crop_left, 2 * x.shape[1])
+        y = self.act(y)
         down = self.downsample.lowpass.filter.reshape(-1).astype(x.dtype)
         k = down.shape[0]
-        return depthwise_conv(replicate_pad(y, k // 2 - (1 - k % 2), k // 2), down, 2)
+        return banded_lowpass(replicate_pad(y, k // 2 - (1 - k % 2), k // 2), down, 2)

@@ -9,8 +9,9 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2.models.vocoder.banded import banded_upsample
 from ltx2.models.vocoder.config import BWEConfig
-from ltx2.models.vocoder.conv1d import depthwise_upsample, replicate_pad
+from ltx2.models.vocoder.conv1d import replicate_pad
 from ltx2.models.vocoder.generator import Generator
 
 LOG_FLOOR = 1e-5
@@ -82,9 +83,10 @@ class VocoderWithBWE(nn.Module):
         if length % hop:
             x = mx.pad(x, [(0, 0), (0, hop - length % hop), (0, 0)])
         residual = self.bwe_generator(self.mel_stft(x, hop))
-        skip = self._ratio * depthwise_upsample(replicate_pad(x, self._pad, self._pad),
-                                                self._resampler.astype(x.dtype), self._ratio)
-        skip = skip[:, self._crop_left: skip.shape[1] - self._crop_right]
+        padded = replicate_pad(x, self._pad, self._pad)
+        kept = (padded.shape[1] - 1) * self._ratio + self._resampler.shape[0] - self._crop_left - self._crop_right
+        skip = self._ratio * banded_upsample(padded, self._resampler.astype(x.dtype), self._ratio, self._crop_left,
+                                             kept)
         if residual.shape != skip.shape:
             raise RuntimeError(f"BWE residual {residual.shape} and skip {skip.shape} differ")
         return mx.clip(residual + skip, -1.0, 1.0)[:, : length * self._ratio]

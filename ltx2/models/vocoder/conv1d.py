@@ -1,5 +1,5 @@
-"""1-D convolutions of the vocoders, channels-last ``(B, L, C)``, written as unfold + one matmul (dense) or as
-sums of shifted slices (the fixed depthwise resampling filters)."""
+"""1-D convolutions of the vocoders, channels-last ``(B, L, C)``, written as unfold + one matmul (the fixed
+depthwise resampling filters are in banded.py)."""
 
 from __future__ import annotations
 
@@ -46,39 +46,6 @@ def replicate_pad(x: mx.array, left: int, right: int) -> mx.array:
     if right:
         parts.append(mx.repeat(x[:, -1:], right, axis=1))
     return mx.concatenate(parts, axis=1) if len(parts) > 1 else x
-
-
-def depthwise_upsample(x: mx.array, taps: mx.array, ratio: int) -> mx.array:
-    """The same transposed-convolution filter on every channel: x (B, L, C), taps (k,) -> (B, (L-1)r + k, C),
-    computed per output phase as a sum of shifted slices."""
-    k = taps.shape[0]
-    groups = -(-k // ratio)
-    b, n, c = x.shape
-    xz = mx.pad(x, [(0, 0), (groups - 1, groups - 1), (0, 0)])
-    length = n + groups - 1
-    phases = []
-    for r in range(ratio):
-        acc = None
-        for q in range(groups):
-            j = q * ratio + r
-            if j >= k:
-                continue
-            term = xz[:, groups - 1 - q: groups - 1 - q + length] * taps[j]
-            acc = term if acc is None else acc + term
-        phases.append(acc)
-    out = mx.stack(phases, axis=2).reshape(b, length * ratio, c)
-    return out[:, : (n - 1) * ratio + k]
-
-
-def depthwise_conv(x: mx.array, taps: mx.array, stride: int) -> mx.array:
-    """Cross-correlation with the same filter on every channel: (B, L, C) -> (B, (L - k)//stride + 1, C)."""
-    k = taps.shape[0]
-    n_out = (x.shape[1] - k) // stride + 1
-    acc = None
-    for j in range(k):
-        term = x[:, j: j + (n_out - 1) * stride + 1: stride] * taps[j]
-        acc = term if acc is None else acc + term
-    return acc
 
 
 class Conv1d(nn.Module):
