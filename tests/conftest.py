@@ -47,6 +47,12 @@ def cache_dir(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny(cache_dir) -> Path:
+    """The folder of the tiny official-format files (checkpoint, Gemma, upsamplers, distilled LoRAs), read-only."""
+    return cache_dir / "tiny"
+
+
 class Cli:
     def __init__(self, cwd: Path, cache: Path):
         self.cwd, self.cache = cwd, cache

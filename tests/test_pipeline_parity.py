@@ -53,15 +53,6 @@ AUDIO = dict(cfg_scale=7.0, stg_scale=1.0, stg_blocks=[1], rescale_scale=0.7, mo
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    from ltx2.tiny import write_tiny_files
-
-    folder = tmp_path_factory.mktemp("tiny")
-    write_tiny_files(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def image(tmp_path_factory) -> Path:
     import imageio.v3 as iio
 

@@ -54,15 +54,6 @@ HQ_AUDIO = dict(cfg_scale=7.0, stg_scale=0.0, stg_blocks=[], rescale_scale=1.0, 
 SIZE = dict(width=128, height=64, num_frames=17)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    from ltx2.tiny import write_tiny_files
-
-    folder = tmp_path_factory.mktemp("tiny")
-    write_tiny_files(folder)
-    return folder
-
-
 def _png(folder: Path, seed: int, size: tuple[int, int]) -> Path:
     import imageio.v3 as iio
 

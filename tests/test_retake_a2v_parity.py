@@ -70,15 +70,6 @@ def write_source(path: Path, audio: bool = True) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    from ltx2.tiny import write_tiny_files
-
-    folder = tmp_path_factory.mktemp("tiny")
-    write_tiny_files(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("sources")
     return {"with_audio": write_source(folder / "clip.mp4"), "silent": write_source(folder / "mute.mp4", False)}

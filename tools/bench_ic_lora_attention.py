@@ -13,21 +13,16 @@ alone.
 
 import argparse
 import resource
-import sys
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import numpy as np
-from bench_transformer import AUDIO_TOKENS, SIGMA, TEXT_TOKENS, WIDTHS, time_it
+from bench_transformer import AUDIO_TOKENS, SIGMA, TEXT_TOKENS, load_pair, time_it
 
 from ltx2.conditioning.reference_latent import ReferenceLatent
 from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions
-from ltx2.models.transformer.load import load_transformer
 from ltx2.sampling.latent_state import VideoLatentShape, initial_video_state
-from ltx2.tiny import write_tiny_checkpoint
 
 GRID, REFERENCE_GRID = (6, 16, 16), (6, 8, 8)
 
@@ -59,17 +54,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
+    from reference_transformer import reference_modality, reference_perturbations, to_torch
 
-    torch.set_num_threads(2)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from reference_transformer import load_reference, reference_modality, reference_perturbations, to_torch
-
-    path = Path(tempfile.mkdtemp()) / "bench-19b-widths.safetensors"
-    print(f"writing fp32 weights ({args.layers} block(s) at LTX-2 19B widths) ...", flush=True)
-    write_tiny_checkpoint(path, "ltx2", seed=0, transformer=dict(WIDTHS, num_layers=args.layers))
-    ours = load_transformer(path, "float32")
-    ref = load_reference(path).velocity_model
-    path.unlink()
+    ours, ref = load_pair(args.layers)
     times = {}
     for name, attention in (("no mask", None), ("mask 0.5", 0.5)):
         video, audio = inputs(attention)

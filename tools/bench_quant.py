@@ -21,7 +21,6 @@ would not fit beside these in ~6 GB).
 import argparse
 import gc
 import os
-import time
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
@@ -33,6 +32,8 @@ from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.model import LTXModel
 from ltx2.models.transformer.quantize import parameter_bytes, quantize_transformer
 from ltx2.tiny import random_weights, tiny_transformer_section
+
+from _bench_common import time_it  # tools/ is on sys.path when run as a script
 
 WIDTHS = {"num_attention_heads": 32, "attention_head_dim": 128, "cross_attention_dim": 4096, "caption_channels": 3840,
           "audio_num_attention_heads": 32, "audio_attention_head_dim": 64, "audio_cross_attention_dim": 2048}
@@ -93,16 +94,6 @@ def make_inputs(grid, audio_tokens, text_tokens, dtype, seed=0):
     audio = Modality(normal(1, audio_tokens, 128), sigma, mx.full((1, audio_tokens, 1), SIGMA),
                      audio_positions(audio_tokens, 1), normal(1, text_tokens, 3840))
     return video, audio
-
-
-def time_it(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def relative_errors(ref: mx.array, x: mx.array) -> tuple[float, float]:

@@ -145,6 +145,26 @@ def replay(matmuls, softmaxes, gelus, repeats):
     return seconds, flops
 
 
+def load_pair(layers: int):
+    """Ours and ltx-core's transformer on the same random fp32 weights at LTX-2 19B widths (2 torch threads);
+    puts tests/ on sys.path for ``reference_transformer``."""
+    import sys
+
+    import torch
+
+    torch.set_num_threads(2)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from reference_transformer import load_reference
+
+    path = Path(tempfile.mkdtemp()) / "bench-19b-widths.safetensors"
+    print(f"writing fp32 weights ({layers} block(s) at LTX-2 19B widths) ...", flush=True)
+    write_tiny_checkpoint(path, "ltx2", seed=0, transformer=dict(WIDTHS, num_layers=layers))
+    ours = load_transformer(path, "float32")
+    ref = load_reference(path).velocity_model
+    path.unlink()
+    return ours, ref
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -152,19 +172,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
+    from reference_transformer import reference_modality, reference_perturbations
 
-    torch.set_num_threads(2)
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from reference_transformer import load_reference, reference_modality, reference_perturbations
-
-    path = Path(tempfile.mkdtemp()) / "bench-19b-widths.safetensors"
-    print(f"writing fp32 weights ({args.layers} blocks at LTX-2 19B widths) ...", flush=True)
-    write_tiny_checkpoint(path, "ltx2", seed=0, transformer=dict(WIDTHS, num_layers=args.layers))
-    ours = load_transformer(path, "float32")
-    ref = load_reference(path).velocity_model
-    path.unlink()
+    ours, ref = load_pair(args.layers)
     video, audio = make_inputs()
     ref_args = (reference_modality(video, torch.float32), reference_modality(audio, torch.float32),
                 reference_perturbations(BatchPerturbations.none()))

@@ -4,13 +4,13 @@ video is denoised against it, in two stages, and the output carries the original
 from __future__ import annotations
 
 import copy
-import math
 
 import mlx.core as mx
 
 from ltx2.conditioning.audio import AudioConditioning
 from ltx2.media import fit_audio
 from ltx2.pipelines import common
+from ltx2.pipelines.two_stage import lora_strength
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.guidance import ModalityGuidance
 from ltx2.sampling.latent_state import AudioLatentShape, VideoLatentShape
@@ -32,14 +32,8 @@ class AudioToVideoPipeline:
     CONDITIONING = AudioConditioning
 
     def __init__(self, distilled_lora_strength: float = 1.0, sampler: str = "euler"):
-        if isinstance(distilled_lora_strength, bool) or not isinstance(distilled_lora_strength, (int, float)) \
-                or not math.isfinite(distilled_lora_strength):
-            raise ValueError(f"pipeline.distilled_lora_strength={distilled_lora_strength!r} must be a finite number "
-                             "(the official default is 1.0)")
-        if sampler != "euler":
-            raise ValueError(f"pipeline.sampler={sampler!r}: the two-stage a2v pipeline samples with euler only "
-                             "(as the reference)")
-        self.distilled_lora_strength, self.sampler = float(distilled_lora_strength), sampler
+        self.distilled_lora_strength = lora_strength("distilled_lora_strength", distilled_lora_strength, "1.0")
+        self.sampler = sampler
 
     def __call__(self, job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)

@@ -220,6 +220,6 @@ def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, aud
         video, audio = run_loop(sampler, sigmas, video, audio, denoiser, "stage 2")
     video_latent, audio_latent = final_latents(video, audio, full, audio_shape)
     mx.eval(video_latent, audio_latent)
-    return PipelineResult(frames=decoder_frames(job, video_latent), latents={"video": video_latent, "audio": audio_latent},
-                          noise=noise_record(noiser),
+    return PipelineResult(frames=decoder_frames(job, video_latent),
+                          latents={"video": video_latent, "audio": audio_latent}, noise=noise_record(noiser),
                           audio=audio_track if audio_track is not None else decode_audio(job, audio_latent))

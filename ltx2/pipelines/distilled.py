@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ltx2.pipelines import common
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape

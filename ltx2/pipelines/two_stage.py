@@ -23,12 +23,11 @@ class TwoStagePipeline:
     NEEDS_UPSAMPLER = True
     NEEDS_DISTILLED_LORA = True
 
+    SAMPLER = "euler"  # both stages
+
     def __init__(self, distilled_lora_strength: float = 1.0):
-        if isinstance(distilled_lora_strength, bool) or not isinstance(distilled_lora_strength, (int, float)) \
-                or not math.isfinite(distilled_lora_strength):
-            raise ValueError(f"pipeline.distilled_lora_strength={distilled_lora_strength!r} must be a finite number "
-                             "(the official default is 1.0)")
-        self.distilled_lora_strength = float(distilled_lora_strength)
+        self.strength_1 = None  # stage 1: the selected LoRAs only
+        self.strength_2 = lora_strength("distilled_lora_strength", distilled_lora_strength, "1.0")
 
     def __call__(self, job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
@@ -37,29 +36,41 @@ class TwoStagePipeline:
         positive, negative = prompts.positive, prompts.negative
         noiser = common.make_noiser(job)
 
-        # Stage 1: half size, full noise, guided.
+        # Stage 1: half size, full noise, guided (the distilled LoRA fused only where strength_1 is set).
         half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
         with job.phase("conditioning"):
             items = self.conditioning_items(job, job.width // 2, job.height // 2, dtype)
         video, audio, audio_shape = common.initial_states(job, half, dtype, noiser, items)
         with job.phase("load_transformer"):
-            transformer = models.transformer()
+            transformer = models.transformer(
+                extra_loras=() if self.strength_1 is None else ((models.distilled_lora, self.strength_1),))
         denoiser = job.guidance.denoiser(transformer, positive.video, positive.audio,
                                          negative.video if negative else None, negative.audio if negative else None)
         with job.phase("denoise_stage_1"):
-            video, audio = common.run_loop("euler", job.scheduler.sigmas(), video, audio, denoiser, "stage 1")
+            video, audio = common.run_loop(self.SAMPLER, self.stage_1_sigmas(job, half), video, audio, denoiser,
+                                           "stage 1")
         video_latent, audio_latent = common.final_latents(video, audio, half, audio_shape)
         mx.eval(video_latent, audio_latent)
         del transformer, denoiser
 
         def stage_2_denoiser():  # the distilled LoRA fused in; positive prompt only
             with job.phase("load_transformer_stage_2"):
-                lora = ((models.distilled_lora, self.distilled_lora_strength),)
+                lora = ((models.distilled_lora, self.strength_2),)
                 return SimpleDenoiser(models.transformer(extra_loras=lora), positive.video, positive.audio)
 
         return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype, stage_2_denoiser,
+                                          sampler=self.SAMPLER,
                                           items=lambda w, h: self.conditioning_items(job, w, h, dtype))
+
+    def stage_1_sigmas(self, job, half: VideoLatentShape) -> mx.array:
+        return job.scheduler.sigmas()
 
     def conditioning_items(self, job, width: int, height: int, dtype) -> list:
         """The conditioning at one stage's size (frame 0 replaces the first latent frame, others append tokens)."""
         return job.conditioning.items(job.models, width, height, dtype)
+
+
+def lora_strength(name: str, value, official: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"pipeline.{name}={value!r} must be a finite number (the official default is {official})")
+    return float(value)
