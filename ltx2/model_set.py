@@ -49,10 +49,12 @@ def stats() -> dict[str, int]:
         return dict(STATS)
 
 
-def cached_kinds() -> set[str]:
-    """The kinds of network this process holds built (``transformer``, ``video_decoder``, ...)."""
+def cached_kinds(files: tuple = ()) -> set[str]:
+    """The kinds of network this process holds built (``transformer``, ``video_decoder``, ...), only those built
+    from one of ``files`` when given (a network of another checkpoint does not spare loading this one's)."""
+    ids = {_identity(f)[0] for f in files if f and Path(f).exists()}
     with _LOCK:
-        return {k[0] for k in _CACHE}
+        return {k[0] for k in _CACHE if not files or (len(k) > 1 and k[1][0] in ids)}
 
 
 def clear_cache(kind: str | None = None) -> None:

@@ -175,7 +175,7 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
 
     knobs = knobs or est.Knobs()
     base = process_rss() + RUNTIME_OVERHEAD if base is None else base
-    in_memory = cached_kinds()
+    in_memory = cached_kinds((models.checkpoint, models.spatial_upsampler))
     header = read_header(models.checkpoint)
     config, tensors = header.config, header.tensors
     b = est.DTYPE_BYTES.get(request.dtype, 4)
