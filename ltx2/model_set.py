@@ -178,11 +178,11 @@ class ModelSet:
     def has_audio(self) -> bool:
         """Whether the checkpoint carries an audio VAE decoder and a vocoder (audio-video model)."""
         from ltx2.loading.checkpoint import read_header
+        from ltx2.models.audio_vae.load import has_audio_vae
 
         header = read_header(self.checkpoint)
-        config = header.config
-        return (isinstance(config.get("audio_vae"), dict) and isinstance(config.get("vocoder"), dict)
-                and bool(header.keys_with_prefix("audio_vae.decoder.")) and bool(header.keys_with_prefix("vocoder.")))
+        return (has_audio_vae(self.checkpoint) and isinstance(header.config.get("vocoder"), dict)
+                and bool(header.keys_with_prefix("vocoder.")))
 
     def audio_encoder(self):
         from ltx2.models.audio_vae.load import load_audio_encoder

@@ -48,6 +48,13 @@ class CheckpointHeader:
     def model_version(self) -> str | None:
         return self.metadata.get("model_version")
 
+    def section(self, name: str, hint: str = "") -> dict:
+        """One component's section of the ``config`` metadata (``transformer``, ``vae``, ``audio_vae``, ...)."""
+        section = self.config.get(name)
+        if not isinstance(section, dict):
+            raise CheckpointError(f"{self.path}: the metadata config has no '{name}' section{hint}")
+        return section
+
     def keys_with_prefix(self, prefix: str) -> list[str]:
         return [k for k in self.tensors if k.startswith(prefix)]
 

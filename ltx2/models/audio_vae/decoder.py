@@ -14,6 +14,7 @@ from ltx2.models.audio_vae.layers import (
     Upsample,
     mid_block,
     pixel_norm,
+    run_level,
     run_mid,
     silu,
 )
@@ -63,10 +64,7 @@ class AudioDecoder(nn.Module):
         x = self.conv_in(self.per_channel_statistics.un_normalize(latent))
         x = run_mid(self.mid, x)
         for stage in reversed(self.up):
-            for i, block in enumerate(stage["block"]):
-                x = block(x)
-                if stage["attn"]:
-                    x = stage["attn"][i](x)
+            x = run_level(stage, x)
             if "upsample" in stage:
                 x = stage["upsample"](x)
         x = self.conv_out(silu(pixel_norm(x)))

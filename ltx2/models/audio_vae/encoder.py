@@ -14,6 +14,7 @@ from ltx2.models.audio_vae.layers import (
     ResnetBlock,
     mid_block,
     pixel_norm,
+    run_level,
     run_mid,
     silu,
 )
@@ -55,11 +56,8 @@ class AudioEncoder(nn.Module):
             raise ValueError(f"audio encoder input has shape {tuple(mel.shape)}; expected (batch, frames, "
                              f"{cfg.mel_bins} mel bins, {cfg.in_channels} channels)")
         x = self.conv_in(mel)
-        for level, stage in enumerate(self.down):
-            for i, block in enumerate(stage["block"]):
-                x = block(x)
-                if stage["attn"]:
-                    x = stage["attn"][i](x)
+        for stage in self.down:
+            x = run_level(stage, x)
             if "downsample" in stage:
                 x = stage["downsample"](x)
         x = run_mid(self.mid, x)

@@ -165,6 +165,15 @@ def mid_block(channels: int, causality: str, attention: bool) -> dict:
     return mid
 
 
+def run_level(stage: dict, x: mx.array) -> mx.array:
+    """One resolution level's resnet blocks, each followed by its attention when the level has attention."""
+    for i, block in enumerate(stage["block"]):
+        x = block(x)
+        if stage["attn"]:
+            x = stage["attn"][i](x)
+    return x
+
+
 def run_mid(mid: dict, x: mx.array) -> mx.array:
     x = mid["block_1"](x)
     if "attn_1" in mid:

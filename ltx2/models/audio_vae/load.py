@@ -10,8 +10,7 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, read_header
-from ltx2.loading.checkpoint import load_component, per_channel_statistics
+from ltx2.loading.checkpoint import CheckpointError, load_component, per_channel_statistics, read_header
 from ltx2.models.audio_vae.config import AudioVAEConfig, AudioVAEConfigError
 from ltx2.models.audio_vae.decoder import AudioDecoder
 from ltx2.models.audio_vae.encoder import AudioEncoder
@@ -28,10 +27,7 @@ def has_audio_vae(path: str | os.PathLike) -> bool:
 
 
 def read_audio_vae_config(path: str | os.PathLike) -> AudioVAEConfig:
-    section = read_header(path).config.get("audio_vae")
-    if not isinstance(section, dict):
-        raise CheckpointError(f"{path}: the metadata config has no 'audio_vae' section (is this an audio-video "
-                              "LTX-2 checkpoint?)")
+    section = read_header(path).section("audio_vae", " (is this an audio-video LTX-2 checkpoint?)")
     try:
         return AudioVAEConfig.from_metadata(section)
     except AudioVAEConfigError as e:

@@ -77,9 +77,7 @@ def load_embeddings_processor(path: str | os.PathLike, gemma: GemmaConfig | None
     """Feature extractor + connectors of an official checkpoint. ``gemma`` is the text model feeding it (the
     reference's Gemma-3-12B by default); ``audio=None`` builds the audio connector when the file has one."""
     header = read_header(path)
-    section = header.config.get("transformer")
-    if not isinstance(section, dict):
-        raise CheckpointError(f"{path}: the metadata config has no 'transformer' section")
+    section = header.section("transformer")
     if not header.keys_with_prefix(VIDEO_CONNECTOR_PREFIX) or not header.keys_with_prefix(FEATURES_PREFIX):
         raise CheckpointError(f"{path}: no text connector weights ('{VIDEO_CONNECTOR_PREFIX}*' and "
                               f"'{FEATURES_PREFIX}*'); use an official LTX-2 / LTX-2.3 checkpoint")

@@ -45,9 +45,7 @@ def load_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16"
     check_quantization(quantize, group_size)
     dtype = resolve_dtype(dtype)
     header = read_header(path)
-    section = header.config.get("transformer")
-    if not isinstance(section, dict):
-        raise CheckpointError(f"{path}: the metadata config has no 'transformer' section")
+    section = header.section("transformer")
     if audio is None:
         audio = f"{PREFIX}audio_patchify_proj.weight" in header.tensors
     try:

@@ -31,11 +31,7 @@ def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
 
 
 def read_vae_section(path: str | os.PathLike) -> dict:
-    section = read_header(path).config.get("vae")
-    if not isinstance(section, dict):
-        raise CheckpointError(f"{path}: the metadata config has no 'vae' section (is this an LTX-2 checkpoint "
-                              "with the video VAE?)")
-    return section
+    return read_header(path).section("vae", " (is this an LTX-2 checkpoint with the video VAE?)")
 
 
 def load_video_encoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> VideoEncoder:

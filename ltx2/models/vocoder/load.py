@@ -16,10 +16,7 @@ PREFIX = "vocoder."
 
 
 def read_vocoder_config(path: str | os.PathLike) -> VocoderConfig:
-    section = read_header(path).config.get("vocoder")
-    if not isinstance(section, dict):
-        raise CheckpointError(f"{path}: the metadata config has no 'vocoder' section (is this an audio-video "
-                              "LTX-2 checkpoint?)")
+    section = read_header(path).section("vocoder", " (is this an audio-video LTX-2 checkpoint?)")
     try:
         return VocoderConfig.from_metadata(section)
     except VocoderConfigError as e:
