@@ -68,3 +68,22 @@ def ensure_fast_blas() -> str:
     status = "reference (no optimized BLAS found)"
     warnings.warn(f"ltx2: no optimized BLAS found, MLX matmuls will be ~30x slower; fix: {_FIX}", stacklevel=3)
     return status
+
+
+def mkl_exp(x):
+    """float32 ``exp`` by MKL's VML in high-accuracy mode (``vmsExp``, what torch's CPU ``exp`` calls), or None
+    when the loaded BLAS is not MKL. x: a float32 numpy array."""
+    import numpy as np
+
+    if "mkl" not in os.path.basename(status):
+        return None
+    try:
+        vms_exp = ctypes.CDLL(status, mode=ctypes.RTLD_GLOBAL).vmsExp
+    except (OSError, AttributeError):
+        return None
+    vml_ha = 0x2
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty_like(x)
+    vms_exp(ctypes.c_int(x.size), ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(out.ctypes.data),
+            ctypes.c_longlong(vml_ha))
+    return out

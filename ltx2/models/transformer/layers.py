@@ -9,6 +9,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2 import _blas
+
 from ltx2.models.transformer import cpu_kernels
 
 NORM_EPS = 1e-6
@@ -62,19 +64,16 @@ def timestep_sinusoid(t: mx.array, channels: int = 256, max_period: float = 1000
     return mx.concatenate([mx.cos(args), mx.sin(args)], axis=-1)
 
 
-# The reference computes these 128 frequencies with torch's vectorized float32 exp, which is one ulp above
-# the correctly rounded value at two indices. A timestep of ~1000 turns one ulp into a 5e-5 rad phase error, so
-# we use the reference's exact table (tests/test_transformer_layers.py checks it against torch).
-_REFERENCE_EXP_ULP_UP = {(128, 10000.0): (12, 106)}
-
-
 @functools.lru_cache(maxsize=4)
 def _sinusoid_frequencies(half: int, max_period: float) -> np.ndarray:
+    """The reference's float32 ``exp(-ln(max_period) i / half)``. Torch computes it with MKL's VML exp (high
+    accuracy mode), which is one ulp off the correctly rounded value at two of the 128 indices, and which two
+    depends on the CPU MKL dispatches for (measured: 12 and 106 on an AMD EPYC, 44 and 92 on an AVX-512 Xeon). A
+    timestep of ~1000 turns one ulp into a 5e-5 rad phase error, so we call the same VML function from the MKL that
+    ltx2/_blas.py loaded; without MKL, the correctly rounded value (tests/test_transformer_layers.py checks it)."""
     exponent = (np.float32(-math.log(max_period)) * np.arange(half, dtype=np.float32)) / np.float32(half)
-    freqs = np.exp(exponent.astype(np.float64)).astype(np.float32)
-    for i in _REFERENCE_EXP_ULP_UP.get((half, float(max_period)), ()):
-        freqs[i] = np.nextafter(freqs[i], np.float32(np.inf))
-    return freqs
+    freqs = _blas.mkl_exp(exponent)
+    return np.exp(exponent.astype(np.float64)).astype(np.float32) if freqs is None else freqs
 
 
 class TimestepEmbedder(nn.Module):
