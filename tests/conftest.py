@@ -79,3 +79,19 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path, cache_dir):
     return Cli(tmp_path, cache_dir)
+
+
+@pytest.fixture(params=["mlx-ops", "cpu-blas"])
+def both_conv_paths(request, monkeypatch):
+    """Run a video VAE / upsampler test through both convolution paths: MLX ops (what GPUs run) and the CPU BLAS
+    path of ``ltx2/models/video_vae/cpu_conv.py`` (forced on at every size)."""
+    from ltx2.models.video_vae import cpu_conv
+
+    if request.param == "mlx-ops":
+        monkeypatch.setenv("LTX2_CPU_KERNELS", "0")
+    else:
+        if cpu_conv._load_sgemm() is None:
+            pytest.skip("no optimized BLAS with cblas_sgemm loaded: the CPU conv path cannot run here")
+        monkeypatch.setenv("LTX2_CPU_KERNELS", "1")
+        monkeypatch.setattr(cpu_conv, "MIN_OUTPUT_ELEMENTS", 0)
+    return request.param

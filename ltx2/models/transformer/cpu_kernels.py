@@ -14,11 +14,11 @@ Each function evaluates its inputs (a host synchronisation), which is what the C
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import mlx.core as mx
 import numpy as np
+
+from ltx2.cpu_pool import enabled, parallel
 
 _BLOCK_ELEMENTS = 1 << 18  # ~1 MiB of float32 per numpy block: stays in L2 for the several passes of a softmax
 _HEAD_CHUNK_ELEMENTS = 1 << 23  # score elements per MLX matmul chunk (32 MiB float32): bounds the scores' memory
@@ -27,32 +27,12 @@ _HEAD_CHUNK_ELEMENTS = 1 << 23  # score elements per MLX matmul chunk (32 MiB fl
 _MIN_ELEMENTS = 1 << 20
 _GELU_C = 2.0 * math.sqrt(2.0 / math.pi)  # gelu_tanh(x) = x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))
 
-_pool: ThreadPoolExecutor | None = None
-
-
 def active(x: mx.array, elements: int | None = None) -> bool:
     """Use the numpy fast paths for ``x``: CPU device, float32, ``elements`` (default ``x.size``: the elementwise
     work) at least _MIN_ELEMENTS, not switched off by ``LTX2_CPU_KERNELS=0``."""
     return (x.dtype == mx.float32 and mx.default_device() == mx.cpu
             and (x.size if elements is None else elements) >= _MIN_ELEMENTS
-            and os.environ.get("LTX2_CPU_KERNELS", "1") != "0")
-
-
-def _threads() -> int:
-    return max(1, min(os.cpu_count() or 1, int(os.environ.get("LTX2_CPU_KERNEL_THREADS", "2"))))
-
-
-def _parallel(fn, pieces: list) -> None:
-    """Run ``fn`` on each piece; on a thread pool when there are several pieces and threads."""
-    global _pool
-    threads = _threads()
-    if threads == 1 or len(pieces) == 1:
-        for p in pieces:
-            fn(p)
-        return
-    if _pool is None or _pool._max_workers != threads:
-        _pool = ThreadPoolExecutor(threads, thread_name_prefix="ltx2-cpu")
-    list(_pool.map(fn, pieces))
+            and enabled())
 
 
 def _row_blocks(rows: np.ndarray) -> list[np.ndarray]:
@@ -101,7 +81,7 @@ def attention(q: mx.array, k: mx.array, v: mx.array, scale: float, mask: mx.arra
             if mask is not None:
                 bias = mask_np[i if mask_np.shape[0] > 1 else 0]
                 view += bias if bias.shape[0] == 1 else bias[h0:h1]
-            _parallel(_softmax_rows, _row_blocks(view))
+            parallel(_softmax_rows, _row_blocks(view))
             pending = scores @ v[i, h0:h1]  # (h, T, D)
             outs.append(pending)
         per_sample.append(mx.concatenate(outs, axis=0) if len(outs) > 1 else outs[0])
@@ -130,5 +110,5 @@ def gelu_tanh_inplace(x: mx.array) -> mx.array:
     written over its own buffer. Returns the same (now evaluated) array."""
     mx.eval(x)
     view = _writable_view(x)
-    _parallel(_gelu_rows, _row_blocks(view.reshape(1, -1) if view.ndim == 1 else view))
+    parallel(_gelu_rows, _row_blocks(view.reshape(1, -1) if view.ndim == 1 else view))
     return x

@@ -10,6 +10,9 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from ltx2.models.video_vae import cpu_conv
+from ltx2.models.video_vae.layout import Prologue
+
 PADDING_MODES = ("zeros", "reflect")
 # Largest unfolded (im2col) buffer built at once; bigger inputs are convolved a few frames at a time.
 UNFOLD_BUDGET_BYTES = 96 * 2**20
@@ -37,10 +40,14 @@ def pad_space(x: mx.array, mode: str, pad: int = 1) -> mx.array:
 
 def conv3d_valid(x: mx.array, weight: mx.array, bias: mx.array | None,
                  stride: tuple[int, int, int] = (1, 1, 1), time_pad: tuple[int, int] = (0, 0),
-                 space_pad: str | None = None) -> mx.array:
+                 space_pad: str | None = None, prologue: Prologue | None = None) -> mx.array:
     """3-D convolution without implicit padding. x: (B, T, H, W, I), weight: (O, kT, kH, kW, I) ->
     (B, T', H', W', O). ``time_pad`` (front, back) repeats the edge frames and ``space_pad`` ("zeros" or
-    "reflect") pads H and W by 1."""
+    "reflect") pads H and W by 1. ``prologue`` (norm + SiLU) is applied to x first."""
+    if cpu_conv.applies(x, weight, stride):
+        return cpu_conv.conv3d_3x3x3(x, weight, bias, time_pad, space_pad, prologue)
+    if prologue is not None:
+        x = prologue(x)
     if weight.shape[0] < MERGED_TAPS_BELOW and weight.shape[1] > 1 and stride[0] == 1:
         return _conv_merged_time_taps(x, weight, bias, stride, time_pad, space_pad)
     return _conv_per_time_tap(x, weight, bias, stride, time_pad, space_pad)
@@ -143,9 +150,9 @@ class CausalConv3d(nn.Module):
         self.stride = stride
         self.conv = Conv3dParams(in_channels, out_channels)
 
-    def __call__(self, x: mx.array, causal: bool = True) -> mx.array:
+    def __call__(self, x: mx.array, causal: bool = True, prologue: Prologue | None = None) -> mx.array:
         time_pad = (2, 0) if causal else (1, 1)  # repeated edge frames
-        return conv3d_valid(x, self.conv.weight, self.conv.bias, self.stride, time_pad, self.padding_mode)
+        return conv3d_valid(x, self.conv.weight, self.conv.bias, self.stride, time_pad, self.padding_mode, prologue)
 
 
 def zero_padded_conv3d(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:

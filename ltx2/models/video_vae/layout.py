@@ -8,8 +8,12 @@ Two channel orders exist in the official model and must not be confused:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -79,6 +83,49 @@ def silu(x: mx.array) -> mx.array:
     if x.dtype != mx.float32:
         return x * mx.sigmoid(x)
     return _silu_compiled(x)
+
+
+@dataclass(frozen=True)
+class Prologue:
+    """PixelNorm -> optional per-channel modulation ``h * (1 + scale) + shift`` -> SiLU: what a ResnetBlock3D applies
+    before each convolution. The convolution runs it (``conv3d_valid(..., prologue=)``) so that the CPU path can fuse
+    it into its padded copy; scale/shift: (B, 1, 1, 1, C) or None."""
+
+    scale: mx.array | None = None
+    shift: mx.array | None = None
+
+    def __call__(self, x: mx.array) -> mx.array:
+        h = pixel_norm(x)
+        if self.scale is not None:
+            h = h * (1 + self.scale) + self.shift
+        return silu(h)
+
+    def arrays(self) -> list[mx.array]:
+        return [a for a in (self.scale, self.shift) if a is not None]
+
+    def numpy(self, batch: int) -> Callable[[np.ndarray, np.ndarray], None]:
+        """``fn(src, dst)``: dst[...] = this prologue of src (..., C) of batch item ``batch``, float32 numpy."""
+        modulation = None
+        if self.scale is not None:
+            scale, shift = (np.array(a.astype(mx.float32)).reshape(a.shape[0], -1)[batch] for a in (self.scale, self.shift))
+            modulation = (1.0 + scale, shift)
+
+        def apply(src: np.ndarray, dst: np.ndarray) -> None:
+            mean_square = np.einsum("...c,...c->...", src, src)[..., None]
+            mean_square *= 1.0 / src.shape[-1]
+            mean_square += PIXEL_NORM_EPS
+            np.sqrt(mean_square, out=mean_square)
+            np.divide(src, mean_square, out=dst)
+            if modulation is not None:
+                dst *= modulation[0]
+                dst += modulation[1]
+            denominator = np.negative(dst)  # silu(h) = h / (1 + exp(-h)); exp overflow gives -0 as it should
+            with np.errstate(over="ignore"):
+                np.exp(denominator, out=denominator)
+            denominator += 1.0
+            np.divide(dst, denominator, out=dst)
+
+        return apply
 
 
 class PerChannelStatistics(nn.Module):

@@ -1,0 +1,193 @@
+"""CPU fast path of the 3x3x3 convolutions: BLAS ``sgemm`` straight on a padded, flattened copy of the input.
+
+Unfolding a 3x3 neighbourhood into channels (im2col) with MLX ops writes 9x the input through MLX's single-threaded
+strided copy (~1.5 GB/s here), which cost more than the matrix products themselves at the VAE's wide levels. This
+path writes far less:
+
+* the input frames are copied once into a zero (or reflect) padded buffer whose planes are flattened:
+  ``padded[(t * Hp + y) * Wp + x]`` (Hp = H + 2, Wp = W + 2), channels last;
+* output position ``q = (t * Hp + y) * Wp + x`` then reads input ``q + dt * Hp * Wp + dy * Wp + dx`` for tap
+  (dt, dy, dx): every tap's operand is a *contiguous* slice of that buffer. The three ``dx`` taps are unfolded side
+  by side (3x the input, ``K = 3 * C``) and the nine (dt, dy) taps accumulate in BLAS (``beta = 1``);
+* the weight (O, kT, kH, kW, I) is read in place as nine (O, 3 * I) matrices with leading dimension 27 * I;
+* outputs at x >= W and y >= H are junk (computed, then dropped when the valid frames are copied out, bias added).
+
+Frames are processed a chunk at a time (the unfolded buffer stays ~``CHUNK_BYTES``). Used for float32 on the CPU
+device when an optimized BLAS is loaded (``ltx2/_blas.py``), stride 1, 3x3x3 kernels, large enough inputs;
+``LTX2_CPU_KERNELS=0`` turns it off (then the MLX-op path in ``conv.py`` runs, as it does on GPUs).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import mlx.core as mx
+import numpy as np
+
+from ltx2 import _blas
+from ltx2.cpu_pool import enabled, parallel, threads
+from ltx2.models.video_vae.layout import Prologue
+
+CHUNK_BYTES = 96 * 2**20  # unfolded buffer per chunk of output frames
+MIN_OUTPUT_ELEMENTS = 1 << 16
+SMALL_PLANE_JUNK = 1.3  # padded plane / output plane above which all 27 taps are unfolded  # below this the MLX path's single lazy graph is cheaper than a host round-trip
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_sgemm = None
+
+
+def _load_sgemm():
+    """``cblas_sgemm`` of the BLAS MLX uses (MKL or OpenBLAS), or None (reference BLAS, macOS, not found)."""
+    global _sgemm
+    if _sgemm is None:
+        _sgemm = False
+        path = _blas.status
+        if os.path.sep in path and os.path.exists(path):
+            try:
+                fn = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL).cblas_sgemm
+            except (OSError, AttributeError):
+                return None
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                           ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                           ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
+            _sgemm = fn
+    return _sgemm or None
+
+
+def applies(x: mx.array, weight: mx.array, stride: tuple[int, int, int]) -> bool:
+    """Whether :func:`conv3d_3x3x3` should run this convolution."""
+    out_ch, kt, kh, kw, _ = weight.shape
+    return (x.dtype == mx.float32 and mx.default_device() == mx.cpu and (kt, kh, kw) == (3, 3, 3)
+            and tuple(stride) == (1, 1, 1) and x.size // max(1, x.shape[-1]) * out_ch >= MIN_OUTPUT_ELEMENTS
+            and enabled() and _load_sgemm() is not None)
+
+
+def _gemm(a: np.ndarray, rows: int, b_t: np.ndarray, b_offset: int, ldb: int, out: np.ndarray, beta: float) -> None:
+    """out[:rows] (rows x N) = beta * out + a[:rows] (rows x K) @ B, where B^T (N x K) starts ``b_offset`` elements
+    into ``b_t`` with leading dimension ``ldb``. ``a`` and ``out`` are C-contiguous 2-D float32."""
+    k, n = a.shape[1], out.shape[1]
+    _load_sgemm()(_ROW_MAJOR, _NO_TRANS, _TRANS, rows, n, k, 1.0, a.ctypes.data, k,
+           b_t.ctypes.data + 4 * b_offset, ldb, beta, out.ctypes.data, n)
+
+
+def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad: tuple[int, int],
+                 space_pad: str | None, prologue: Prologue | None = None) -> mx.array:
+    """Same contract as ``conv3d_valid`` for 3x3x3 kernels at stride 1: x (B, T, H, W, I), weight (O, 3, 3, 3, I);
+    ``prologue`` (applied to x first) is computed while the padded copy is written."""
+    out_ch, _, _, _, in_ch = weight.shape
+    front, back = time_pad
+    grow = 1 if space_pad else 0
+    b, t_in, h_in, w_in = x.shape[:4]
+    hp, wp = h_in + 2 * grow, w_in + 2 * grow
+    plane = hp * wp
+    t_out, h_out, w_out = t_in + front + back - 2, hp - 2, wp - 2
+    weight = weight.astype(mx.float32)  # bf16-stored weights: a transient float32 copy
+    bias = None if bias is None else bias.astype(mx.float32)
+    arrays = [x, weight] + ([] if bias is None else [bias]) + ([] if prologue is None else prologue.arrays())
+    mx.eval(*arrays)
+    xs = np.array(x, copy=False)
+    w_t = np.array(weight, copy=False).reshape(out_ch, 27 * in_ch)  # read as B^T: rows o, columns (dt, dy, dx, i)
+    bias_np = None if bias is None else np.array(bias, copy=False)
+    result = mx.zeros((b, t_out, h_out, w_out, out_ch), mx.float32)
+    mx.eval(result)
+    res = np.array(result, copy=False)
+
+    # small planes (the VAE's deepest level) waste a third of the products on the padding columns: unfold all 27 taps
+    full_unfold = plane > SMALL_PLANE_JUNK * h_out * w_out
+    per_frame = (27 * h_out * w_out if full_unfold else 3 * plane) * in_ch * 4
+    step = max(1, min(t_out, CHUNK_BYTES // per_frame - (0 if full_unfold else 2)))
+    padded = np.empty(((step + 2) * plane + 2, in_ch), np.float32)
+    unfolded = np.empty(step * per_frame // 4 + (0 if full_unfold else 2 * 3 * plane * in_ch), np.float32)
+    out = np.empty((step * (h_out * w_out if full_unfold else plane), out_ch), np.float32)
+    for bi in range(b):
+        activation = None if prologue is None else prologue.numpy(bi)
+        for t0 in range(0, t_out, step):
+            n = min(step, t_out - t0)
+            frames = [min(max(f - front, 0), t_in - 1) for f in range(t0, t0 + n + 2)]  # edge frames repeated
+            _fill_padded(padded, xs[bi], frames, hp, wp, grow, space_pad, activation)
+            if full_unfold:
+                valid = _full_unfold_products(padded, unfolded, out, w_t, n, hp, wp, in_ch)
+            else:
+                valid = _row_tap_products(padded, unfolded, out, w_t, n, hp, wp, in_ch)
+            dst = res[bi, t0:t0 + n]
+            parallel(lambda i: _store(valid[i], dst[i], bias_np), list(range(n)))
+    return result
+
+
+def _row_tap_products(padded, unfolded, out, w_t, n, hp, wp, in_ch) -> np.ndarray:
+    """Unfold the 3 column taps (K = 3 * I) and accumulate the 9 (dt, dy) taps in BLAS; returns the outputs
+    (n, H', W', O) as a view of ``out``."""
+    plane = hp * wp
+    length = (n + 2) * plane
+    unfolded = unfolded[:length * 3 * in_ch].reshape(length, 3 * in_ch)
+    bounds = np.linspace(0, length, threads() + 1).astype(int)
+
+    def unfold(part: int) -> None:
+        lo, hi = bounds[part], bounds[part + 1]
+        for dx in range(3):
+            unfolded[lo:hi, dx * in_ch:(dx + 1) * in_ch] = padded[lo + dx: hi + dx]
+
+    parallel(unfold, list(range(threads())))
+    rows = (n - 1) * plane + (hp - 2) * wp
+    for tap in range(9):  # (dt, dy); the weight's (dx, i) run of 3 * I is contiguous in each row
+        dt, dy = divmod(tap, 3)
+        _gemm(unfolded[dt * plane + dy * wp:], rows, w_t, tap * 3 * in_ch, 27 * in_ch, out, 1.0 if tap else 0.0)
+    return out[:n * plane].reshape(n, hp, wp, -1)[:, :hp - 2, :wp - 2]
+
+
+def _full_unfold_products(padded, unfolded, out, w_t, n, hp, wp, in_ch) -> np.ndarray:
+    """im2col of all 27 taps (K = 27 * I), one product; returns (n, H', W', O)."""
+    h_out, w_out = hp - 2, wp - 2
+    planes = padded[:(n + 2) * hp * wp].reshape(n + 2, hp, wp, in_ch)
+    st, sh, sw, sc = planes.strides
+    windows = np.lib.stride_tricks.as_strided(planes, (n, h_out, w_out, 3, 3, 3, in_ch), (st, sh, sw, st, sh, sw, sc))
+    rows = n * h_out * w_out
+    cols = unfolded[:rows * 27 * in_ch].reshape(n, h_out, w_out, 3, 3, 3, in_ch)
+    parallel(lambda i: np.copyto(cols[i], windows[i]), list(range(n)))
+    _gemm(cols.reshape(rows, 27 * in_ch), rows, w_t, 0, 27 * in_ch, out, 0.0)
+    return out[:rows].reshape(n, h_out, w_out, -1)
+
+
+def _store(valid: np.ndarray, dst: np.ndarray, bias: np.ndarray | None) -> None:
+    if bias is None:
+        dst[...] = valid
+    else:
+        np.add(valid, bias, out=dst)
+
+
+def _fill_padded(padded: np.ndarray, x: np.ndarray, frames: list[int], hp: int, wp: int, grow: int,
+                 mode: str | None, activation) -> None:
+    """padded[:len(frames) * hp * wp] = activation(the frames of x (T, H, W, C)), H and W padded by ``grow``."""
+    n, c = len(frames), x.shape[-1]
+    planes = padded[:n * hp * wp].reshape(n, hp, wp, c)
+    padded[n * hp * wp:] = 0.0
+    h, w = hp - 2 * grow, wp - 2 * grow
+    done: dict[int, int] = {}
+
+    def fill(i: int) -> None:
+        f = frames[i]
+        dst = planes[i, grow:grow + h, grow:grow + w]
+        if activation is None:
+            dst[...] = x[f]
+        else:
+            activation(x[f], dst)
+
+    firsts = [i for i, f in enumerate(frames) if done.setdefault(f, i) == i]  # a repeated edge frame is copied
+    parallel(fill, firsts)
+    for i, f in enumerate(frames):
+        if done[f] != i:
+            planes[i] = planes[done[f]]
+    if not grow:
+        return
+    if mode == "zeros":
+        planes[:, 0] = 0.0
+        planes[:, h + 1] = 0.0
+        planes[:, :, 0] = 0.0
+        planes[:, :, w + 1] = 0.0
+    else:  # reflect: mirror without repeating the edge, rows first, then columns (corners included)
+        planes[:, 0, 1:w + 1] = planes[:, 2, 1:w + 1]
+        planes[:, h + 1, 1:w + 1] = planes[:, h - 1, 1:w + 1]
+        planes[:, :, 0] = planes[:, :, 2]
+        planes[:, :, w + 1] = planes[:, :, w - 1]
