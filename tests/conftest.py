@@ -93,5 +93,5 @@ def both_conv_paths(request, monkeypatch):
         if cpu_conv._load_sgemm() is None:
             pytest.skip("no optimized BLAS with cblas_sgemm loaded: the CPU conv path cannot run here")
         monkeypatch.setenv("LTX2_CPU_KERNELS", "1")
-        monkeypatch.setattr(cpu_conv, "MIN_OUTPUT_ELEMENTS", 0)
+        monkeypatch.setattr(cpu_conv, "MIN_MULTIPLY_ADDS", 0)
     return request.param

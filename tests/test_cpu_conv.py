@@ -31,7 +31,7 @@ def _torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, time_pad, space_pad
 @pytest.mark.parametrize("time_pad", [(2, 0), (1, 1)])
 @pytest.mark.parametrize("hw", [(12, 10), (3, 2)])  # row taps; small plane -> all 27 taps unfolded
 def test_cpu_conv_matches_torch(monkeypatch, space_pad, time_pad, hw):
-    monkeypatch.setattr(cpu_conv, "MIN_OUTPUT_ELEMENTS", 0)
+    monkeypatch.setattr(cpu_conv, "MIN_MULTIPLY_ADDS", 0)
     monkeypatch.setattr(cpu_conv, "CHUNK_BYTES", 40_000)  # a few frames per chunk: chunk edges are exercised
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 7, *hw, 16)).astype(np.float32)
@@ -55,7 +55,7 @@ def test_fused_prologue_and_bf16_weights_match_mlx_ops(monkeypatch):
     monkeypatch.setenv("LTX2_CPU_KERNELS", "0")
     expected = conv3d_valid(x, w, b, time_pad=(2, 0), space_pad="zeros", prologue=prologue)
     monkeypatch.setenv("LTX2_CPU_KERNELS", "1")
-    monkeypatch.setattr(cpu_conv, "MIN_OUTPUT_ELEMENTS", 0)
+    monkeypatch.setattr(cpu_conv, "MIN_MULTIPLY_ADDS", 0)
     assert cpu_conv.applies(x, w, (1, 1, 1))
     ours = conv3d_valid(x, w, b, time_pad=(2, 0), space_pad="zeros", prologue=prologue)
     assert ours.dtype == mx.float32

@@ -31,8 +31,10 @@ from ltx2.models.video_vae.layout import Prologue
 
 CHUNK_BYTES = 96 * 2**20  # padded (or unfolded) input per chunk of output frames
 ROW_BLOCK = 8192  # output rows per BLAS call: the block stays in cache across the 27 taps
-MIN_OUTPUT_ELEMENTS = 1 << 16
-SMALL_PLANE_JUNK = 1.3  # padded plane / output plane above which all 27 taps are unfolded  # below this the MLX path's single lazy graph is cheaper than a host round-trip
+# below this the MLX path's single lazy graph is cheaper than a host round-trip; a wide conv on a small tile is not
+# (MLX's per-call weight transpose alone cost 0.4 s for 1024 -> 1024 channels on a 4x4 latent)
+MIN_MULTIPLY_ADDS = 1 << 24
+SMALL_PLANE_JUNK = 1.3  # padded plane / output plane above which all 27 taps are unfolded
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _sgemm = None
@@ -59,9 +61,9 @@ def _load_sgemm():
 
 def applies(x: mx.array, weight: mx.array, stride: tuple[int, int, int]) -> bool:
     """Whether :func:`conv3d_3x3x3` should run this convolution."""
-    out_ch, kt, kh, kw, _ = weight.shape
+    out_ch, kt, kh, kw, in_ch = weight.shape
     return (x.dtype == mx.float32 and mx.default_device() == mx.cpu and (kt, kh, kw) == (3, 3, 3)
-            and tuple(stride) == (1, 1, 1) and x.size // max(1, x.shape[-1]) * out_ch >= MIN_OUTPUT_ELEMENTS
+            and tuple(stride) == (1, 1, 1) and x.size // max(1, x.shape[-1]) * out_ch * in_ch * 27 >= MIN_MULTIPLY_ADDS
             and enabled() and _load_sgemm() is not None)
 
 
