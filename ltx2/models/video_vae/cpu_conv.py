@@ -29,7 +29,7 @@ from ltx2 import _blas
 from ltx2.cpu_pool import enabled, parallel, threads
 from ltx2.models.video_vae.layout import Prologue
 
-CHUNK_BYTES = 96 * 2**20  # padded (or unfolded) input per chunk of output frames
+CHUNK_BYTES = 96 * 2**20  # padded (or unfolded) input + products per chunk of output frames
 ROW_BLOCK = 8192  # output rows per BLAS call: the block stays in cache across the 27 taps
 # below this the MLX path's single lazy graph is cheaper than a host round-trip; a wide conv on a small tile is not
 # (MLX's per-call weight transpose alone cost 0.4 s for 1024 -> 1024 channels on a 4x4 latent)
@@ -99,7 +99,7 @@ def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad:
 
     # small planes (the VAE's deepest level) waste a third of the products on the padding columns: unfold all 27 taps
     full_unfold = plane > SMALL_PLANE_JUNK * h_out * w_out
-    per_frame = (27 * h_out * w_out if full_unfold else plane) * in_ch * 4
+    per_frame = ((27 * h_out * w_out if full_unfold else plane) * in_ch + plane * out_ch) * 4  # input side + output
     step = max(1, min(t_out, CHUNK_BYTES // per_frame - (0 if full_unfold else 2)))
     padded = np.empty(((step + 2) * plane + 2, in_ch), np.float32)
     if full_unfold:
