@@ -60,3 +60,18 @@ def test_fused_prologue_and_bf16_weights_match_mlx_ops(monkeypatch):
     ours = conv3d_valid(x, w, b, time_pad=(2, 0), space_pad="zeros", prologue=prologue)
     assert ours.dtype == mx.float32
     assert mx.abs(ours - expected).max().item() < 2e-5
+
+
+def test_output_channel_blocks_match_one_block(monkeypatch):
+    """Wide bf16 weights run a block of output channels at a time (bounded float32 copies); same numbers."""
+    monkeypatch.setattr(cpu_conv, "MIN_MULTIPLY_ADDS", 0)
+    rng = np.random.default_rng(2)
+    x = mx.array(rng.standard_normal((1, 4, 6, 5, 8)).astype(np.float32))
+    w = mx.array((rng.standard_normal((20, 3, 3, 3, 8)) * 0.1).astype(np.float32))
+    b = mx.array(rng.standard_normal(20).astype(np.float32))
+    whole = cpu_conv.conv3d_3x3x3(x, w, b, (2, 0), "zeros")
+    monkeypatch.setattr(cpu_conv, "WEIGHT_BLOCK_BYTES", 27 * 8 * 4 * 6)  # blocks of 6 channels: 6, 6, 6, 2
+    blocked = cpu_conv.conv3d_3x3x3(x, w, b, (2, 0), "zeros")
+    assert mx.abs(whole - blocked).max().item() < 1e-6
+    ref = _torch_conv(np.array(x), np.array(w), np.array(b), (2, 0), "zeros")
+    assert np.abs(np.array(blocked) - ref).max() < 2e-5

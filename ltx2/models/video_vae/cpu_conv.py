@@ -31,6 +31,7 @@ from ltx2.models.video_vae.layout import Prologue
 
 CHUNK_BYTES = 96 * 2**20  # padded (or unfolded) input + products per chunk of output frames
 ROW_BLOCK = 8192  # output rows per BLAS call: the block stays in cache across the 27 taps
+WEIGHT_BLOCK_BYTES = 32 * 2**20  # float32 weights per block of output channels
 # below this the MLX path's single lazy graph is cheaper than a host round-trip; a wide conv on a small tile is not
 # (MLX's per-call weight transpose alone cost 0.4 s for 1024 -> 1024 channels on a 4x4 latent)
 MIN_MULTIPLY_ADDS = 1 << 24
@@ -86,12 +87,9 @@ def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad:
     hp, wp = h_in + 2 * grow, w_in + 2 * grow
     plane = hp * wp
     t_out, h_out, w_out = t_in + front + back - 2, hp - 2, wp - 2
-    weight = weight.astype(mx.float32)  # bf16-stored weights: a transient float32 copy
     bias = None if bias is None else bias.astype(mx.float32)
-    arrays = [x, weight] + ([] if bias is None else [bias]) + ([] if prologue is None else prologue.arrays())
-    mx.eval(*arrays)
+    mx.eval(*([x] + ([] if bias is None else [bias]) + ([] if prologue is None else prologue.arrays())))
     xs = np.array(x, copy=False)
-    w_t = np.array(weight, copy=False).reshape(out_ch, 27 * in_ch)  # read as B^T: rows o, columns (dt, dy, dx, i)
     bias_np = None if bias is None else np.array(bias, copy=False)
     result = mx.zeros((b, t_out, h_out, w_out, out_ch), mx.float32)
     mx.eval(result)
@@ -99,29 +97,46 @@ def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad:
 
     # small planes (the VAE's deepest level) waste a third of the products on the padding columns: unfold all 27 taps
     full_unfold = plane > SMALL_PLANE_JUNK * h_out * w_out
-    per_frame = ((27 * h_out * w_out if full_unfold else plane) * in_ch + plane * out_ch) * 4  # input side + output
+    # output channels a block at a time, so that a bf16 weight's float32 copy stays small (4096 x 1024 x 27: 453 MB)
+    o_step = max(1, min(out_ch, WEIGHT_BLOCK_BYTES // (27 * in_ch * 4)))
+    per_frame = ((27 * h_out * w_out if full_unfold else plane) * in_ch + plane * o_step) * 4  # input side + products
     step = max(1, min(t_out, CHUNK_BYTES // per_frame - (0 if full_unfold else 2)))
     padded = np.empty(((step + 2) * plane + 2, in_ch), np.float32)
-    if full_unfold:
-        unfolded = np.empty(step * 27 * h_out * w_out * in_ch, np.float32)
-    else:  # one contiguous (O, I) matrix per tap: BLAS ran ~1.5x faster than on the strided (O, 27 * I) rows
-        w_taps = np.empty((27, out_ch, in_ch), np.float32)
-        halves = [slice(0, out_ch // 2), slice(out_ch // 2, out_ch)]
-        parallel(lambda h: np.copyto(w_taps[:, h], w_t[h].reshape(-1, 27, in_ch).transpose(1, 0, 2)), halves)
-    out = np.empty((step * (h_out * w_out if full_unfold else plane), out_ch), np.float32)
-    for bi in range(b):
-        activation = None if prologue is None else prologue.numpy(bi)
-        for t0 in range(0, t_out, step):
-            n = min(step, t_out - t0)
-            frames = [min(max(f - front, 0), t_in - 1) for f in range(t0, t0 + n + 2)]  # edge frames repeated
-            _fill_padded(padded, xs[bi], frames, hp, wp, grow, space_pad, activation)
-            if full_unfold:
-                valid = _full_unfold_products(padded, unfolded, out, w_t, n, hp, wp, in_ch)
-            else:
-                valid = _tap_products(padded, out, w_taps, n, hp, wp)
-            dst = res[bi, t0:t0 + n]
-            parallel(lambda i: _store(valid[i], dst[i], bias_np), list(range(n)))
+    unfolded = np.empty(step * 27 * h_out * w_out * in_ch if full_unfold else 0, np.float32)
+    out = np.empty((step * (h_out * w_out if full_unfold else plane), o_step), np.float32)
+    for o0 in range(0, out_ch, o_step):
+        o1 = min(out_ch, o0 + o_step)
+        w_t, w_taps = _weight_block(weight[o0:o1], per_tap=not full_unfold)
+        block_bias = None if bias_np is None else bias_np[o0:o1]
+        products = out[:, :o1 - o0] if o1 - o0 == o_step else np.empty((out.shape[0], o1 - o0), np.float32)
+        for bi in range(b):
+            activation = None if prologue is None else prologue.numpy(bi)
+            for t0 in range(0, t_out, step):
+                n = min(step, t_out - t0)
+                frames = [min(max(f - front, 0), t_in - 1) for f in range(t0, t0 + n + 2)]  # edge frames repeated
+                _fill_padded(padded, xs[bi], frames, hp, wp, grow, space_pad, activation)
+                if full_unfold:
+                    valid = _full_unfold_products(padded, unfolded, products, w_t, n, hp, wp, in_ch)
+                else:
+                    valid = _tap_products(padded, products, w_taps, n, hp, wp)
+                dst = res[bi, t0:t0 + n, ..., o0:o1]
+                parallel(lambda i: _store(valid[i], dst[i], block_bias), list(range(n)))
     return result
+
+
+def _weight_block(weight: mx.array, per_tap: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(O', 3, 3, 3, I) weights (any float dtype) -> float32 rows (O', 27 * I) read as B^T, and with ``per_tap`` one
+    contiguous (O', I) matrix per tap, (27, O', I): BLAS ran ~1.5x faster on those than on the strided rows."""
+    out_ch, in_ch = weight.shape[0], weight.shape[-1]
+    weight = weight.astype(mx.float32)
+    mx.eval(weight)
+    w_t = np.array(weight, copy=False).reshape(out_ch, 27 * in_ch)
+    if not per_tap:
+        return w_t, None
+    w_taps = np.empty((27, out_ch, in_ch), np.float32)
+    halves = [slice(0, out_ch // 2), slice(out_ch // 2, out_ch)]
+    parallel(lambda h: np.copyto(w_taps[:, h], w_t[h].reshape(-1, 27, in_ch).transpose(1, 0, 2)), halves)
+    return None, w_taps
 
 
 def _tap_products(padded, out, w_taps, n, hp, wp) -> np.ndarray:
