@@ -29,7 +29,7 @@ from ltx2 import _blas
 from ltx2.cpu_pool import enabled, parallel, threads
 from ltx2.models.video_vae.layout import Prologue
 
-CHUNK_BYTES = 96 * 2**20  # padded (or unfolded) input + products per chunk of output frames
+CHUNK_BYTES = 64 * 2**20  # padded (or unfolded) input + products per chunk of output frames
 ROW_BLOCK = 8192  # output rows per BLAS call: the block stays in cache across the 27 taps
 WEIGHT_BLOCK_BYTES = 32 * 2**20  # float32 weights per block of output channels
 # below this the MLX path's single lazy graph is cheaper than a host round-trip; a wide conv on a small tile is not
