@@ -14,9 +14,11 @@ def conv1d(x: mx.array, weight: mx.array, bias: mx.array | None, padding: int = 
     out_ch, k, in_ch = weight.shape
     if padding:
         x = mx.pad(x, [(0, 0), (0, 0), (padding, padding)])
-    n_out = x.shape[2] - dilation * (k - 1)
-    cols = x if k == 1 else mx.concatenate([x[:, :, j * dilation: j * dilation + n_out] for j in range(k)], axis=1)
-    out = weight.reshape(out_ch, k * in_ch) @ cols  # cols rows ordered (tap, i), as the weight's
+    b, _, n = x.shape
+    n_out = n - dilation * (k - 1)
+    if k > 1:  # tap j of channel i is the row x[i, j*d : j*d + n_out]: one strided gather, rows ordered (tap, i)
+        x = mx.as_strided(x, (b, k, in_ch, n_out), (in_ch * n, dilation, n, 1)).reshape(b, k * in_ch, n_out)
+    out = weight.reshape(out_ch, k * in_ch) @ x
     return out if bias is None else out + bias[:, None]
 
 
