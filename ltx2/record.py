@@ -35,7 +35,9 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def weight_fingerprint(path: str | os.PathLike) -> dict:
     """Identity of a weight file or folder: size and sha256 (of the whole file up to 64 MiB; above that, of the
-    safetensors header plus the first and last 16 MiB, marked ``sampled``)."""
+    safetensors header plus the first and last 16 MiB, marked ``sampled``). A file is hashed once per process
+    while its size, mtime and inode stay the same (the identity under which model_set keeps loaded weights):
+    sweep jobs reuse the hash instead of reading the checkpoint again."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -43,7 +45,17 @@ def weight_fingerprint(path: str | os.PathLike) -> dict:
         for p in files:
             digest.update(f"{p.relative_to(path)}:{weight_fingerprint(p)['sha256']}".encode())
         return {"path": str(path), "files": len(files), "sha256": digest.hexdigest()}
-    size = path.stat().st_size
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+    if key not in _FINGERPRINTS:
+        _FINGERPRINTS[key] = _file_fingerprint(path, stat.st_size)
+    return dict(_FINGERPRINTS[key])
+
+
+_FINGERPRINTS: dict[tuple, dict] = {}
+
+
+def _file_fingerprint(path: Path, size: int) -> dict:
     if size <= 4 * _SAMPLE:
         return {"path": str(path), "bytes": size, "sha256": file_sha256(path)}
     digest = hashlib.sha256()
@@ -56,8 +68,18 @@ def weight_fingerprint(path: str | os.PathLike) -> dict:
 
 
 def git_state(cwd: Path | None = None) -> dict:
-    """Commit and dirty flag of the ltx2 source tree (None outside a git checkout)."""
+    """Commit and dirty flag of the ltx2 source tree (None outside a git checkout); asked once per process and
+    folder (two git calls, ~15 ms: sweep jobs reuse the answer; the code a process runs is what it imported)."""
     cwd = cwd or Path(__file__).resolve().parent
+    if cwd not in _GIT_STATES:
+        _GIT_STATES[cwd] = _ask_git(cwd)
+    return dict(_GIT_STATES[cwd])
+
+
+_GIT_STATES: dict[Path, dict] = {}
+
+
+def _ask_git(cwd: Path) -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:

@@ -122,7 +122,7 @@ def test_vocoder_parity(files, version, rate):
         with torch.no_grad():
             low = reference.vocoder(mel).numpy()
         ours_low = ours.module.vocoder(mx.array(mel.permute(0, 2, 3, 1).numpy()))
-        assert_parity(np.array(ours_low).transpose(0, 2, 1), low, "vocoder ltx2.3 BigVGAN stage (16 kHz)")
+        assert_parity(np.array(ours_low), low, "vocoder ltx2.3 BigVGAN stage (16 kHz)")
 
 
 def test_audio_vae_config_lists_every_problem():

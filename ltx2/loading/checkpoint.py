@@ -7,6 +7,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import mlx.core as mx
@@ -60,16 +61,24 @@ class CheckpointHeader:
 
 
 def read_header(path: str | os.PathLike) -> CheckpointHeader:
-    """Parse a safetensors header (no tensor data is read)."""
+    """Parse a safetensors header (no tensor data is read). Parsed once per process while the file keeps its
+    size, mtime and inode (a real checkpoint's header is megabytes of JSON, and a job reads it ~8 times: checks,
+    planner, loaders); callers share the answer and must not change its dicts."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    stat = path.stat()
+    return _read_header(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+
+
+@lru_cache(maxsize=32)
+def _read_header(path: str, size: int, *identity: int) -> CheckpointHeader:
     with open(path, "rb") as f:
         raw_len = f.read(8)
         if len(raw_len) != 8:
             raise CheckpointError(f"{path} is not a safetensors file (shorter than 8 bytes)")
         (n,) = struct.unpack("<Q", raw_len)
-        if n > 100_000_000 or n > path.stat().st_size:
+        if n > 100_000_000 or n > size:
             raise CheckpointError(f"{path} is not a safetensors file (header length {n} is implausible)")
         try:
             header = json.loads(f.read(n))
@@ -77,7 +86,7 @@ def read_header(path: str | os.PathLike) -> CheckpointHeader:
             raise CheckpointError(f"{path} is not a safetensors file (bad JSON header: {e})") from None
     metadata = header.pop("__metadata__", None) or {}
     tensors = {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items()}
-    return CheckpointHeader(path, metadata, tensors)
+    return CheckpointHeader(Path(path), metadata, tensors)
 
 
 def load_tensors(path: str | os.PathLike, prefix: str) -> dict[str, mx.array]:

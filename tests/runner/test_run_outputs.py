@@ -120,3 +120,18 @@ def test_sweep_keeps_the_model_warm(cli):
     logs = [(d / "run.log").read_text() for d in runs]
     assert "loading transformer" in logs[0] and "loading transformer" not in logs[1]
     assert json.loads((runs[1] / "run_record.json").read_text())["overrides"] == ["seed=1", "guider=none"]
+
+
+def test_weight_fingerprint_is_reused_only_while_the_file_is_unchanged(tmp_path):
+    import os
+
+    from ltx2.record import weight_fingerprint
+
+    f = tmp_path / "w.safetensors"
+    f.write_bytes(b"a" * 100)
+    first = weight_fingerprint(f)
+    assert weight_fingerprint(f) == first and first["sha256"] == file_sha256(f)
+    mtime = f.stat().st_mtime_ns
+    f.write_bytes(b"b" * 100)  # same size, rewritten in place: the mtime tells
+    os.utime(f, ns=(mtime + 10**9, mtime + 10**9))
+    assert weight_fingerprint(f)["sha256"] == file_sha256(f) != first["sha256"]

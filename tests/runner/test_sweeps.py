@@ -118,3 +118,58 @@ def test_cluster_launcher_presets(cli, launcher):
     summary = _summary(sweep_dir)
     assert summary["totals"]["completed"] == 2
     assert all((sweep_dir / j["output"]).is_file() for j in summary["jobs"])
+
+
+_COUNT_COMPOSITIONS = """
+import sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+calls = []
+compose = ConfigLoaderImpl.load_configuration
+
+
+def counted(self, *args, **kwargs):
+    calls.append(1)
+    return compose(self, *args, **kwargs)
+
+
+ConfigLoaderImpl.load_configuration = counted
+sys.argv = ["ltx2.run", *sys.argv[1:]]
+from ltx2 import run
+
+try:
+    run.cli()
+finally:
+    print("COMPOSITIONS", len(calls))
+"""
+
+
+def test_in_process_sweep_composes_each_job_once(cli):
+    """Hydra validates a batch by composing every job, then the basic launcher composes each again: ComposeOnce
+    hands validation's composition to the launcher (2 primary + 3 jobs, not 2 + 2 x 3)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LTX2_CACHE_DIR": str(cli.cache), "LTX2_OUTPUT_ROOT": str(cli.runs)}
+    proc = subprocess.run([sys.executable, "-c", _COUNT_COMPOSITIONS, "-m", "seed=0,1,2", "plan=true", *TINY],
+                          cwd=cli.cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "COMPOSITIONS 5" in proc.stdout, proc.stdout[-2000:]  # Hydra composes the primary config twice
+
+
+def test_composed_once_keeps_at_most_keep():
+    from ltx2.callbacks import _Composed
+
+    made = []
+
+    def compose(master, overrides):
+        made.append(tuple(overrides))
+        return {"overrides": list(overrides)}
+
+    composed, master = _Composed(compose, keep=2), object()
+    validated = [composed(master_config=master, sweep_overrides=[f"seed={i}"]) for i in range(3)]
+    launched = [composed(master, [f"seed={i}"]) for i in range(3)]
+    assert [v is launch for v, launch in zip(validated, launched)] == [True, True, False]
+    assert made == [("seed=0",), ("seed=1",), ("seed=2",), ("seed=2",)]  # the third was not kept
+    assert not composed.kept and composed(master, ["seed=0"]) is not validated[0]  # each kept config is handed once

@@ -13,10 +13,9 @@ from ltx2.models.audio_vae.layers import (
     ResnetBlock,
     Upsample,
     mid_block,
-    pixel_norm,
+    norm_silu,
     run_level,
     run_mid,
-    silu,
 )
 
 
@@ -67,7 +66,7 @@ class AudioDecoder(nn.Module):
             x = run_level(stage, x)
             if "upsample" in stage:
                 x = stage["upsample"](x)
-        x = self.conv_out(silu(pixel_norm(x)))
+        x = self.conv_out(norm_silu(x))
         x = x[:, :frames, : cfg.mel_bins]
         pad_t, pad_m = frames - x.shape[1], cfg.mel_bins - x.shape[2]
         if pad_t > 0 or pad_m > 0:

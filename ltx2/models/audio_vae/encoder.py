@@ -13,10 +13,9 @@ from ltx2.models.audio_vae.layers import (
     PerChannelStatistics,
     ResnetBlock,
     mid_block,
-    pixel_norm,
+    norm_silu,
     run_level,
     run_mid,
-    silu,
 )
 
 
@@ -61,6 +60,6 @@ class AudioEncoder(nn.Module):
             if "downsample" in stage:
                 x = stage["downsample"](x)
         x = run_mid(self.mid, x)
-        x = self.conv_out(silu(pixel_norm(x)))
+        x = self.conv_out(norm_silu(x))
         means = x[..., : cfg.z_channels] if cfg.double_z else x
         return self.per_channel_statistics.normalize(means)

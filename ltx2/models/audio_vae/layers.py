@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 from ltx2.models.audio_vae.config import CAUSALITY, PIXEL_NORM_EPS
 
@@ -65,6 +66,31 @@ def silu(x: mx.array) -> mx.array:
     return x * mx.sigmoid(x)
 
 
+def norm_silu(x: mx.array) -> mx.array:
+    """SiLU(PixelNorm(x)), the pre-activation of every resnet block and of ``conv_out``. On the CPU in float32 it
+    runs in numpy: MLX's CPU exp / sigmoid are scalar (18 ms for the tiny decoder's 70 x 64 x 128 map, 2.5 ms in
+    numpy), and it was half the tiny audio decoder's time. Eager there (evaluates x); lazy MLX elsewhere."""
+    if x.dtype == mx.float32 and mx.default_device() == mx.cpu:
+        return _norm_silu_numpy(x)
+    return silu(pixel_norm(x))
+
+
+def _norm_silu_numpy(x: mx.array) -> mx.array:
+    """The same sums as ``silu(pixel_norm(x))`` (1 / sqrt instead of rsqrt, exp(-y) for the sigmoid: ~1 ulp)."""
+    mx.eval(x)
+    a = np.asarray(x)  # zero-copy view of the evaluated array: never written
+    scale = np.einsum("...c,...c->...", a, a)[..., None]
+    scale *= np.float32(1 / a.shape[-1])
+    scale += np.float32(PIXEL_NORM_EPS)
+    np.sqrt(scale, out=scale)
+    y = a / scale
+    s = np.negative(y)
+    np.exp(s, out=s)
+    s += np.float32(1)
+    np.divide(y, s, out=y)
+    return mx.array(y)
+
+
 class ResnetBlock(nn.Module):
     """PixelNorm -> SiLU -> conv1 -> PixelNorm -> SiLU -> conv2, plus the input (1x1 ``nin_shortcut`` when the
     width changes)."""
@@ -77,8 +103,8 @@ class ResnetBlock(nn.Module):
             self.nin_shortcut = CausalConv2d(in_channels, out_channels, 1, causality)
 
     def __call__(self, x: mx.array) -> mx.array:
-        h = self.conv1(silu(pixel_norm(x)))
-        h = self.conv2(silu(pixel_norm(h)))
+        h = self.conv1(norm_silu(x))
+        h = self.conv2(norm_silu(h))
         if "nin_shortcut" in self:
             x = self.nin_shortcut(x)
         return x + h

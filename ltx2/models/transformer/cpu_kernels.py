@@ -22,9 +22,12 @@ from ltx2.cpu_pool import enabled, parallel
 
 _BLOCK_ELEMENTS = 1 << 18  # ~1 MiB of float32 per numpy block: stays in L2 for the several passes of a softmax
 _HEAD_CHUNK_ELEMENTS = 1 << 23  # score elements per MLX matmul chunk (32 MiB float32): bounds the scores' memory
-# below this the host synchronisation and thread hand-off cost more than MLX's slow exp: at 1.5e5 softmax elements
-# (a tiny model at 192 video tokens) the fast paths made a guided step 20% slower
-_MIN_ELEMENTS = 1 << 20
+# below this the host synchronisation and thread hand-off cost more than MLX's slow exp. 1 << 20 (set when a
+# guided step at 1.5e5 softmax elements measured 20% slower) kept the tiny model's text cross-attention (4 passes
+# x 2 heads x 18 tokens x 1024 text tokens = 1.5e5 scores: 3.3 ms in MLX, 0.7 ms here) on MLX; re-measured
+# interleaved in one process, the tiny default job's 4 guided steps take 142 -> 104 ms at 1 << 16 (and 206 ->
+# 153 ms at 256x192), while a 2.6e3-score self-attention is still faster in MLX (0.07 vs 0.21 ms)
+_MIN_ELEMENTS = 1 << 16
 _GELU_C = 2.0 * math.sqrt(2.0 / math.pi)  # gelu_tanh(x) = x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))
 
 def active(x: mx.array, elements: int | None = None) -> bool:

@@ -11,7 +11,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.models.vocoder.banded import banded_lowpass, banded_upsample
+from ltx2.models.vocoder.banded import banded_lowpass, banded_upsample, lowpass_matrix, upsample_matrix
 from ltx2.models.vocoder.conv1d import replicate_pad
 
 FILTER_TAPS = 12
@@ -41,24 +41,36 @@ class SnakeBeta(nn.Module):
         super().__init__()
         self.alpha = mx.zeros((channels,))
         self.beta = mx.zeros((channels,))
+        self._host = ()  # (alpha, beta, e^alpha, e^beta + eps as numpy (C, 1)): the CPU path's, per loaded weights
 
     def __call__(self, x: mx.array) -> mx.array:
-        """x (B, L, C) -> (B, L, C)."""
-        scale, denom = mx.exp(self.alpha), mx.exp(self.beta) + SNAKE_EPS
+        """x (B, C, L) -> (B, C, L)."""
         if x.dtype == mx.float32 and mx.default_device() == mx.cpu:
-            return _snake_numpy(x, scale, denom)
+            return _snake_numpy(x, *self._host_params())
+        scale, denom = mx.exp(self.alpha)[:, None], (mx.exp(self.beta) + SNAKE_EPS)[:, None]
         return x + mx.square(mx.sin(x * scale)) / denom
 
+    def _host_params(self) -> tuple[np.ndarray, np.ndarray]:
+        """e^alpha and e^beta + eps (computed by MLX, as the lazy path does) as float32 numpy columns, once per
+        loaded alpha / beta instead of 4 MLX ops and a sync per call (200 calls in the tiny LTX-2.3 vocoder)."""
+        host = self._host
+        if not host or host[0] is not self.alpha or host[1] is not self.beta:
+            scale, denom = mx.exp(self.alpha.astype(mx.float32)), mx.exp(self.beta.astype(mx.float32)) + SNAKE_EPS
+            self._host = host = (self.alpha, self.beta, np.array(scale)[:, None], np.array(denom)[:, None])
+        return host[2], host[3]
 
-def _snake_numpy(x: mx.array, scale: mx.array, denom: mx.array) -> mx.array:
+
+def _snake_numpy(x: mx.array, scale: np.ndarray, denom: np.ndarray) -> mx.array:
     """The same sums on the CPU with numpy's vectorised sin (MLX's CPU sin is scalar: 3-10x slower, and it was
-    most of the vocoder's time), on zero-copy views of the evaluated arrays; eager (evaluates x)."""
-    arg = x * scale
-    mx.eval(arg, x, denom)
-    out = np.sin(np.asarray(arg))
+    most of the vocoder's time), on a zero-copy view of the evaluated x; eager (evaluates x). Channels-first,
+    the per-channel products run along whole rows (channels-last, numpy looped over C = 2 floats at a time)."""
+    mx.eval(x)
+    a = np.asarray(x)
+    out = np.multiply(a, scale)
+    np.sin(out, out=out)
     np.square(out, out=out)
-    np.divide(out, np.asarray(denom), out=out)
-    np.add(np.asarray(x), out, out=out)
+    np.divide(out, denom, out=out)
+    np.add(a, out, out=out)
     return mx.array(out)
 
 
@@ -83,15 +95,27 @@ class Activation1d(nn.Module):
         self.act = SnakeBeta(channels)
         self.upsample = _Filter()
         self.downsample = _Downsample()
+        self._matrices = ()  # (up filter, down filter, dtype, band matrices): rebuilt when the filters change
+
+    def _banded(self, dtype: mx.Dtype) -> tuple:
+        """The block-banded matrices of the two fixed filters, built on first use (not per call: ~10 small ops
+        each, 200 calls in the tiny LTX-2.3 vocoder) and again once other filters are loaded."""
+        up, down = self.upsample.filter, self.downsample.lowpass.filter
+        cached = self._matrices
+        if not cached or cached[0] is not up or cached[1] is not down or cached[2] != dtype:
+            up_taps, down_taps = up.reshape(-1).astype(dtype), down.reshape(-1).astype(dtype)
+            k = up_taps.shape[0]
+            crop_left = (k // 2 - 1) * 2 + (k - 2) // 2  # of the x2 transposed convolution's output
+            matrices = (2 * up_taps, upsample_matrix(2 * up_taps, 2, crop_left), crop_left, down_taps,
+                        lowpass_matrix(down_taps, 2))  # lazy: computed with the first call's graph, then kept
+            self._matrices = cached = (up, down, dtype, matrices)
+        return cached[3]
 
     def __call__(self, x: mx.array) -> mx.array:
-        """x (B, L, C) -> (B, L, C); the resampling filters run as block-banded matmuls (banded.py)."""
-        up = self.upsample.filter.reshape(-1).astype(x.dtype)
-        k = up.shape[0]
-        pad = k // 2 - 1
-        crop_left = pad * 2 + (k - 2) // 2  # of the x2 transposed convolution's output; 2L samples kept
-        y = banded_upsample(replicate_pad(x, pad, pad), 2 * up, 2, crop_left, 2 * x.shape[1])
+        """x (B, C, L) -> (B, C, L); the resampling filters run as block-banded matmuls (banded.py)."""
+        up, up_matrix, crop_left, down, down_matrix = self._banded(x.dtype)
+        pad = up.shape[0] // 2 - 1
+        y = banded_upsample(replicate_pad(x, pad, pad), up, 2, crop_left, 2 * x.shape[2], up_matrix)
         y = self.act(y)
-        down = self.downsample.lowpass.filter.reshape(-1).astype(x.dtype)
         k = down.shape[0]
-        return banded_lowpass(replicate_pad(y, k // 2 - (1 - k % 2), k // 2), down, 2)
+        return banded_lowpass(replicate_pad(y, k // 2 - (1 - k % 2), k // 2), down, 2, down_matrix)

@@ -47,11 +47,10 @@ class MelSTFT(nn.Module):
         self.mel_basis = mx.zeros((n_mels, n_fft // 2 + 1))
 
     def __call__(self, x: mx.array, hop: int) -> mx.array:
-        """x (B, L, C), L a multiple of ``hop`` -> log-mel (B, L / hop, n_mels, C)."""
+        """x (B, C, L), L a multiple of ``hop`` -> log-mel (B, L / hop, n_mels, C)."""
         basis = self.stft_fn.forward_basis
         n_fft, freqs = basis.shape[-1], basis.shape[0] // 2
-        b, n, c = x.shape
-        x = mx.pad(x, [(0, 0), (n_fft - hop, 0), (0, 0)]).transpose(0, 2, 1)  # (B, C, L + pad)
+        x = mx.pad(x, [(0, 0), (0, 0), (n_fft - hop, 0)])  # (B, C, L + pad)
         frames = (x.shape[-1] - n_fft) // hop + 1
         index = mx.arange(frames)[:, None] * hop + mx.arange(n_fft)[None, :]  # frame f = [f*hop, f*hop + n_fft)
         windows = mx.take(x, index, axis=-1)  # (B, C, frames, n_fft)
@@ -76,17 +75,17 @@ class VocoderWithBWE(nn.Module):
         self._resampler = mx.array(filt)  # computed, not loaded (underscore: not a parameter)
 
     def __call__(self, mel: mx.array) -> mx.array:
-        """mel (B, T, 64, 2) -> waveform (B, 3 * 160 T, 2) at the output rate, clamped to [-1, 1]."""
+        """mel (B, T, 64, 2) -> waveform (B, 2, 3 * 160 T) at the output rate, clamped to [-1, 1]."""
         x = self.vocoder(mel)
-        length = x.shape[1]
+        length = x.shape[2]
         hop = self.bwe_config.hop_length
         if length % hop:
-            x = mx.pad(x, [(0, 0), (0, hop - length % hop), (0, 0)])
+            x = mx.pad(x, [(0, 0), (0, 0), (0, hop - length % hop)])
         residual = self.bwe_generator(self.mel_stft(x, hop))
         padded = replicate_pad(x, self._pad, self._pad)
-        kept = (padded.shape[1] - 1) * self._ratio + self._resampler.shape[0] - self._crop_left - self._crop_right
+        kept = (padded.shape[2] - 1) * self._ratio + self._resampler.shape[0] - self._crop_left - self._crop_right
         skip = self._ratio * banded_upsample(padded, self._resampler.astype(x.dtype), self._ratio, self._crop_left,
                                              kept)
         if residual.shape != skip.shape:
             raise RuntimeError(f"BWE residual {residual.shape} and skip {skip.shape} differ")
-        return mx.clip(residual + skip, -1.0, 1.0)[:, : length * self._ratio]
+        return mx.clip(residual + skip, -1.0, 1.0)[:, :, : length * self._ratio]

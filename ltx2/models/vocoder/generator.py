@@ -1,4 +1,4 @@
-"""The vocoder generator: log-mel (B, T, 64, 2) -> waveform (B, T * prod(upsample_rates), 2), channels-last.
+"""The vocoder generator: log-mel (B, T, 64, 2) -> waveform (B, 2, T * prod(upsample_rates)), channels-first.
 
 ``conv_pre`` (128 = stereo-major (s, mel) packing -> width) -> per stage: [leaky ReLU 0.1] -> transposed conv
 upsample -> mean of the stage's residual blocks (all fed the same input) -> ``act_post`` -> ``conv_post`` ->
@@ -70,12 +70,12 @@ class Generator(nn.Module):
         self.conv_post = Conv1d(final, 2, 7, 3, bias=config.use_bias_at_final)
 
     def __call__(self, mel: mx.array) -> mx.array:
-        """mel (B, T, M, 2) -> waveform (B, S, 2)."""
+        """mel (B, T, M, 2) -> waveform (B, 2, S)."""
         b, t, m, s = mel.shape
         if s != 2 or 2 * m != MEL_INPUT_CHANNELS:
             raise ValueError(f"vocoder input has shape {tuple(mel.shape)}; expected (batch, frames, "
                              f"{MEL_INPUT_CHANNELS // 2} mel bins, 2 stereo channels)")
-        x = self.conv_pre(mel.transpose(0, 1, 3, 2).reshape(b, t, s * m))
+        x = self.conv_pre(mel.transpose(0, 3, 2, 1).reshape(b, s * m, t))
         n = len(self.config.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
             if not self.config.amp:

@@ -35,4 +35,4 @@ class Vocoder:
 
     def __call__(self, mel: mx.array) -> mx.array:
         """mel (B, T, 64, 2) -> waveform (B, 2, S)."""
-        return self.module(mel).transpose(0, 2, 1)
+        return self.module(mel)
