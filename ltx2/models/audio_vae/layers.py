@@ -10,6 +10,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2.cpu_elementwise import pixel_norm_silu
 from ltx2.models.audio_vae.config import CAUSALITY, PIXEL_NORM_EPS
 
 
@@ -76,18 +77,10 @@ def norm_silu(x: mx.array) -> mx.array:
 
 
 def _norm_silu_numpy(x: mx.array) -> mx.array:
-    """The same sums as ``silu(pixel_norm(x))`` (1 / sqrt instead of rsqrt, exp(-y) for the sigmoid: ~1 ulp)."""
     mx.eval(x)
-    a = np.asarray(x)  # zero-copy view of the evaluated array: never written
-    scale = np.einsum("...c,...c->...", a, a)[..., None]
-    scale *= np.float32(1 / a.shape[-1])
-    scale += np.float32(PIXEL_NORM_EPS)
-    np.sqrt(scale, out=scale)
-    y = a / scale
-    s = np.negative(y)
-    np.exp(s, out=s)
-    s += np.float32(1)
-    np.divide(y, s, out=y)
+    a = np.asarray(x)  # zero-copy view of the evaluated array: only read
+    y = np.empty_like(a)
+    pixel_norm_silu(a, y, PIXEL_NORM_EPS)
     return mx.array(y)
 
 

@@ -15,6 +15,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2.cpu_elementwise import pixel_norm_silu
+
 PIXEL_NORM_EPS = 1e-8
 
 
@@ -111,19 +113,7 @@ class Prologue:
             modulation = (1.0 + scale, shift)
 
         def apply(src: np.ndarray, dst: np.ndarray) -> None:
-            mean_square = np.einsum("...c,...c->...", src, src)[..., None]
-            mean_square *= 1.0 / src.shape[-1]
-            mean_square += PIXEL_NORM_EPS
-            np.sqrt(mean_square, out=mean_square)
-            np.divide(src, mean_square, out=dst)
-            if modulation is not None:
-                dst *= modulation[0]
-                dst += modulation[1]
-            denominator = np.negative(dst)  # silu(h) = h / (1 + exp(-h)); exp overflow gives -0 as it should
-            with np.errstate(over="ignore"):
-                np.exp(denominator, out=denominator)
-            denominator += 1.0
-            np.divide(dst, denominator, out=dst)
+            pixel_norm_silu(src, dst, PIXEL_NORM_EPS, modulation)
 
         return apply
 
