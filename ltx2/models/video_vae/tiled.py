@@ -49,6 +49,7 @@ def tiled_decode(decoder: VideoDecoder, latent: mx.array, tiling: TilingConfig |
             values[region] += decoded
             weights[region] += mask[:, :n]
             del decoded
+            mx.clear_cache()  # MLX keeps a tile's freed buffers for reuse: return them, or they add to every tile
         if previous is not None:
             prev_values, prev_weights, (prev_start, prev_stop) = previous
             if prev_stop > start:  # fold the overlap into both rows
