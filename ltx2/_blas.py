@@ -70,16 +70,24 @@ def ensure_fast_blas() -> str:
     return status
 
 
+def function(name: str):
+    """A C function of the loaded optimized BLAS (``cblas_sgemm``, ``vmsExp``...) by ctypes, or None (reference BLAS,
+    macOS, or the library lacks it)."""
+    if os.path.sep not in status or not os.path.exists(status):
+        return None
+    try:
+        return getattr(ctypes.CDLL(status, mode=ctypes.RTLD_GLOBAL), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def mkl_exp(x):
     """float32 ``exp`` by MKL's VML in high-accuracy mode (``vmsExp``, what torch's CPU ``exp`` calls), or None
     when the loaded BLAS is not MKL. x: a float32 numpy array."""
     import numpy as np
 
-    if "mkl" not in os.path.basename(status):
-        return None
-    try:
-        vms_exp = ctypes.CDLL(status, mode=ctypes.RTLD_GLOBAL).vmsExp
-    except (OSError, AttributeError):
+    vms_exp = function("vmsExp") if "mkl" in os.path.basename(status) else None
+    if vms_exp is None:
         return None
     vml_ha = 0x2
     x = np.ascontiguousarray(x, dtype=np.float32)

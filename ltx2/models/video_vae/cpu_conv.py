@@ -20,7 +20,6 @@ CPU device when an optimized BLAS is loaded (``ltx2/_blas.py``), stride 1, 3x3x3
 from __future__ import annotations
 
 import ctypes
-import os
 
 import mlx.core as mx
 import numpy as np
@@ -45,13 +44,9 @@ def _load_sgemm():
     """``cblas_sgemm`` of the BLAS MLX uses (MKL or OpenBLAS), or None (reference BLAS, macOS, not found)."""
     global _sgemm
     if _sgemm is None:
+        fn = _blas.function("cblas_sgemm")
         _sgemm = False
-        path = _blas.status
-        if os.path.sep in path and os.path.exists(path):
-            try:
-                fn = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL).cblas_sgemm
-            except (OSError, AttributeError):
-                return None
+        if fn is not None:
             fn.restype = None
             fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                            ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
