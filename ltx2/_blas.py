@@ -81,6 +81,27 @@ def function(name: str):
         return None
 
 
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enum values
+_sgemm = None
+
+
+def sgemm():
+    """``cblas_sgemm`` of the loaded BLAS (MKL or OpenBLAS) with its argument types set, or None (reference BLAS,
+    macOS, not found). Call as ``sgemm()(ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta,
+    c_ptr, ldc)`` with pointers as ints (``ndarray.ctypes.data``)."""
+    global _sgemm
+    if _sgemm is None:
+        fn = function("cblas_sgemm")
+        _sgemm = False
+        if fn is not None:
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                           ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                           ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
+            _sgemm = fn
+    return _sgemm or None
+
+
 def mkl_exp(x):
     """float32 ``exp`` by MKL's VML in high-accuracy mode (``vmsExp``, what torch's CPU ``exp`` calls), or None
     when the loaded BLAS is not MKL. x: a float32 numpy array."""

@@ -10,11 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ltx2 import _blas
 from ltx2.models.video_vae import cpu_conv
 from ltx2.models.video_vae.conv import conv3d_valid
 from ltx2.models.video_vae.layout import Prologue
 
-pytestmark = pytest.mark.skipif(cpu_conv._load_sgemm() is None, reason="no optimized BLAS with cblas_sgemm loaded")
+pytestmark = pytest.mark.skipif(_blas.sgemm() is None, reason="no optimized BLAS with cblas_sgemm loaded")
 
 
 def _torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, time_pad, space_pad) -> np.ndarray:

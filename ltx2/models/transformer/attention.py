@@ -6,7 +6,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ltx2.models.transformer import cpu_kernels
-from ltx2.models.transformer.layers import NORM_EPS
+from ltx2.models.transformer.layers import NORM_EPS, Linear, product
 from ltx2.models.transformer.rope import RopeTable, apply_rope
 
 
@@ -21,14 +21,14 @@ class Attention(nn.Module):
         super().__init__()
         inner = heads * head_dim
         self.heads, self.head_dim = heads, head_dim
-        self.to_q = nn.Linear(query_dim, inner)
-        self.to_k = nn.Linear(context_dim, inner)
-        self.to_v = nn.Linear(context_dim, inner)
+        self.to_q = Linear(query_dim, inner)
+        self.to_k = Linear(context_dim, inner)
+        self.to_v = Linear(context_dim, inner)
         self.q_norm = nn.RMSNorm(inner, eps=NORM_EPS)
         self.k_norm = nn.RMSNorm(inner, eps=NORM_EPS)
         if gated:
-            self.to_gate_logits = nn.Linear(query_dim, heads)
-        self.to_out = [nn.Linear(inner, query_dim)]
+            self.to_gate_logits = Linear(query_dim, heads)
+        self.to_out = [Linear(inner, query_dim)]
 
     def __call__(
         self,
@@ -57,13 +57,19 @@ class Attention(nn.Module):
         return self.to_out[0](out)
 
     def _attend(self, x, context, v, mask, q_pe, k_pe) -> mx.array:
-        q = self.q_norm(self.to_q(x))
-        k = self.k_norm(self.to_k(context))
-        q, k, v = (self._rope_heads(q, q_pe), self._rope_heads(k, k_pe), self._heads(v))
+        (q, q_bias), (k, k_bias) = product(self.to_q, x), product(self.to_k, context)
         scale = self.head_dim**-0.5
-        scores = q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]  # B*H*T*S softmax elements
+        scores = q.shape[0] * self.heads * q.shape[1] * k.shape[1]  # B*H*T*S softmax elements
         if cpu_kernels.active(q, scores) and (mask is None or mx.issubdtype(mask.dtype, mx.floating)):
-            return cpu_kernels.attention(q, k, v, scale, mask)  # (B, T, H*D)
+            # in place on the fresh projections (biases folded in); the output is written over q's buffer
+            q = cpu_kernels.qk_norm_rope_(q, self.q_norm.weight, self.q_norm.eps, _host(q_pe), self.heads, scale,
+                                          q_bias)
+            k = cpu_kernels.qk_norm_rope_(k, self.k_norm.weight, self.k_norm.eps, _host(k_pe), self.heads,
+                                          bias=k_bias)
+            return cpu_kernels.attention_(q, k, v, self.heads, mask)  # (B, T, H*D)
+        q, k = (q if q_bias is None else q + q_bias), (k if k_bias is None else k + k_bias)
+        q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (self._rope_heads(q, q_pe), self._rope_heads(k, k_pe), self._heads(v))
         out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
         b, _, t, _ = out.shape
         return out.transpose(0, 2, 1, 3).reshape(b, t, -1)
@@ -78,3 +84,7 @@ class Attention(nn.Module):
         if pe.rope_type == "interleaved":
             return self._heads(apply_rope(x, pe))
         return apply_rope(self._heads(x), pe)
+
+
+def _host(pe: RopeTable | None):
+    return None if pe is None else pe.host()

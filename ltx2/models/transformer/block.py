@@ -9,7 +9,8 @@ import mlx.nn as nn
 
 from ltx2.models.transformer.attention import Attention
 from ltx2.models.transformer.config import TransformerConfig
-from ltx2.models.transformer.layers import FeedForward, rms_norm
+from ltx2.models.transformer import cpu_kernels
+from ltx2.models.transformer.layers import NORM_EPS, FeedForward, rms_norm
 from ltx2.models.transformer.perturbations import BatchPerturbations, PerturbationType
 from ltx2.models.transformer.rope import RopeTable
 
@@ -41,6 +42,13 @@ def _ada(table: mx.array, timesteps: mx.array, rows: slice) -> list[mx.array]:
 
 def _modulate(x: mx.array, scale: mx.array, shift: mx.array) -> mx.array:
     return x * (1 + scale) + shift
+
+
+def _norm(x: mx.array, scale: mx.array | None = None, shift: mx.array | None = None) -> mx.array:
+    """``rms_norm(x)``, modulated ``* (1 + scale) + shift`` when given; one numpy pass on the CPU."""
+    if cpu_kernels.active(x):
+        return cpu_kernels.rms_norm_modulate(x, scale, shift, NORM_EPS)
+    return rms_norm(x) if scale is None else _modulate(rms_norm(x), scale, shift)
 
 
 class TransformerBlock(nn.Module):
@@ -85,7 +93,7 @@ class TransformerBlock(nn.Module):
         run_a2v = run_v and audio is not None and ax.size > 0
         run_v2a = run_a and video is not None and vx.size > 0
         if run_a2v or run_v2a:
-            vn, an = rms_norm(vx), rms_norm(ax)  # both directions use these pre-a2v normals
+            vn, an = _norm(vx), _norm(ax)  # both directions use these pre-a2v normals
             if run_a2v and not perturbations.all(skip.SKIP_A2V_CROSS_ATTN, self.index):
                 keep = perturbations.keep(skip.SKIP_A2V_CROSS_ATTN, self.index).astype(vx.dtype).reshape(-1, 1, 1)
                 vx = vx + self._av_update(self.audio_to_video_attn, (vn, video, self.scale_shift_table_a2v_ca_video),
@@ -97,10 +105,10 @@ class TransformerBlock(nn.Module):
 
         if run_v:
             shift, scale, gate = _ada(self.scale_shift_table, video.timesteps, slice(3, 6))
-            vx = vx + self.ff(_modulate(rms_norm(vx), scale, shift)) * gate
+            vx = vx + self.ff(_norm(vx, scale, shift)) * gate
         if run_a:
             shift, scale, gate = _ada(self.audio_scale_shift_table, audio.timesteps, slice(3, 6))
-            ax = ax + self.audio_ff(_modulate(rms_norm(ax), scale, shift)) * gate
+            ax = ax + self.audio_ff(_norm(ax, scale, shift)) * gate
         return (_with_x(video, vx), _with_x(audio, ax))
 
     def _self_and_text(self, x: mx.array, args: StreamArgs, perturbations: BatchPerturbations,
@@ -112,13 +120,13 @@ class TransformerBlock(nn.Module):
         keep = None
         if not all_skipped and perturbations.any(skip, self.index):
             keep = perturbations.keep(skip, self.index)
-        x = x + self_attn(_modulate(rms_norm(x), scale, shift), pe=args.pe, mask=args.self_attention_mask,
+        x = x + self_attn(_norm(x, scale, shift), pe=args.pe, mask=args.self_attention_mask,
                           passthrough=all_skipped, keep=keep) * gate
         if not self.cross_attention_adaln:  # LTX-2: plain norm, no modulation, no gate
-            return x + text_attn(rms_norm(x), context=args.context, mask=args.context_mask)
+            return x + text_attn(_norm(x), context=args.context, mask=args.context_mask)
         shift_q, scale_q, gate_q = _ada(table, args.timesteps, slice(6, 9))
         shift_kv, scale_kv = _ada(self[prefix + "prompt_scale_shift_table"], args.prompt_timestep, slice(0, 2))
-        query = _modulate(rms_norm(x), scale_q, shift_q)
+        query = _norm(x, scale_q, shift_q)
         return x + text_attn(query, context=_modulate(args.context, scale_kv, shift_kv), mask=args.context_mask) * gate_q
 
     @staticmethod

@@ -27,6 +27,27 @@ def gelu_tanh(x: mx.array) -> mx.array:
     return (0.5 * y * (1 + mx.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * y * y * y)))).astype(x.dtype)
 
 
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters, same checkpoint keys) whose float32 CPU call adds the bias in a numpy pass
+    over the fresh product instead of MLX's ``addmm`` (see ``cpu_kernels.add_bias_``). ``product(x)`` returns
+    ``(x W^T, bias)`` for callers that fold the bias into their own pass, or ``(layer(x), None)``."""
+
+    def product(self, x: mx.array) -> tuple[mx.array, mx.array | None]:
+        out_elements = x.size // max(1, x.shape[-1]) * self.weight.shape[0]
+        if "bias" in self and self.weight.dtype == mx.float32 and cpu_kernels.active(x, out_elements):
+            return x @ self.weight.T, self.bias
+        return super().__call__(x), None
+
+    def __call__(self, x: mx.array) -> mx.array:
+        y, bias = self.product(x)
+        return y if bias is None else cpu_kernels.add_bias_(y, bias)
+
+
+def product(layer: nn.Module, x: mx.array) -> tuple[mx.array, mx.array | None]:
+    """``layer.product(x)`` for our ``Linear``; ``(layer(x), None)`` for any other (e.g. quantized) layer."""
+    return layer.product(x) if isinstance(layer, Linear) else (layer(x), None)
+
+
 def gelu_tanh_owned(x: mx.array) -> mx.array:
     """``gelu_tanh`` of an array no one else holds (a fresh projection): on the CPU, in place through numpy."""
     return cpu_kernels.gelu_tanh_inplace(x) if cpu_kernels.active(x) else gelu_tanh(x)
@@ -43,7 +64,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, mult: int = 4):
         super().__init__()
-        self.net = [_GeluProj(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim)]
+        self.net = [_GeluProj(dim, dim * mult), nn.Identity(), Linear(dim * mult, dim)]
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.net[2](self.net[0](x))
@@ -52,10 +73,11 @@ class FeedForward(nn.Module):
 class _GeluProj(nn.Module):
     def __init__(self, dim_in: int, dim_out: int):
         super().__init__()
-        self.proj = nn.Linear(dim_in, dim_out)
+        self.proj = Linear(dim_in, dim_out)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return gelu_tanh_owned(self.proj(x))
+        y, bias = product(self.proj, x)
+        return gelu_tanh_owned(y) if bias is None else cpu_kernels.gelu_tanh_inplace(y, bias)
 
 
 def timestep_sinusoid(t: mx.array, channels: int = 256, max_period: float = 10000.0) -> mx.array:
@@ -81,8 +103,8 @@ class TimestepEmbedder(nn.Module):
 
     def __init__(self, dim: int, channels: int = 256):
         super().__init__()
-        self.linear_1 = nn.Linear(channels, dim)
-        self.linear_2 = nn.Linear(dim, dim)
+        self.linear_1 = Linear(channels, dim)
+        self.linear_2 = Linear(dim, dim)
 
     def __call__(self, t: mx.array, dtype: mx.Dtype) -> mx.array:
         return self.linear_2(silu(self.linear_1(timestep_sinusoid(t).astype(dtype))))
@@ -103,7 +125,7 @@ class AdaLayerNormSingle(nn.Module):
     def __init__(self, dim: int, coefficient: int):
         super().__init__()
         self.emb = _CombinedEmbedding(dim)
-        self.linear = nn.Linear(dim, coefficient * dim)
+        self.linear = Linear(dim, coefficient * dim)
 
     def __call__(self, t: mx.array, dtype: mx.Dtype) -> tuple[mx.array, mx.array]:
         emb = self.emb.timestep_embedder(t, dtype)
@@ -115,8 +137,8 @@ class CaptionProjection(nn.Module):
 
     def __init__(self, in_dim: int, dim: int):
         super().__init__()
-        self.linear_1 = nn.Linear(in_dim, dim)
-        self.linear_2 = nn.Linear(dim, dim)
+        self.linear_1 = Linear(in_dim, dim)
+        self.linear_2 = Linear(dim, dim)
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.linear_2(gelu_tanh_owned(self.linear_1(x)))

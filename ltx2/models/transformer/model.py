@@ -8,11 +8,12 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2.models.transformer import cpu_kernels
 from ltx2.models.transformer.block import StreamArgs, TransformerBlock
 from ltx2.models.transformer.config import TransformerConfig
-from ltx2.models.transformer.layers import AdaLayerNormSingle, CaptionProjection
+from ltx2.models.transformer.layers import AdaLayerNormSingle, CaptionProjection, Linear
 from ltx2.models.transformer.perturbations import BatchPerturbations
-from ltx2.models.transformer.rope import rope_table
+from ltx2.models.transformer.rope import cached_rope_table
 
 
 @dataclass(frozen=True)
@@ -35,24 +36,24 @@ class LTXModel(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
         self.config = c = config
-        self.patchify_proj = nn.Linear(c.in_channels, c.inner_dim)
+        self.patchify_proj = Linear(c.in_channels, c.inner_dim)
         self.adaln_single = AdaLayerNormSingle(c.inner_dim, c.adaln_coefficient)
         if c.has_caption_projection:
             self.caption_projection = CaptionProjection(c.caption_channels, c.inner_dim)
         if c.cross_attention_adaln:
             self.prompt_adaln_single = AdaLayerNormSingle(c.inner_dim, 2)
         self.scale_shift_table = mx.zeros((2, c.inner_dim))  # output rows: shift, scale
-        self.proj_out = nn.Linear(c.inner_dim, c.out_channels)
+        self.proj_out = Linear(c.inner_dim, c.out_channels)
         if c.audio:
             ad = c.audio_inner_dim
-            self.audio_patchify_proj = nn.Linear(c.audio_in_channels, ad)
+            self.audio_patchify_proj = Linear(c.audio_in_channels, ad)
             self.audio_adaln_single = AdaLayerNormSingle(ad, c.adaln_coefficient)
             if c.has_caption_projection:
                 self.audio_caption_projection = CaptionProjection(c.caption_channels, ad)
             if c.cross_attention_adaln:
                 self.audio_prompt_adaln_single = AdaLayerNormSingle(ad, 2)
             self.audio_scale_shift_table = mx.zeros((2, ad))
-            self.audio_proj_out = nn.Linear(ad, c.audio_out_channels)
+            self.audio_proj_out = Linear(ad, c.audio_out_channels)
             self.av_ca_video_scale_shift_adaln_single = AdaLayerNormSingle(c.inner_dim, 4)
             self.av_ca_audio_scale_shift_adaln_single = AdaLayerNormSingle(ad, 4)
             self.av_ca_a2v_gate_adaln_single = AdaLayerNormSingle(c.inner_dim, 1)
@@ -73,6 +74,7 @@ class LTXModel(nn.Module):
             v, a = block(v, a, perturbations)
         v_out = self._output(v, "") if v is not None else None
         a_out = self._output(a, "audio_") if a is not None else None
+        cpu_kernels.release_scratch()
         return v_out, a_out
 
     # -- input side -------------------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ class LTXModel(nn.Module):
         context = m.context
         if c.has_caption_projection:
             context = self[prefix + "caption_projection"](context)
-        pe = rope_table(m.positions, dim, heads, c.positional_embedding_max_pos if is_video
+        pe = cached_rope_table(m.positions, dim, heads, c.positional_embedding_max_pos if is_video
                         else c.audio_positional_embedding_max_pos, c.rope_type, c.positional_embedding_theta,
                         c.float64_rope, use_middle=True, dtype=dtype)
         args = StreamArgs(x=x, context=context.reshape(batch, -1, dim), context_mask=_context_bias(m.context_mask, dtype),
@@ -107,7 +109,7 @@ class LTXModel(nn.Module):
                          is_video: bool) -> StreamArgs:
         """RoPE over time and AdaLN inputs for audio<->video attention (timesteps from the *other* sigma)."""
         c, dtype, batch = self.config, m.latent.dtype, m.latent.shape[0]
-        cross_pe = rope_table(m.positions[:, 0:1], c.audio_cross_attention_dim, heads, (c.cross_pe_max_pos,),
+        cross_pe = cached_rope_table(m.positions[:, 0:1], c.audio_cross_attention_dim, heads, (c.cross_pe_max_pos,),
                               c.rope_type, c.positional_embedding_theta, c.float64_rope, use_middle=True, dtype=dtype)
         t = _per_sample(other.sigma, batch) * c.timestep_scale_multiplier
         name = "video" if is_video else "audio"

@@ -19,8 +19,6 @@ CPU device when an optimized BLAS is loaded (``ltx2/_blas.py``), stride 1, 3x3x3
 
 from __future__ import annotations
 
-import ctypes
-
 import mlx.core as mx
 import numpy as np
 
@@ -36,39 +34,20 @@ WEIGHT_BLOCK_BYTES = 32 * 2**20  # float32 weights per block of output channels
 MIN_MULTIPLY_ADDS = 1 << 24
 SMALL_PLANE_JUNK = 1.3  # padded plane / output plane above which all 27 taps are unfolded
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_sgemm = None
-
-
-def _load_sgemm():
-    """``cblas_sgemm`` of the BLAS MLX uses (MKL or OpenBLAS), or None (reference BLAS, macOS, not found)."""
-    global _sgemm
-    if _sgemm is None:
-        fn = _blas.function("cblas_sgemm")
-        _sgemm = False
-        if fn is not None:
-            fn.restype = None
-            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                           ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-                           ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
-            _sgemm = fn
-    return _sgemm or None
-
-
 def applies(x: mx.array, weight: mx.array, stride: tuple[int, int, int]) -> bool:
     """Whether :func:`conv3d_3x3x3` should run this convolution."""
     out_ch, kt, kh, kw, in_ch = weight.shape
     return (x.dtype == mx.float32 and mx.default_device() == mx.cpu and (kt, kh, kw) == (3, 3, 3)
             and tuple(stride) == (1, 1, 1) and x.size // max(1, x.shape[-1]) * out_ch * in_ch * 27 >= MIN_MULTIPLY_ADDS
-            and enabled() and _load_sgemm() is not None)
+            and enabled() and _blas.sgemm() is not None)
 
 
 def _gemm(a: np.ndarray, rows: int, b_t: np.ndarray, b_offset: int, ldb: int, out: np.ndarray, beta: float) -> None:
     """out[:rows] (rows x N) = beta * out + a[:rows] (rows x K) @ B, where B^T (N x K) starts ``b_offset`` elements
     into ``b_t`` with leading dimension ``ldb``. ``a`` and ``out`` are C-contiguous 2-D float32."""
     k, n = a.shape[1], out.shape[1]
-    _load_sgemm()(_ROW_MAJOR, _NO_TRANS, _TRANS, rows, n, k, 1.0, a.ctypes.data, k,
-           b_t.ctypes.data + 4 * b_offset, ldb, beta, out.ctypes.data, n)
+    _blas.sgemm()(_blas.ROW_MAJOR, _blas.NO_TRANS, _blas.TRANS, rows, n, k, 1.0, a.ctypes.data, k,
+                  b_t.ctypes.data + 4 * b_offset, ldb, beta, out.ctypes.data, n)
 
 
 def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad: tuple[int, int],
