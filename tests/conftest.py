@@ -85,6 +85,7 @@ def cli(tmp_path, cache_dir):
 def both_conv_paths(request, monkeypatch):
     """Run a video VAE / upsampler test through both convolution paths: MLX ops (what GPUs run) and the CPU BLAS
     path of ``ltx2/models/video_vae/cpu_conv.py`` (forced on at every size)."""
+    from ltx2 import _blas
     from ltx2.models.video_vae import cpu_conv
 
     if request.param == "mlx-ops":
