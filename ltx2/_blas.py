@@ -102,6 +102,23 @@ def sgemm():
     return _sgemm or None
 
 
+def gemm(a, b, out, transpose_b: bool = False, beta: float = 0.0) -> None:
+    """``out = a @ (b^T if transpose_b else b) + beta * out`` for 2-D float32 numpy views with unit column stride and
+    any row stride (a head's columns inside a (T, H*D) projection, a slice of a padded buffer): the loaded BLAS's
+    sgemm reads them in place; numpy's matmul (copying) where there is none."""
+    fn = sgemm()
+    if fn is None:
+        product = a @ (b.T if transpose_b else b)
+        if beta:
+            out *= beta
+            out += product
+        else:
+            out[...] = product
+        return
+    fn(ROW_MAJOR, NO_TRANS, TRANS if transpose_b else NO_TRANS, a.shape[0], out.shape[1], a.shape[1], 1.0,
+       a.ctypes.data, a.strides[0] // 4, b.ctypes.data, b.strides[0] // 4, beta, out.ctypes.data, out.strides[0] // 4)
+
+
 def mkl_exp(x):
     """float32 ``exp`` by MKL's VML in high-accuracy mode (``vmsExp``, what torch's CPU ``exp`` calls), or None
     when the loaded BLAS is not MKL. x: a float32 numpy array."""

@@ -1,9 +1,20 @@
-"""numpy versions of elementwise work that MLX's CPU backend runs slowly (scalar ``exp``/``sigmoid``), shared by the
-CPU fast paths of the video VAE (fused into its convolutions' padded copy) and the audio VAE."""
+"""numpy versions of elementwise work that MLX's CPU backend runs slowly (scalar ``exp``/``sigmoid``, its RMSNorm),
+shared by the CPU fast paths of the video VAE (fused into its convolutions' padded copy), the audio VAE and the
+transformer."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def rms_normalize(src: np.ndarray, dst: np.ndarray, eps: float) -> None:
+    """dst[...] = src / sqrt(mean(src^2) + eps) over the last axis, float32 (PixelNorm; RMSNorm without weight).
+    ``dst`` may be ``src`` (in place) or a strided view."""
+    mean_square = np.einsum("...c,...c->...", src, src)[..., None]
+    mean_square *= np.float32(1.0 / src.shape[-1])
+    mean_square += np.float32(eps)
+    np.sqrt(mean_square, out=mean_square)
+    np.divide(src, mean_square, out=dst)
 
 
 def pixel_norm_silu(src: np.ndarray, dst: np.ndarray, eps: float,
@@ -11,11 +22,7 @@ def pixel_norm_silu(src: np.ndarray, dst: np.ndarray, eps: float,
     """dst[...] = SiLU(PixelNorm(src) [* (1 + scale) + shift]), over the last axis (channels), float32.
     ``modulation`` is ``(1 + scale, shift)``, each (C,). ``dst`` may be a strided view; ``src`` is only read.
     Same sums as MLX's ``rms_norm`` then ``x * sigmoid(x)``, to ~1 ulp (1 / sqrt, and exp(-h) for the sigmoid)."""
-    mean_square = np.einsum("...c,...c->...", src, src)[..., None]
-    mean_square *= np.float32(1.0 / src.shape[-1])
-    mean_square += np.float32(eps)
-    np.sqrt(mean_square, out=mean_square)
-    np.divide(src, mean_square, out=dst)
+    rms_normalize(src, dst, eps)
     if modulation is not None:
         dst *= modulation[0]
         dst += modulation[1]

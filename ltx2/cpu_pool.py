@@ -1,4 +1,5 @@
-"""The small thread pool behind the numpy CPU fast paths (transformer softmax/GELU, VAE convolutions).
+"""The small thread pool behind the numpy CPU fast paths (transformer, VAE convolutions, audio VAE, vocoder), and the
+one switch that says whether an array takes them.
 
 numpy releases the GIL inside ufuncs and copies, so a couple of Python threads keep both cores busy on elementwise work
 that MLX's CPU backend runs single-threaded. ``LTX2_CPU_KERNEL_THREADS`` (default 2) sets the pool's size;
@@ -10,12 +11,20 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import mlx.core as mx
+
 _pool: ThreadPoolExecutor | None = None
 
 
 def enabled() -> bool:
     """The numpy fast paths are on (``LTX2_CPU_KERNELS`` is not ``0``)."""
     return os.environ.get("LTX2_CPU_KERNELS", "1") != "0"
+
+
+def numpy_path(x) -> bool:
+    """``x`` (an MLX array) takes a numpy fast path: float32 on the CPU device, fast paths on. Each path adds its
+    own size rule; GPU backends and other dtypes keep MLX's lazy graph."""
+    return x.dtype == mx.float32 and mx.default_device() == mx.cpu and enabled()
 
 
 def threads() -> int:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ltx2.file_identity import file_identity
+
 log = logging.getLogger(__name__)
 
 _CACHE: dict[tuple, Any] = {}
@@ -27,11 +29,7 @@ STATS: Counter = Counter()
 
 
 def _identity(path: str | os.PathLike | None) -> tuple:
-    if path is None:
-        return (None,)
-    p = Path(path)
-    stat = p.stat()
-    return (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    return (None,) if path is None else file_identity(path)
 
 
 def cached(key: tuple, build: Callable[[], Any]) -> Any:

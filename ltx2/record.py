@@ -15,6 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from ltx2.file_identity import file_identity
+
 RECORD_NAME = "run_record.json"
 _SAMPLE = 16 << 20  # bytes hashed from each end of a large weight file
 
@@ -45,10 +47,9 @@ def weight_fingerprint(path: str | os.PathLike) -> dict:
         for p in files:
             digest.update(f"{p.relative_to(path)}:{weight_fingerprint(p)['sha256']}".encode())
         return {"path": str(path), "files": len(files), "sha256": digest.hexdigest()}
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+    key = (str(path), file_identity(path))
     if key not in _FINGERPRINTS:
-        _FINGERPRINTS[key] = _file_fingerprint(path, stat.st_size)
+        _FINGERPRINTS[key] = _file_fingerprint(path, key[1][1])
     return dict(_FINGERPRINTS[key])
 
 

@@ -14,6 +14,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
+from ltx2.file_identity import file_identity
 
 DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16,
           "fp32": mx.float32, "bf16": mx.bfloat16, "fp16": mx.float16}
@@ -67,12 +68,12 @@ def read_header(path: str | os.PathLike) -> CheckpointHeader:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    stat = path.stat()
-    return _read_header(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+    return _read_header(str(path), file_identity(path))
 
 
 @lru_cache(maxsize=32)
-def _read_header(path: str, size: int, *identity: int) -> CheckpointHeader:
+def _read_header(path: str, identity: tuple) -> CheckpointHeader:
+    size = identity[1]
     with open(path, "rb") as f:
         raw_len = f.read(8)
         if len(raw_len) != 8:

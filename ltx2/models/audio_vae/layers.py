@@ -11,6 +11,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ltx2.cpu_elementwise import pixel_norm_silu
+from ltx2.cpu_pool import numpy_path
 from ltx2.models.audio_vae.config import CAUSALITY, PIXEL_NORM_EPS
 
 
@@ -71,7 +72,7 @@ def norm_silu(x: mx.array) -> mx.array:
     """SiLU(PixelNorm(x)), the pre-activation of every resnet block and of ``conv_out``. On the CPU in float32 it
     runs in numpy: MLX's CPU exp / sigmoid are scalar (18 ms for the tiny decoder's 70 x 64 x 128 map, 2.5 ms in
     numpy), and it was half the tiny audio decoder's time. Eager there (evaluates x); lazy MLX elsewhere."""
-    if x.dtype == mx.float32 and mx.default_device() == mx.cpu:
+    if numpy_path(x):
         return _norm_silu_numpy(x)
     return silu(pixel_norm(x))
 

@@ -22,7 +22,8 @@ import mlx.core as mx
 import numpy as np
 
 from ltx2 import _blas
-from ltx2.cpu_pool import enabled, parallel
+from ltx2.cpu_elementwise import rms_normalize
+from ltx2.cpu_pool import numpy_path, parallel
 
 _BLOCK_ELEMENTS = 1 << 18  # ~1 MiB of float32 per numpy block: stays in L2 for the several passes of a softmax
 _HEAD_CHUNK_ELEMENTS = 1 << 23  # score elements per chunk of heads (32 MiB float32): bounds the scores' memory
@@ -37,9 +38,7 @@ _GELU_C = 2.0 * math.sqrt(2.0 / math.pi)  # gelu_tanh(x) = x * sigmoid(2 sqrt(2/
 def active(x: mx.array, elements: int | None = None) -> bool:
     """Use the numpy fast paths for ``x``: CPU device, float32, ``elements`` (default ``x.size``: the elementwise
     work) at least _MIN_ELEMENTS, not switched off by ``LTX2_CPU_KERNELS=0``."""
-    return (x.dtype == mx.float32 and mx.default_device() == mx.cpu
-            and (x.size if elements is None else elements) >= _MIN_ELEMENTS
-            and enabled())
+    return numpy_path(x) and (x.size if elements is None else elements) >= _MIN_ELEMENTS
 
 
 def _row_blocks(rows: np.ndarray) -> list[np.ndarray]:
@@ -94,19 +93,6 @@ def release_scratch() -> None:
     _scratch_buffers.clear()
 
 
-def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, b_transposed: bool) -> None:
-    """out = a @ (b^T if b_transposed else b) for 2-D float32 views with unit column stride and any row stride
-    (a head's columns inside a (T, H*D) projection): the loaded BLAS's sgemm reads them in place; numpy's matmul
-    (copying) when there is none."""
-    fn = _blas.sgemm()
-    if fn is None:
-        np.matmul(a, b.T if b_transposed else b, out=out)
-        return
-    m, k = a.shape
-    fn(_blas.ROW_MAJOR, _blas.NO_TRANS, _blas.TRANS if b_transposed else _blas.NO_TRANS, m, out.shape[1], k, 1.0,
-       a.ctypes.data, a.strides[0] // 4, b.ctypes.data, b.strides[0] // 4, 0.0, out.ctypes.data, out.strides[0] // 4)
-
-
 def attention_(q: mx.array, k: mx.array, v: mx.array, heads: int, mask: mx.array | None = None) -> mx.array:
     """softmax(q_h k_h^T + mask) v_h for every head h, over float32 token rows: q (B, T, H*D) already scaled (and
     normed/rotated), k and v (B, S, H*D); mask additive, broadcastable to (B, H, T, S). Returns (B, T, H*D)
@@ -127,12 +113,12 @@ def attention_(q: mx.array, k: mx.array, v: mx.array, heads: int, mask: mx.array
             h1 = min(heads, h0 + chunk)
             view = scores[: h1 - h0]
             for h in range(h0, h1):
-                _gemm(qn[i, :, h * d:(h + 1) * d], kn[i, :, h * d:(h + 1) * d], view[h - h0], b_transposed=True)
+                _blas.gemm(qn[i, :, h * d:(h + 1) * d], kn[i, :, h * d:(h + 1) * d], view[h - h0], transpose_b=True)
             if bias is not None:
                 view += bias if bias.shape[0] == 1 else bias[h0:h1]
             parallel(_exp_rows, _paired_row_blocks(view, sums[: h1 - h0]))
             for h in range(h0, h1):
-                _gemm(view[h - h0], vn[i, :, h * d:(h + 1) * d], qn[i, :, h * d:(h + 1) * d], b_transposed=False)
+                _blas.gemm(view[h - h0], vn[i, :, h * d:(h + 1) * d], qn[i, :, h * d:(h + 1) * d])
 
             def normalize(h, i=i, h0=h0):
                 out = qn[i, :, h * d:(h + 1) * d]
@@ -140,16 +126,6 @@ def attention_(q: mx.array, k: mx.array, v: mx.array, heads: int, mask: mx.array
 
             parallel(normalize, list(range(h0, h1)))
     return q
-
-
-def _norm_rows(rows: np.ndarray, eps: float) -> None:  # (n, D) in place: x / sqrt(mean(x^2) + eps)
-    squares = np.square(rows)
-    mean = squares.sum(axis=-1, keepdims=True)
-    mean *= 1.0 / rows.shape[-1]
-    mean += eps
-    np.sqrt(mean, out=mean)
-    np.divide(1.0, mean, out=mean)
-    rows *= mean
 
 
 def _token_blocks(shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
@@ -180,8 +156,7 @@ def rms_norm_modulate(x: mx.array, scale: mx.array | None = None, shift: mx.arra
     def work(block):
         i, t0, t1 = block
         rows = out[i, t0:t1]
-        rows[...] = src[i, t0:t1]
-        _norm_rows(rows, eps)
+        rms_normalize(src[i, t0:t1], rows, eps)
         if gain is not None:
             rows *= _rows_of(gain, i, t0, t1)
             rows += _rows_of(bias, i, t0, t1)
@@ -208,7 +183,7 @@ def qk_norm_rope_(y: mx.array, weight: mx.array, eps: float, rope: tuple[str, np
         rows = view[i, t0:t1]
         if host_bias is not None:
             rows += host_bias
-        _norm_rows(rows, eps)
+        rms_normalize(rows, rows, eps)
         rows *= w
         if rope is not None:
             kind, cos, sin = rope[0], _rows_of(rope[1], i, t0, t1), _rows_of(rope[2], i, t0, t1)

@@ -16,14 +16,13 @@ CPU device when an optimized BLAS is loaded (``ltx2/_blas.py``), stride 1, 3x3x3
 ``LTX2_CPU_KERNELS=0`` turns it off (then the MLX-op path in ``conv.py`` runs, as it does on GPUs).
 """
 
-
 from __future__ import annotations
 
 import mlx.core as mx
 import numpy as np
 
 from ltx2 import _blas
-from ltx2.cpu_pool import enabled, parallel, threads
+from ltx2.cpu_pool import numpy_path, parallel
 from ltx2.models.video_vae.layout import Prologue
 
 CHUNK_BYTES = 64 * 2**20  # padded (or unfolded) input + products per chunk of output frames
@@ -34,20 +33,12 @@ WEIGHT_BLOCK_BYTES = 32 * 2**20  # float32 weights per block of output channels
 MIN_MULTIPLY_ADDS = 1 << 24
 SMALL_PLANE_JUNK = 1.3  # padded plane / output plane above which all 27 taps are unfolded
 
+
 def applies(x: mx.array, weight: mx.array, stride: tuple[int, int, int]) -> bool:
     """Whether :func:`conv3d_3x3x3` should run this convolution."""
     out_ch, kt, kh, kw, in_ch = weight.shape
-    return (x.dtype == mx.float32 and mx.default_device() == mx.cpu and (kt, kh, kw) == (3, 3, 3)
-            and tuple(stride) == (1, 1, 1) and x.size // max(1, x.shape[-1]) * out_ch * in_ch * 27 >= MIN_MULTIPLY_ADDS
-            and enabled() and _blas.sgemm() is not None)
-
-
-def _gemm(a: np.ndarray, rows: int, b_t: np.ndarray, b_offset: int, ldb: int, out: np.ndarray, beta: float) -> None:
-    """out[:rows] (rows x N) = beta * out + a[:rows] (rows x K) @ B, where B^T (N x K) starts ``b_offset`` elements
-    into ``b_t`` with leading dimension ``ldb``. ``a`` and ``out`` are C-contiguous 2-D float32."""
-    k, n = a.shape[1], out.shape[1]
-    _blas.sgemm()(_blas.ROW_MAJOR, _blas.NO_TRANS, _blas.TRANS, rows, n, k, 1.0, a.ctypes.data, k,
-                  b_t.ctypes.data + 4 * b_offset, ldb, beta, out.ctypes.data, n)
+    return (numpy_path(x) and (kt, kh, kw) == (3, 3, 3) and tuple(stride) == (1, 1, 1)
+            and x.size // max(1, x.shape[-1]) * out_ch * in_ch * 27 >= MIN_MULTIPLY_ADDS and _blas.sgemm() is not None)
 
 
 def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad: tuple[int, int],
@@ -122,8 +113,8 @@ def _tap_products(padded, out, w_taps, n, hp, wp) -> np.ndarray:
         r = min(ROW_BLOCK, rows - r0)
         for tap in range(27):
             dt, dy, dx = tap // 9, tap // 3 % 3, tap % 3
-            _gemm(padded[dt * plane + dy * wp + dx + r0:], r, w_taps[tap], 0, w_taps.shape[-1], out[r0:],
-                  1.0 if tap else 0.0)
+            start = dt * plane + dy * wp + dx + r0
+            _blas.gemm(padded[start:start + r], w_taps[tap], out[r0:r0 + r], transpose_b=True, beta=1.0 if tap else 0.0)
     return out[:n * plane].reshape(n, hp, wp, -1)[:, :hp - 2, :wp - 2]
 
 
@@ -136,7 +127,7 @@ def _full_unfold_products(padded, unfolded, out, w_t, n, hp, wp, in_ch) -> np.nd
     rows = n * h_out * w_out
     cols = unfolded[:rows * 27 * in_ch].reshape(n, h_out, w_out, 3, 3, 3, in_ch)
     parallel(lambda i: np.copyto(cols[i], windows[i]), list(range(n)))
-    _gemm(cols.reshape(rows, 27 * in_ch), rows, w_t, 0, 27 * in_ch, out, 0.0)
+    _blas.gemm(cols.reshape(rows, 27 * in_ch), w_t, out[:rows], transpose_b=True)
     return out[:rows].reshape(n, h_out, w_out, -1)
 
 

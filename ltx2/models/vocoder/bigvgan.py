@@ -11,6 +11,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2.cpu_pool import numpy_path
 from ltx2.models.vocoder.banded import banded_lowpass, banded_upsample, lowpass_matrix, upsample_matrix
 from ltx2.models.vocoder.conv1d import replicate_pad
 
@@ -45,7 +46,7 @@ class SnakeBeta(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         """x (B, C, L) -> (B, C, L)."""
-        if x.dtype == mx.float32 and mx.default_device() == mx.cpu:
+        if numpy_path(x):
             return _snake_numpy(x, *self._host_params())
         scale, denom = mx.exp(self.alpha)[:, None], (mx.exp(self.beta) + SNAKE_EPS)[:, None]
         return x + mx.square(mx.sin(x * scale)) / denom
