@@ -2,7 +2,7 @@
 
 import os
 
-from ltx2._blas import ensure_fast_blas
+from ltx2.backends.cpu.blas import ensure_fast_blas
 
 # MLX runs float32 matmuls as TF32 on CUDA (and M5-class GPUs) unless told not to: measured on an H100, the
 # transformer's fp32 parity error went from 2e-3 to 1e-5 with it off. Exactness first; bf16 is unaffected.

@@ -21,7 +21,7 @@ def run_dirs(path: Path) -> list[Path]:
     """A run directory, or the job directories of a sweep directory (in job order)."""
     if (path / "resolved_config.yaml").is_file():
         return [path]
-    from ltx2.sweep import _job_num
+    from ltx2.experiment.sweep import _job_num
 
     jobs = [p.parent for p in path.rglob("resolved_config.yaml")]
     return sorted(jobs, key=lambda d: (_job_num(d), str(d)))

@@ -7,9 +7,9 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 import ltx2  # noqa: F401  (loads the fast BLAS before mlx)
-from ltx2 import _blas
-
 import mlx.core as mx
+
+from ltx2.backends.cpu import blas as _blas
 
 KEY_PACKAGES = ("mlx", "mkl", "numpy", "hydra-core", "omegaconf", "safetensors", "huggingface_hub",
                 "imageio", "imageio-ffmpeg", "tqdm")

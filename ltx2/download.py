@@ -19,7 +19,7 @@ def compose(overrides: list[str]) -> DictConfig:
     from hydra import initialize_config_module
     from omegaconf import OmegaConf
 
-    from ltx2.schema import register
+    from ltx2.experiment.schema import register
 
     register()
     for name in ("ltx2_pad", "ltx2_output_root", "ltx2_dirname"):
@@ -30,7 +30,7 @@ def compose(overrides: list[str]) -> DictConfig:
 
 def references(cfg: DictConfig) -> list[tuple[str, object]]:
     """(config key, HubRef) of every hf:// value the config names."""
-    from ltx2.hub import parse
+    from ltx2.loading.hub import parse
 
     keys = [f"model.{k}" for k in ("checkpoint", "gemma_root", "spatial_upsampler", "distilled_lora")]
     keys += [f"lora.{name}.path" for name in (cfg.get("lora") or {})]
@@ -51,7 +51,7 @@ def _remote_files(api, ref) -> list[tuple[str, int]]:
         if not info:
             raise FileNotFoundError(f"{ref.repo} has no file {ref.filename}")
         return [(ref.filename, getattr(info[0], "size", 0) or 0)]
-    from ltx2.hub import FOLDER_PATTERNS
+    from ltx2.loading.hub import FOLDER_PATTERNS
 
     files = []
     for entry in api.list_repo_tree(ref.repo, recursive=True):
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from huggingface_hub import constants
 
-    from ltx2.hub import FOLDER_PATTERNS, cache_dir, cached_path
+    from ltx2.loading.hub import FOLDER_PATTERNS, cache_dir, cached_path
 
     try:
         cfg = compose(argv)

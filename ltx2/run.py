@@ -8,19 +8,17 @@
 
 import sys
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
-
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ltx2.schema import register
-
+import ltx2  # noqa: F401  (fast BLAS before mlx)
+from ltx2.experiment.schema import register
 
 
 def _writable_root(root: str) -> str:
     """Resolver for hydra.run.dir / hydra.sweep.dir: Hydra creates the run directory before the job starts, so an
     unwritable output root is refused here, with the same one-line message as every other config error."""
-    from ltx2.validate import RunConfigError, check_output_root
+    from ltx2.experiment.validation import RunConfigError, check_output_root
 
     try:
         check_output_root("paths.output_root", root)
@@ -45,14 +43,14 @@ OmegaConf.register_new_resolver("ltx2_dirname", lambda name: _dirname(str(name))
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="run")
 def main(cfg: DictConfig) -> None:
-    from ltx2.runner import run_job
+    from ltx2.experiment.runner import run_job
 
     run_job(cfg)
 
 
 def cli() -> None:
-    from ltx2.planner import cli_aliases
-    from ltx2.sweep import reorder, warn
+    from ltx2.experiment.planner import cli_aliases
+    from ltx2.experiment.sweep import reorder, warn
 
     sys.argv[1:], note = reorder(cli_aliases(sys.argv[1:]))
     if note:

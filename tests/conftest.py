@@ -1,27 +1,14 @@
 """Shared test helpers. `import ltx2` first: it loads the fast BLAS before mlx."""
 
-import ltx2  # noqa: F401
-
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import mlx.core as mx
-import numpy as np
 import pytest
 
-
-def to_numpy(x) -> np.ndarray:
-    """mx.array or torch.Tensor -> float32 numpy."""
-    if isinstance(x, mx.array):
-        return np.array(x.astype(mx.float32))
-    return x.detach().float().numpy()
-
-
-def max_abs_diff(a, b) -> float:
-    return float(np.abs(to_numpy(a) - to_numpy(b)).max())
+import ltx2  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +21,14 @@ def torch_cpu():
     return torch
 
 
-# -- running `python -m ltx2.run` as a user would (tests/runner/) ------------------------------------------
+# -- running `python -m ltx2.run` as a user would (tests/pipelines/) ------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
     """One tiny-model cache for every CLI test (the files are built by the first run)."""
     folder = tmp_path_factory.mktemp("ltx2-cache")
-    from ltx2.tiny import write_tiny_files
+    from ltx2.tiny.checkpoint import write_tiny_files
 
     write_tiny_files(folder / "tiny")
     return folder
@@ -84,9 +71,9 @@ def cli(tmp_path, cache_dir):
 @pytest.fixture(params=["mlx-ops", "cpu-blas"])
 def both_conv_paths(request, monkeypatch):
     """Run a video VAE / upsampler test through both convolution paths: MLX ops (what GPUs run) and the CPU BLAS
-    path of ``ltx2/models/video_vae/cpu_conv.py`` (forced on at every size)."""
-    from ltx2 import _blas
-    from ltx2.models.video_vae import cpu_conv
+    path of ``ltx2/backends/cpu/conv3d.py`` (forced on at every size)."""
+    from ltx2.backends.cpu import blas as _blas
+    from ltx2.backends.cpu import conv3d as cpu_conv
 
     if request.param == "mlx-ops":
         monkeypatch.setenv("LTX2_CPU_KERNELS", "0")

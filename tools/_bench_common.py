@@ -74,10 +74,10 @@ def machine() -> dict:
     if meminfo.is_file():
         match = re.search(r"^MemTotal:\s+(\d+) kB", meminfo.read_text(), re.MULTILINE)
         ram = int(match.group(1)) * 1024 if match else None
-    import ltx2  # noqa: F401  (fast BLAS before mlx)
     import mlx.core as mx
 
-    from ltx2 import _blas
+    import ltx2  # noqa: F401  (fast BLAS before mlx)
+    from ltx2.backends.cpu import blas as _blas
 
     versions = {"mlx": mx.__version__}
     try:

@@ -52,10 +52,10 @@ def size(key: str, quick: bool):
 
 # -- the measured sides (each runs in a child) -------------------------------------------------------------------
 def transformer_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
-    import ltx2  # noqa: F401
     import mlx.core as mx
     from bench_transformer import make_inputs
 
+    import ltx2  # noqa: F401
     from ltx2.models.transformer import BatchPerturbations
 
     path = files / "transformer.safetensors"
@@ -69,8 +69,8 @@ def transformer_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
         import torch
 
         torch.set_num_threads(THREADS)
-        sys.path.insert(0, str(ROOT / "tests"))
-        from reference_transformer import load_reference, reference_modality, reference_perturbations
+        sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "pipelines")]
+        from oracles.transformer import load_reference, reference_modality, reference_perturbations
 
         model = load_reference(path).velocity_model
         args = (reference_modality(video, torch.float32), reference_modality(audio, torch.float32),
@@ -94,9 +94,10 @@ def vae_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
 
 
 def text_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
-    import ltx2  # noqa: F401
     import mlx.core as mx
     import numpy as np
+
+    import ltx2  # noqa: F401
 
     root, tokens = files / "gemma", size("text_tokens", quick)
     rng = np.random.default_rng(0)
@@ -127,9 +128,10 @@ def text_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
 
 
 def vocoder_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
-    import ltx2  # noqa: F401
     import mlx.core as mx
     import numpy as np
+
+    import ltx2  # noqa: F401
 
     path, seconds_audio = files / "vocoder.safetensors", size("vocoder_seconds", quick)
     mel = np.random.default_rng(1).standard_normal((1, 2, int(100 * seconds_audio), 64)).astype(np.float32)
@@ -141,8 +143,8 @@ def vocoder_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
         seconds = time_it(lambda: mx.eval(model(x)), repeats)
     else:
         import torch
-        from _vae_oracle import _build
         from ltx_core.model.audio_vae.model_configurator import VOCODER_COMFY_KEYS_FILTER, VocoderConfigurator
+        from oracles.vae import _build
 
         torch.set_num_threads(THREADS)
         model = _build(VocoderConfigurator, path, VOCODER_COMFY_KEYS_FILTER)
@@ -158,12 +160,12 @@ def vocoder_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
 
 
 def _tiny_job(tiny: Path):
-    """The job of tests/test_pipeline_parity.py (official multimodal guidance, STG on block 1), 4 steps; built
+    """The job of tests/pipelines/test_pipeline_parity.py (official multimodal guidance, STG on block 1), 4 steps; built
     here so that the MLX side does not import torch."""
     from ltx2.conditioning.image import NoConditioning
-    from ltx2.model_set import ModelSet
+    from ltx2.experiment.runner import Job
+    from ltx2.loading.model_set import ModelSet
     from ltx2.pipelines.one_stage import OneStagePipeline
-    from ltx2.runner import Job
     from ltx2.sampling.guidance import Guidance
     from ltx2.sampling.schedulers import LTX2Scheduler
 
@@ -183,9 +185,10 @@ def pipeline_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
     """The default tiny generation in-process with warm weights: one-stage guided denoising (the official
     multimodal guidance: CFG + STG + modality isolation, 4 Euler steps), then the video, audio VAE and vocoder
     decodes. Prompt contexts come from ltx2's text encoder (untimed) for both sides."""
-    import ltx2  # noqa: F401
     import mlx.core as mx
     import numpy as np
+
+    import ltx2  # noqa: F401
 
     job = _tiny_job(files / "tiny")
     if side == "mlx":
@@ -197,7 +200,6 @@ def pipeline_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
         seconds = time_it(generate, repeats)
     else:
         import torch
-        from _vae_oracle import _build, reference_decoder
         from ltx_core.components.diffusion_steps import EulerDiffusionStep
         from ltx_core.components.noisers import GaussianNoiser
         from ltx_core.model.audio_vae import decode_audio
@@ -210,7 +212,8 @@ def pipeline_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
         from ltx_core.types import VideoPixelShape
         from ltx_pipelines.utils.helpers import denoise_audio_video
         from ltx_pipelines.utils.types import PipelineComponents
-        from reference_transformer import load_reference
+        from oracles.transformer import load_reference
+        from oracles.vae import _build, reference_decoder
         from test_pipeline_parity import contexts, guided_loop
 
         torch.set_num_threads(THREADS)
@@ -246,29 +249,30 @@ SIDES = {"transformer": transformer_side, "vae": vae_side, "text": text_side, "v
 
 def write_files(components: list[str], folder: Path, quick: bool) -> None:
     """The random weights both sides load."""
-    import ltx2  # noqa: F401
     import mlx.core as mx
+
+    import ltx2  # noqa: F401
 
     if "transformer" in components:
         from bench_transformer import WIDTHS
 
-        from ltx2.tiny import write_tiny_checkpoint
+        from ltx2.tiny.checkpoint import write_tiny_checkpoint
 
         write_tiny_checkpoint(folder / "transformer.safetensors", "ltx2", seed=0,
                               transformer=dict(WIDTHS, num_layers=size("transformer_layers", quick)))
     if "text" in components:
         from ltx2.models.text.config import GemmaConfig
-        from ltx2.models.text.tiny import write_tiny_gemma_root
+        from ltx2.tiny.text import write_tiny_gemma_root
 
         write_tiny_gemma_root(folder / "gemma", seed=0, config=GemmaConfig(
             num_hidden_layers=size("text_layers", quick), vocab_size=262, max_position_embeddings=4096))
     if "pipeline" in components:
-        from ltx2.tiny import write_tiny_files
+        from ltx2.tiny.checkpoint import write_tiny_files
 
         write_tiny_files(folder / "tiny")
     if "vocoder" in components:
         from ltx2.loading.checkpoint import save_checkpoint
-        from ltx2.models.vocoder.tiny import tiny_vocoder_section, tiny_vocoder_tensors
+        from ltx2.tiny.vocoder import tiny_vocoder_section, tiny_vocoder_tensors
 
         width = size("vocoder_width", quick)
         section = tiny_vocoder_section("ltx2.3", width=width, bwe_width=width // 2)
@@ -380,7 +384,7 @@ def main() -> None:
     args = parser.parse_args()
     args.repeats = args.repeats or (1 if args.quick else 2)
     if args.child:
-        sys.path.insert(0, str(ROOT / "tests"))
+        sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "pipelines")]
         return report(SIDES[args.child](args.side, args.files, args.quick, args.repeats))
     info = machine()
     print(f"machine: {info}", flush=True)

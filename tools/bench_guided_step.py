@@ -30,7 +30,7 @@ from ltx2.sampling import (
     initial_audio_state,
     initial_video_state,
 )
-from ltx2.tiny import tiny_transformer_section, write_tiny_checkpoint
+from ltx2.tiny.checkpoint import tiny_transformer_section, write_tiny_checkpoint
 
 GUIDANCE = {"cfg_scale": 3.0, "stg_scale": 1.0, "rescale_scale": 0.7, "modality_scale": 3.0, "stg_blocks": [1]}
 

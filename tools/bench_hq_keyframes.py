@@ -1,5 +1,5 @@
 """Time pipeline=two_stage_hq and pipeline=keyframe_interpolation against ltx-pipelines' own helpers, one process,
-tiny official-format files (ltx2.tiny), fp32, 2 threads each; same contexts, noise and (for keyframes) images.
+tiny official-format files (ltx2.tiny.checkpoint), fp32, 2 threads each; same contexts, noise and (for keyframes) images.
 
 What is timed on each side: stage 1 + x2 upsampling + stage 2 (denoising, conditioning encoding at both sizes,
 our LoRA fusing; the reference's transformers are built before the clock starts), no decoding. Prints the seconds
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the reference loaders for tiny files
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("tests", "tests/pipelines")]  # the reference loaders for tiny files
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     from ltx2.pipelines.keyframe_interpolation import KeyframeInterpolationPipeline
     from ltx2.pipelines.two_stage_hq import TwoStageHQPipeline
     from ltx2.sampling.guidance import Guidance
-    from ltx2.tiny import write_tiny_files
+    from ltx2.tiny.checkpoint import write_tiny_files
 
     torch.set_num_threads(2)
     folder = Path(tempfile.mkdtemp(prefix="bench-hq-"))
@@ -68,9 +68,8 @@ def main() -> None:
 
 
 def reference_seconds(name: str, job, result) -> float:
-    """The reference's chain (as in tests/test_pipeline_parity_hq_keyframes.py), timed from the first stage."""
+    """The reference's chain (as in tests/pipelines/test_pipeline_parity_hq_keyframes.py), timed from the first stage."""
     import torch
-    from _vae_oracle import reference_encoder, reference_upsampler
     from ltx_core.components.diffusion_steps import EulerDiffusionStep, Res2sDiffusionStep
     from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
     from ltx_core.components.schedulers import LTX2Scheduler
@@ -85,7 +84,8 @@ def reference_seconds(name: str, job, result) -> float:
         simple_denoising_func,
     )
     from ltx_pipelines.utils.types import PipelineComponents
-    from reference_transformer import load_reference, to_torch
+    from oracles.transformer import load_reference, to_torch
+    from oracles.vae import reference_encoder, reference_upsampler
     from test_pipeline_parity import ReplayNoiser, contexts, guided_loop, simple_loop
     from test_pipeline_parity_hq_keyframes import (
         HQ_AUDIO,

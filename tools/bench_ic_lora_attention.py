@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from reference_transformer import reference_modality, reference_perturbations, to_torch
+    from oracles.transformer import reference_modality, reference_perturbations, to_torch
 
     ours, ref = load_pair(args.layers)
     times = {}

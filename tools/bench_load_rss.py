@@ -22,7 +22,7 @@ LTX2_19B_WIDTHS = {
 _WRITER = """
 import json, sys
 import ltx2, mlx.core as mx
-from ltx2.tiny import write_tiny_checkpoint
+from ltx2.tiny.checkpoint import write_tiny_checkpoint
 write_tiny_checkpoint(sys.argv[1], "ltx2", seed=0, dtype=getattr(mx, sys.argv[2]), transformer=json.loads(sys.argv[3]))
 """
 

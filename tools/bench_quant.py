@@ -2,7 +2,7 @@
 for float32, bfloat16, 8-bit and 4-bit (MLX affine, group 64) weights, in one process.
 
 2 blocks (--layers), 32x128 video heads, 32x64 audio heads, real feed-forward sizes; random unit-scale weights (N(0,
-1/fan_in), as ltx2.tiny draws them, the same for every variant) built tensor by tensor in memory (no file); 64 video
+1/fan_in), as ltx2.tiny.checkpoint draws them, the same for every variant) built tensor by tensor in memory (no file); 64 video
 tokens, 30 audio tokens, 128 text tokens by default (a small latent, the weight-bound regime; MLX's CPU bf16 and
 quantized matmuls are slow: at 400 video tokens a q8 forward took 167 s against 3.5 s in float32). Each variant is
 built from float32 and converted in place, one part at a time, after the previous one is freed (peak: the float32
@@ -25,15 +25,14 @@ import os
 import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import numpy as np
+from _bench_common import time_it  # tools/ is on sys.path when run as a script
 from mlx.utils import tree_flatten
 
 from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, video_positions
 from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.model import LTXModel
 from ltx2.models.transformer.quantize import parameter_bytes, quantize_transformer
-from ltx2.tiny import random_weights, tiny_transformer_section
-
-from _bench_common import time_it  # tools/ is on sys.path when run as a script
+from ltx2.tiny.checkpoint import random_weights, tiny_transformer_section
 
 WIDTHS = {"num_attention_heads": 32, "attention_head_dim": 128, "cross_attention_dim": 4096, "caption_channels": 3840,
           "audio_num_attention_heads": 32, "audio_attention_head_dim": 64, "audio_cross_attention_dim": 2048}

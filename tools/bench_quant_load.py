@@ -2,7 +2,7 @@
 real LTX-2 19B widths with a few blocks: the quantizing loader must never hold the whole model unquantized.
 
 Writes a synthetic bf16 checkpoint (random unit-scale weights, tensor by tensor) and its official-layout fp8
-variant (ltx2.tiny_fp8: block linears float8 e4m3 + per-tensor scales; here no block is kept in bf16), then loads
+variant (ltx2.tiny.fp8: block linears float8 e4m3 + per-tensor scales; here no block is kept in bf16), then loads
 each case in a fresh process and prints the peak RSS (minus the RSS before loading), the model's bytes and their
 ratio, and the load seconds.
 
@@ -23,8 +23,8 @@ from ltx2.loading.fp8 import write_safetensors
 from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.load import PREFIX
 from ltx2.models.transformer.model import LTXModel
-from ltx2.tiny import random_weights, tiny_transformer_section
-from ltx2.tiny_fp8 import write_fp8_checkpoint
+from ltx2.tiny.checkpoint import random_weights, tiny_transformer_section
+from ltx2.tiny.fp8 import write_fp8_checkpoint
 from mlx.utils import tree_flatten
 widths = json.loads(sys.argv[3])
 section = tiny_transformer_section("ltx2", **widths)

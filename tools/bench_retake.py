@@ -18,7 +18,7 @@ import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("tests", "tests/pipelines")]
 
 
 def main() -> None:
@@ -30,7 +30,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from _vae_oracle import _build, reference_encoder
     from ltx_core.components.diffusion_steps import EulerDiffusionStep
     from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
     from ltx_core.model.audio_vae.model_configurator import (
@@ -42,13 +41,14 @@ def main() -> None:
     from ltx_pipelines.utils.helpers import multi_modal_guider_denoising_func, noise_audio_state, noise_video_state
     from ltx_pipelines.utils.samplers import euler_denoising_loop
     from ltx_pipelines.utils.types import PipelineComponents
-    from reference_transformer import load_reference, to_torch
+    from oracles.transformer import load_reference, to_torch
+    from oracles.vae import _build, reference_encoder
     from test_pipeline_parity import AUDIO, VIDEO, ReplayNoiser, contexts, make_job
 
     from ltx2.conditioning.source_video import SourceVideoConditioning
-    from ltx2.media import write_video
+    from ltx2.io.media import write_video
     from ltx2.pipelines.retake import RetakePipeline
-    from ltx2.tiny import write_tiny_files
+    from ltx2.tiny.checkpoint import write_tiny_files
 
     folder = Path(tempfile.mkdtemp())
     write_tiny_files(folder)

@@ -23,15 +23,15 @@ import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
+from _bench_common import time_it  # tools/ is on sys.path when run as a script
 
-from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, cpu_kernels, video_positions
+from ltx2.backends.cpu import transformer as cpu_kernels
+from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, video_positions
 from ltx2.models.transformer import attention as attention_module
 from ltx2.models.transformer import layers as layers_module
 from ltx2.models.transformer import rope as rope_module
 from ltx2.models.transformer.load import load_transformer
-from ltx2.tiny import write_tiny_checkpoint
-
-from _bench_common import time_it  # tools/ is on sys.path when run as a script
+from ltx2.tiny.checkpoint import write_tiny_checkpoint
 
 WIDTHS = {"num_attention_heads": 32, "attention_head_dim": 128, "cross_attention_dim": 4096, "caption_channels": 3840,
           "audio_num_attention_heads": 32, "audio_attention_head_dim": 64, "audio_cross_attention_dim": 2048}
@@ -166,8 +166,8 @@ def load_pair(layers: int):
     import torch
 
     torch.set_num_threads(2)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from reference_transformer import load_reference
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("tests", "tests/pipelines")]
+    from oracles.transformer import load_reference
 
     path = Path(tempfile.mkdtemp()) / "bench-19b-widths.safetensors"
     print(f"writing fp32 weights ({layers} block(s) at LTX-2 19B widths) ...", flush=True)
@@ -187,7 +187,7 @@ def main() -> None:
     import torch
 
     ours, ref = load_pair(args.layers)  # puts tests/ on sys.path
-    from reference_transformer import reference_modality, reference_perturbations
+    from oracles.transformer import reference_modality, reference_perturbations
 
     video, audio = make_inputs()
     ref_args = (reference_modality(video, torch.float32), reference_modality(audio, torch.float32),

@@ -58,16 +58,16 @@ def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int
         start = time.perf_counter()
         frames_out, finite = decode()
         times.append(time.perf_counter() - start)
-    blas = sys.modules["ltx2._blas"].status if "ltx2._blas" in sys.modules else "torch's own"
+    blas = sys.modules["ltx2.backends.cpu.blas"].status if "ltx2.backends.cpu.blas" in sys.modules else "torch's own"
     return {"variant": variant, "seconds": min(times), "all_seconds": times, "frames": frames_out, "finite": finite,
             "blas": blas, "weights_rss_gb": baseline}
 
 
 def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dtype: str):
-    import ltx2  # noqa: F401  (fast BLAS before mlx)
     import mlx.core as mx
     import numpy as np
 
+    import ltx2  # noqa: F401  (fast BLAS before mlx)
     from ltx2.models.video_vae import DecoderConfig, VideoDecoder
     from ltx2.models.video_vae.tiled import tiled_decode
     from ltx2.models.video_vae.tiling import SpatialTiling, TemporalTiling, TilingConfig

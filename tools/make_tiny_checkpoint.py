@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
-from ltx2.tiny import VERSIONS, write_tiny_files
-from ltx2.tiny_fp8 import write_fp8_checkpoint
+from ltx2.tiny.checkpoint import VERSIONS, write_tiny_files
+from ltx2.tiny.fp8 import write_fp8_checkpoint
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltx2.validate import RunConfigError, check_file
+from ltx2.experiment.validation import RunConfigError, check_file
 
 SILENT_PEAK_DBFS = -60.0
 DECODE_RATE = 48000  # non-WAV files are decoded by ffmpeg at this rate (WAV files keep theirs)
@@ -65,7 +65,7 @@ class AudioConditioning:
 
 
 def _read_audio(path: Path) -> tuple[np.ndarray, int]:
-    from ltx2.media import read_wav
+    from ltx2.io.media import read_wav
 
     if path.suffix.lower() == ".wav":
         try:

@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from ltx2.validate import RunConfigError, check_image, check_range
+from ltx2.experiment.validation import RunConfigError, check_image, check_range
 
 
 class NoConditioning:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ltx2.conditioning.image import ImageConditioning
-from ltx2.validate import RunConfigError, check_image, check_range
+from ltx2.experiment.validation import RunConfigError, check_image, check_range
 
 ENTRY_KEYS = ("path", "frame_idx", "strength", "crf")
 EXAMPLE = "conditioning.images='[{path: first.png, frame_idx: 0}, {path: last.png, frame_idx: 120}]'"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ltx2.conditioning.image import ImageConditioning, resize_and_center_crop
-from ltx2.validate import RunConfigError, check_file, check_range
+from ltx2.experiment.validation import RunConfigError, check_file, check_range
 
 
 class ReferenceVideoConditioning:
@@ -113,7 +113,7 @@ class ReferenceVideoConditioning:
 
 def read_frames(path: str, cap: int) -> list[np.ndarray]:
     """The first ``cap`` frames of a video (or the one frame of an image) as uint8 (H, W, 3)."""
-    from ltx2.media import read_video
+    from ltx2.io.media import read_video
 
     frames, _ = read_video(path)
     return list(frames[:cap])

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ltx2.validate import RunConfigError, check_file
+from ltx2.experiment.validation import RunConfigError, check_file
 
 REQUEST_KEYS = ("width", "height", "num_frames", "fps")
 
@@ -127,7 +127,7 @@ class SourceVideoConditioning:
     # -- media --------------------------------------------------------------------------------------------------
     def pixels(self) -> np.ndarray:
         """(F, H, W, 3) float32 in [-1, 1]: every frame, as decoded (rgb24), ``x / 127.5 - 1``."""
-        from ltx2.media import read_video
+        from ltx2.io.media import read_video
 
         frames, _ = read_video(self.path)
         return frames[: self.facts.frames].astype(np.float32) / 127.5 - 1.0

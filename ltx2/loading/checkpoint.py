@@ -14,7 +14,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from ltx2.file_identity import file_identity
+from ltx2.loading.file_identity import file_identity
 
 DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16,
           "fp32": mx.float32, "bf16": mx.bfloat16, "fp16": mx.float16}

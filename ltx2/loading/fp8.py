@@ -52,7 +52,7 @@ TABLES = {"F8_E4M3": _table(4, 3, finite_only=True), "F8_E5M2": _table(5, 2, fin
 
 def decode(codes: mx.array, kind: str = "F8_E4M3") -> mx.array:
     """uint8 codes -> float32 values (lazy). e4m3 through ``mx.from_fp8`` where MLX has it (2.5x faster than the
-    table lookup on CPU, equal on all 256 codes: tests/test_transformer_quantize.py), else the table."""
+    table lookup on CPU, equal on all 256 codes: tests/models/test_transformer_quantize.py), else the table."""
     if kind == "F8_E4M3" and hasattr(mx, "from_fp8"):
         return mx.from_fp8(codes, mx.float32)
     return mx.take(mx.array(TABLES[kind]), codes.astype(mx.uint32))

@@ -8,7 +8,7 @@ import copy
 import mlx.core as mx
 
 from ltx2.conditioning.audio import AudioConditioning
-from ltx2.media import fit_audio
+from ltx2.io.media import fit_audio
 from ltx2.pipelines import common
 from ltx2.pipelines.two_stage import lora_strength
 from ltx2.sampling.denoise import SimpleDenoiser

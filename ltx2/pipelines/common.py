@@ -75,7 +75,7 @@ _TEXT_MEMORY_SIZE = 32
 def remembered_text(encoder, prompt, negative_prompt, cache, enhancement, encode):
     """Contexts kept in memory for the jobs of a sweep (so each distinct prompt is encoded once per process even
     with text.cache=false), else from the on-disk cache or the encoder; counted in ``model_set.STATS``."""
-    from ltx2.model_set import STATS
+    from ltx2.loading.model_set import STATS
     from ltx2.models.text.cache import cache_key
 
     key = cache_key(prompt, negative_prompt, encoder.fingerprint(), enhancement)
@@ -150,7 +150,7 @@ def final_latents(video: LatentState, audio: LatentState, shape: VideoLatentShap
 def decode_audio(job, audio_latent: mx.array) -> tuple[np.ndarray, int] | None:
     """Audio latent (1, 8, T, 16) -> (stereo waveform (2, S) float32 in [-1, 1], vocoder rate), fitted to the
     video's duration; None when audio is off (``audio.enabled=false``) or the model has no audio VAE/vocoder."""
-    from ltx2.media import fit_audio
+    from ltx2.io.media import fit_audio
 
     if not getattr(job, "audio_enabled", True):
         return None

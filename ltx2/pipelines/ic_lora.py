@@ -8,11 +8,11 @@ import logging
 import mlx.core as mx
 
 from ltx2.conditioning.reference_video import ReferenceVideoConditioning
+from ltx2.experiment.validation import RunConfigError
 from ltx2.pipelines import common
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape
 from ltx2.sampling.schedulers import DistilledScheduler
-from ltx2.validate import RunConfigError
 
 log = logging.getLogger("ltx2")
 METADATA_KEY = "reference_downscale_factor"

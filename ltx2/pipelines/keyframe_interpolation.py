@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ltx2.conditioning.image import ImageConditioning
 from ltx2.conditioning.keyframes import KeyframesConditioning, guiding_items
+from ltx2.experiment.validation import RunConfigError
 from ltx2.pipelines.two_stage import TwoStagePipeline
-from ltx2.validate import RunConfigError
 
 
 class KeyframeInterpolationPipeline(TwoStagePipeline):

@@ -10,8 +10,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.cpu_elementwise import pixel_norm_silu
-from ltx2.cpu_pool import numpy_path
+from ltx2.backends.cpu.elementwise import pixel_norm_silu
+from ltx2.backends.cpu.pool import numpy_path
 from ltx2.models.audio_vae.config import CAUSALITY, PIXEL_NORM_EPS
 
 

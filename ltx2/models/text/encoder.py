@@ -11,13 +11,12 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, read_header
+from ltx2.loading.checkpoint import CheckpointError, read_header, resolve_dtype
 from ltx2.models.text.config import MAX_TOKENS, GemmaConfig
 from ltx2.models.text.enhance import PromptEnhancement, enhance_or_keep
 from ltx2.models.text.gemma import QUANT_BITS, GemmaTextModel, load_gemma, read_gemma_config
 from ltx2.models.text.processor import EmbeddingsProcessor, TextContext, load_embeddings_processor
 from ltx2.models.text.tokenizer import GemmaTokenizer, Tokens
-from ltx2.loading.checkpoint import resolve_dtype
 
 # Bump when a code change alters the contexts for the same inputs (invalidates the embedding cache).
 TEXT_ENCODING_VERSION = 1

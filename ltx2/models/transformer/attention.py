@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from ltx2.models.transformer import cpu_kernels
+from ltx2.backends.cpu import transformer as cpu_kernels
 from ltx2.models.transformer.layers import NORM_EPS, Linear, product
 from ltx2.models.transformer.rope import RopeTable, apply_rope
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 import mlx.core as mx
 import mlx.nn as nn
 
+from ltx2.backends.cpu import transformer as cpu_kernels
 from ltx2.models.transformer.attention import Attention
 from ltx2.models.transformer.config import TransformerConfig
-from ltx2.models.transformer import cpu_kernels
 from ltx2.models.transformer.layers import NORM_EPS, FeedForward, rms_norm
 from ltx2.models.transformer.perturbations import BatchPerturbations, PerturbationType
 from ltx2.models.transformer.rope import RopeTable

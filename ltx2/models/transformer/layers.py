@@ -9,9 +9,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2 import _blas
-
-from ltx2.models.transformer import cpu_kernels
+from ltx2.backends.cpu import blas as _blas
+from ltx2.backends.cpu import transformer as cpu_kernels
 
 NORM_EPS = 1e-6
 
@@ -92,7 +91,7 @@ def _sinusoid_frequencies(half: int, max_period: float) -> np.ndarray:
     accuracy mode), which is one ulp off the correctly rounded value at two of the 128 indices, and which two
     depends on the CPU MKL dispatches for (measured: 12 and 106 on an AMD EPYC, 44 and 92 on an AVX-512 Xeon). A
     timestep of ~1000 turns one ulp into a 5e-5 rad phase error, so we call the same VML function from the MKL that
-    ltx2/_blas.py loaded; without MKL, the correctly rounded value (tests/test_transformer_layers.py checks it)."""
+    ltx2/backends/cpu/blas.py loaded; without MKL, the correctly rounded value (tests/models/test_transformer_layers.py checks it)."""
     exponent = (np.float32(-math.log(max_period)) * np.arange(half, dtype=np.float32)) / np.float32(half)
     freqs = _blas.mkl_exp(exponent)
     return np.exp(exponent.astype(np.float64)).astype(np.float32) if freqs is None else freqs

@@ -8,7 +8,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.models.transformer import cpu_kernels
+from ltx2.backends.cpu import transformer as cpu_kernels
 from ltx2.models.transformer.block import StreamArgs, TransformerBlock
 from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.layers import AdaLayerNormSingle, CaptionProjection, Linear

@@ -9,7 +9,7 @@ per block, 1.28 GiB outside the 48 blocks). Kept in the compute dtype:
   caption projections (~2% of the weights together);
 - a linear whose input width is not a multiple of the group size (MLX quantizes groups along the input).
 The official fp8 files also keep the first and last blocks in bf16; here every block is quantized (measured on the
-tiny model: see tests/test_transformer_quantize.py; the 19B-width figures in tools/bench_quant.py).
+tiny model: see tests/models/test_transformer_quantize.py; the 19B-width figures in tools/bench_quant.py).
 
 Loading quantizes part by part (the top-level layers, then one block at a time), so the peak memory is the
 quantized model plus one block in the compute dtype. LoRAs are fused in full precision *before* quantizing: the
@@ -109,7 +109,7 @@ def fused_quantized_copy(base: nn.Module, loras, full_weights: dict[str, mx.arra
     """A copy of the quantized ``base`` sharing its arrays, with ``loras`` fused in full precision into the weights
     they touch: ``full_weights`` (model keys -> the checkpoint's weights, lazy) gives W, the fused W + delta is
     computed in ``dtype`` and only then quantized like the base's layer. Returns the copy."""
-    from ltx2.lora import fused_weights
+    from ltx2.loading.lora import fused_weights
 
     bits, group_size = base.quantization.bits, base.quantization.group_size
     copy = type(base)(base.config)

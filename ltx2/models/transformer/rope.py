@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import numpy as np
 
-from ltx2.cpu_pool import numpy_path
+from ltx2.backends.cpu.pool import numpy_path
 
 ROPE_TYPES = ("split", "interleaved")
 

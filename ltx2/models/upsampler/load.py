@@ -7,8 +7,7 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
-from ltx2.loading.checkpoint import resolve_dtype
+from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header, resolve_dtype
 from ltx2.models.upsampler.config import UpsamplerConfig, UpsamplerConfigError
 from ltx2.models.upsampler.model import LatentUpsampler
 from ltx2.models.video_vae.conv import torch_to_mlx_conv

@@ -10,7 +10,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from ltx2.models.video_vae import cpu_conv
+from ltx2.backends.cpu import conv3d as cpu_conv
 from ltx2.models.video_vae.layout import Prologue
 
 PADDING_MODES = ("zeros", "reflect")

@@ -15,7 +15,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.cpu_elementwise import pixel_norm_silu
+from ltx2.backends.cpu.elementwise import pixel_norm_silu
 
 PIXEL_NORM_EPS = 1e-8
 

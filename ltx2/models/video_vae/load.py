@@ -11,8 +11,7 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, read_header
-from ltx2.loading.checkpoint import load_component, per_channel_statistics
+from ltx2.loading.checkpoint import CheckpointError, load_component, per_channel_statistics, read_header
 from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig, VAEConfigError
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.decoder import VideoDecoder

@@ -11,7 +11,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.cpu_pool import numpy_path
+from ltx2.backends.cpu.pool import numpy_path
 from ltx2.models.vocoder.banded import banded_lowpass, banded_upsample, lowpass_matrix, upsample_matrix
 from ltx2.models.vocoder.conv1d import replicate_pad
 

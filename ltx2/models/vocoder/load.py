@@ -7,8 +7,7 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, read_header
-from ltx2.loading.checkpoint import load_component
+from ltx2.loading.checkpoint import CheckpointError, load_component, read_header
 from ltx2.models.vocoder.config import VocoderConfig, VocoderConfigError
 from ltx2.models.vocoder.model import Vocoder, build_vocoder
 

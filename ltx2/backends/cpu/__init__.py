@@ -1,0 +1,1 @@
+"""The CPU backend: numpy + the loaded BLAS (cblas_sgemm) for float32 on the CPU device."""

@@ -1,0 +1,1 @@
+"""The experiment machinery: validation, the runner, records, sweeps, the memory planner."""

@@ -1,0 +1,165 @@
+"""Byte counts for the memory planner (ltx2.experiment.planner): weights from safetensors headers, activations of one
+transformer forward, of Gemma's text encoding and of the VAE / vocoder decodes, from the shapes alone.
+
+Every function here reads headers and does arithmetic; nothing loads a tensor. The activation formulas count
+the tensors alive at the worst moment of each computation as this code runs it today (MLX, lazily evaluated per
+step); the constants that encode how the code runs (copies alive per op, the im2col unfold of a convolution,
+attention query chunking) are fields of ``Knobs`` so that faster or leaner kernels can plug in their own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+                     "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """How the code runs, as far as memory goes. Defaults fitted on MLX 0.32 CPU to the tiny run, a 500 MB synthetic
+    transformer run (tests/experiment/test_planner.py) and the real-width LTX-2 video decoder (tools/bench.py vae, untiled)."""
+
+    quantize_group: int = 64        # elements per (scale, bias) pair of a quantized linear weight
+    attention_chunk: int | None = None  # queries per attention chunk (None: all at once)
+    score_copies: int = 2           # attention scores and their softmax alive together
+    hidden_copies: int = 6          # (T, D) tensors alive in a block besides the op's own buffers
+    conv_unfold: int = 3            # the widest convolution's extra working memory, in copies of its input
+    conv_copies: int = 2            # copies of every level's activation held (MLX's allocator reuses freed buffers)
+    vocoder_copies: int = 6         # (channels, samples) tensors alive in a vocoder stage
+
+
+# -- weights ------------------------------------------------------------------------------------------------------
+def weight_bytes(shape: tuple[int, ...], dtype_bytes: float, quantize_bits: int | None = None,
+                 knobs: Knobs = Knobs()) -> int:
+    """Bytes of one weight as held at run time: ``dtype_bytes`` per element, or, when quantized, ``quantize_bits``
+    per element of a 2-D (linear) weight plus a scale and a bias (in ``dtype_bytes``) per group."""
+    count = math.prod(shape)
+    if quantize_bits and len(shape) == 2 and shape[-1] % knobs.quantize_group == 0:
+        return int(count * quantize_bits / 8 + 2 * dtype_bytes * count / knobs.quantize_group)
+    return int(count * dtype_bytes)
+
+
+def tensors_bytes(tensors: dict[str, tuple[str, tuple[int, ...]]], prefixes: tuple[str, ...], dtype_bytes: float,
+                  quantize_bits: int | None = None, exclude: tuple[str, ...] = (), knobs: Knobs = Knobs()) -> int:
+    """Run-time bytes of the header ``tensors`` (key -> (dtype, shape)) under any of ``prefixes``; floating tensors
+    take ``dtype_bytes`` (the run's dtype), others keep their stored size."""
+    total = 0
+    for key, (stored, shape) in tensors.items():
+        if not key.startswith(prefixes) or (exclude and key.startswith(exclude)):
+            continue
+        if stored in ("F64", "F32", "F16", "BF16"):
+            total += weight_bytes(shape, dtype_bytes, quantize_bits, knobs)
+        else:
+            total += math.prod(shape) * SAFETENSORS_BYTES.get(stored, 4)
+    return total
+
+
+def gemma_files(gemma_root: str | Path) -> list[Path]:
+    return sorted(Path(gemma_root).glob("*.safetensors"))
+
+
+def gemma_config(gemma_root: str | Path) -> dict:
+    """Gemma 3's text config (multimodal checkpoints nest it under ``text_config``), 12B defaults for absent keys."""
+    raw = json.loads((Path(gemma_root) / "config.json").read_text())
+    text = raw.get("text_config", raw)
+    defaults = {"hidden_size": 3840, "num_hidden_layers": 48, "intermediate_size": 15360, "num_attention_heads": 16,
+                "vocab_size": 262208}
+    return {k: text.get(k, v) for k, v in defaults.items()}
+
+
+# -- activations --------------------------------------------------------------------------------------------------
+def transformer_forward(section: dict, video_tokens: int, audio_tokens: int, text_tokens: int, dtype_bytes: float,
+                        knobs: Knobs = Knobs()) -> int:
+    """Peak bytes of one forward beyond the weights: the hidden states and per-token AdaLN tables of both
+    modalities, RoPE tables (float32), and the worst single op (video self-attention scores, or a feed-forward
+    4x-wide intermediate)."""
+    dv = section.get("num_attention_heads", 32) * section.get("attention_head_dim", 128)
+    hv = section.get("num_attention_heads", 32)
+    da = section.get("audio_num_attention_heads", 32) * section.get("audio_attention_head_dim", 64)
+    ha = section.get("audio_num_attention_heads", 32)
+    ctx = section.get("cross_attention_dim", dv)
+    resident = dtype_bytes * (knobs.hidden_copies * (video_tokens * dv + audio_tokens * da)
+                              + 6 * (video_tokens * dv + audio_tokens * da)  # per-token AdaLN shift/scale/gate
+                              + 2 * text_tokens * (ctx + section.get("audio_cross_attention_dim", da)))
+    rope = 4 * 2 * (video_tokens * dv + audio_tokens * da)  # cos and sin tables, float32
+
+    def attention(heads: int, queries: int, keys: int, width: int) -> float:
+        chunk = min(queries, knobs.attention_chunk or queries)
+        return dtype_bytes * (knobs.score_copies * heads * chunk * keys + 4 * queries * width)
+
+    ops = [attention(hv, video_tokens, video_tokens, dv), attention(hv, video_tokens, text_tokens, dv),
+           attention(ha, audio_tokens, audio_tokens, da), attention(ha, video_tokens, audio_tokens, da),
+           dtype_bytes * 2 * 4 * (video_tokens * dv), dtype_bytes * 2 * 4 * (audio_tokens * da)]
+    return int(resident + rope + max(ops))
+
+
+def text_encode(config: dict, tokens: int, prompts: int, dtype_bytes: float, feature_layers: int | None = None,
+                knobs: Knobs = Knobs()) -> int:
+    """Gemma over ``prompts`` prompts of ``tokens`` (padded) tokens: every layer's hidden state is kept (the
+    features stack them), plus one layer's attention scores and MLP intermediate, and the float32 stacked
+    features of one prompt."""
+    d, layers = config["hidden_size"], config["num_hidden_layers"]
+    kept = (feature_layers or layers + 1) * tokens * d
+    states = prompts * kept * dtype_bytes
+    features = 4 * kept  # (T, D*L) float32
+    op = max(knobs.score_copies * config["num_attention_heads"] * tokens * tokens,
+             2 * tokens * config["intermediate_size"]) * dtype_bytes
+    return int(states + features + op)
+
+
+def decoder_levels(vae_section: dict, latent: tuple[int, int, int]) -> list[tuple[int, int]]:
+    """(voxels, channels) of each activation the video decoder makes for a latent grid (F', H', W'): after
+    ``conv_in``, after every block, after ``conv_out`` (out_channels x patch^2) and the pixels."""
+    from ltx2.models.video_vae.config import DECODER_STRIDES, DecoderConfig
+
+    config = DecoderConfig.from_metadata(vae_section)
+    f, h, w = latent
+    levels = [(f * h * w, config.width)]
+    for block, (_, cout) in zip(reversed(config.blocks), config.block_channels()):
+        st, sh, sw = DECODER_STRIDES[block.name]
+        f, h, w = (f - 1) * st + 1 if st > 1 else f, h * sh, w * sw
+        levels.append((f * h * w, cout))
+    p = config.patch_size
+    levels.append((f * h * w, config.out_channels * p * p))
+    levels.append((f * h * w * p * p, config.out_channels))
+    return levels
+
+
+def video_decode(vae_section: dict, latent: tuple[int, int, int], dtype_bytes: float,
+                 knobs: Knobs = Knobs()) -> int:
+    """Decode of one latent grid (a whole latent or one tile): ``conv_copies`` of every level's activation (MLX's
+    allocator keeps freed buffers for reuse, so earlier levels stay resident) plus the widest convolution's
+    unfolded input."""
+    levels = decoder_levels(vae_section, latent)
+    widest_conv = max(voxels * channels for voxels, channels in levels[:-2])
+    return int(dtype_bytes * (knobs.conv_copies * sum(v * c for v, c in levels) + knobs.conv_unfold * widest_conv))
+
+
+def tiled_latent(latent: tuple[int, int, int], tile_px: int, tile_frames: int) -> tuple[int, int, int]:
+    """The largest tile's latent grid (a tile's size includes its overlap)."""
+    f, h, w = latent
+    return (min(f, tile_frames // 8 + 1), min(h, tile_px // 32), min(w, tile_px // 32))
+
+
+def vocoder_decode(vocoder_section: dict, seconds: float, knobs: Knobs = Knobs()) -> int:
+    """Float32 vocoder over ``seconds`` of audio: at each upsampling stage (channels halve, length grows by the
+    rate) ``vocoder_copies`` (channels, samples) tensors, stereo; the bandwidth extender likewise when present."""
+    total = 0
+    for key, rate_in in (("vocoder", 100.0), ("bwe", None)):
+        section = vocoder_section.get(key, vocoder_section if key == "vocoder" else None)
+        if not isinstance(section, dict) or "upsample_rates" not in section:
+            continue
+        rates, channels = section["upsample_rates"], section.get("upsample_initial_channel", 512)
+        if rate_in is None:  # the extender runs on the vocoder's output, re-analysed at hop_length
+            rate_in = section.get("input_sampling_rate", 16000) / section.get("hop_length", 80)
+        length, worst = seconds * rate_in, 0.0
+        for rate in rates:
+            length, channels = length * rate, max(channels // 2, 1)
+            worst = max(worst, length * channels)
+        total = max(total, int(4 * 2 * knobs.vocoder_copies * worst))
+    return total

@@ -1,0 +1,364 @@
+"""The memory planner: the predicted peak memory of each phase of a run (text encoding, denoising per stage,
+decoding), from the checkpoint headers and the request, before anything is loaded.
+
+``plan=true`` prints the table and exits; a run whose predicted peak exceeds the machine's available memory
+stops with the options that would fit, unless ``plan.force=true``. Every run records its plan
+(``run_record.json`` ``memory_plan``, with the measured peak beside it).
+
+A phase's total is: the process as it stands when the plan is made (interpreter, libraries, and any network a
+previous job of a sweep left cached) + a fixed runtime overhead + the weights loaded by then + the activations
+of that phase. Networks stay cached once loaded (``ltx2.loading.model_set``), so later phases carry earlier weights;
+the text encoder frees itself after encoding. Byte formulas: ``ltx2.experiment.estimates``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ltx2.experiment import estimates as est
+from ltx2.loading.checkpoint import read_header
+
+GIB = 2**30
+# Measured on the tiny default run (MLX 0.32 CPU, Linux): what the pipelines import and allocate beyond the
+# process at plan time (video writer, tqdm, model modules, MLX's allocator and thread pools).
+RUNTIME_OVERHEAD = 170 * 2**20
+TRANSFORMER_PREFIX = "model.diffusion_model."
+_TEXT_IN_TRANSFORMER = (TRANSFORMER_PREFIX + "video_embeddings_connector.",
+                        TRANSFORMER_PREFIX + "audio_embeddings_connector.")
+
+
+@dataclass
+class PlanSettings:
+    """The ``plan`` config group (conf/plan/): ``plan=true`` shows the plan and exits; ``plan.force=true`` runs
+    even when the prediction exceeds the available memory; ``plan.available_gb`` replaces the measured
+    available memory (a share of a machine, or a test)."""
+
+    show: bool = False
+    force: bool = False
+    available_gb: float | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the plan depends on besides the files."""
+
+    width: int
+    height: int
+    num_frames: int
+    fps: float
+    dtype: str = "bfloat16"
+    quantize_bits: int | None = None       # transformer weights (model.quantize, when the run supports it)
+    text_quantize_bits: int | None = None  # Gemma (text.quantize_bits)
+    negative_prompt: bool = True
+    audio: bool = True
+    image_conditioning: bool = False
+
+
+@dataclass
+class Phase:
+    name: str
+    weights: dict[str, int]  # network -> bytes held during this phase (loaded by now and not freed)
+    activations: int
+
+    @property
+    def total_weights(self) -> int:
+        return sum(self.weights.values())
+
+
+@dataclass
+class MemoryPlan:
+    request: Request
+    base: int  # process at plan time + runtime overhead
+    phases: list[Phase]
+    available: int | None
+    knobs: est.Knobs = field(default_factory=est.Knobs)
+
+    def total(self, phase: Phase) -> int:
+        return self.base + phase.total_weights + phase.activations
+
+    @property
+    def peak_phase(self) -> Phase:
+        return max(self.phases, key=self.total)
+
+    @property
+    def peak(self) -> int:
+        return self.total(self.peak_phase)
+
+    @property
+    def fits(self) -> bool:
+        return self.available is None or self.peak <= self.available
+
+    def table(self) -> str:
+        rows = ["| phase | weights GiB | activations GiB | predicted GiB | networks held |", "|---|---|---|---|---|"]
+        for phase in self.phases:
+            held = ", ".join(f"{k} {v / GIB:.2f}" for k, v in phase.weights.items() if v)
+            rows.append(f"| {phase.name} | {phase.total_weights / GIB:.2f} | {phase.activations / GIB:.2f} | "
+                        f"{self.total(phase) / GIB:.2f} | {held} |")
+        available = f"{self.available / GIB:.2f} GiB" if self.available is not None else "unknown"
+        r = self.request
+        rows.append(f"\npredicted peak {self.peak / GIB:.2f} GiB ({self.peak_phase.name}); available {available}; "
+                    f"process + runtime {self.base / GIB:.2f} GiB; {r.width}x{r.height}, {r.num_frames} frames, "
+                    f"{r.dtype}" + (f", weights {r.quantize_bits}-bit" if r.quantize_bits else ""))
+        return "\n".join(rows)
+
+    def as_dict(self) -> dict:
+        return {"predicted_peak_bytes": self.peak, "peak_phase": self.peak_phase.name, "base_bytes": self.base,
+                "available_bytes": self.available,
+                "phases": {p.name: {"predicted_bytes": self.total(p), "weights_bytes": p.weights,
+                                    "activations_bytes": p.activations} for p in self.phases}}
+
+
+# -- the machine --------------------------------------------------------------------------------------------------
+def available_memory() -> int | None:
+    """Bytes a new allocation can get without swapping: psutil, else /proc/meminfo MemAvailable, else macOS's
+    physical memory less what the kernel counts as used (vm_stat)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo.read_text(), re.MULTILINE)
+        if match:
+            return int(match.group(1)) * 1024
+    if sys.platform == "darwin":
+        try:
+            stat = subprocess.run(["vm_stat"], check=False, capture_output=True, text=True, timeout=5).stdout
+            page = int(re.search(r"page size of (\d+)", stat).group(1))
+            pages = sum(int(re.search(rf"{name}:\s+(\d+)", stat).group(1))
+                        for name in ("Pages free", "Pages inactive", "Pages speculative"))
+            return pages * page
+        except (OSError, AttributeError, subprocess.TimeoutExpired):
+            return None
+    return None
+
+
+def process_rss() -> int:
+    """Resident bytes of this process now."""
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except ImportError:
+        status = Path("/proc/self/status")
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status.read_text(), re.MULTILINE) if status.is_file() else None
+        return int(match.group(1)) * 1024 if match else 0
+
+
+def peak_rss() -> int:
+    """This process's peak resident bytes so far: VmHWM on Linux (ru_maxrss there survives exec, so a child
+    would inherit its parent's peak), else ru_maxrss (bytes on macOS)."""
+    import resource
+
+    status = Path("/proc/self/status")
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.MULTILINE) if status.is_file() else None
+    if match:
+        return int(match.group(1)) * 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+# -- the plan -----------------------------------------------------------------------------------------------------
+def plan_run(models: Any, pipeline: Any, request: Request, available: int | None = None,
+             knobs: est.Knobs | None = None, base: int | None = None) -> MemoryPlan:
+    """The plan of one job of ``pipeline`` with the files of ``models`` (an ltx2.loading.model_set.ModelSet, files
+    resolved). Networks already in this process's cache are in ``base`` (the current RSS) and not added again."""
+    from ltx2.loading.model_set import cached_kinds
+
+    knobs = knobs or est.Knobs()
+    base = process_rss() + RUNTIME_OVERHEAD if base is None else base
+    in_memory = cached_kinds((models.checkpoint, models.spatial_upsampler))
+    header = read_header(models.checkpoint)
+    config, tensors = header.config, header.tensors
+    b = est.DTYPE_BYTES.get(request.dtype, 4)
+
+    def weights(kind: str, prefixes: tuple[str, ...], dtype_bytes: float = b, quantize: int | None = None,
+                exclude: tuple[str, ...] = (), source: dict | None = None) -> int:
+        if kind in in_memory:
+            return 0
+        return est.tensors_bytes(source or tensors, prefixes, dtype_bytes, quantize, exclude, knobs)
+
+    # text encoding: Gemma + the embeddings processor, freed afterwards
+    gemma_cfg = est.gemma_config(models.gemma_root)
+    gemma = sum(est.tensors_bytes(read_header(f).tensors, ("",), b, request.text_quantize_bits,
+                                  ("vision_tower.", "multi_modal_projector.", "model.vision_tower.",
+                                   "model.multi_modal_projector."), knobs)
+                for f in est.gemma_files(models.gemma_root))
+    processor = est.tensors_bytes(tensors, ("text_embedding_projection.",) + _TEXT_IN_TRANSFORMER, b, None, (), knobs)
+    from ltx2.models.text.config import MAX_TOKENS
+
+    prompts = 2 if request.negative_prompt else 1
+    phases = [Phase("text_encoding", {"gemma": gemma, "text processor": processor},
+                    est.text_encode(gemma_cfg, MAX_TOKENS, prompts, b, knobs=knobs))]
+
+    transformer = weights("transformer", (TRANSFORMER_PREFIX,), b, request.quantize_bits, _TEXT_IN_TRANSFORMER)
+    held: dict[str, int] = {"transformer": transformer}
+    if models.loras:
+        held["LoRA-fused copy"] = _lora_touched(tensors, [p for p, _ in models.loras], b, request.quantize_bits, knobs)
+    if request.image_conditioning:
+        held["video encoder"] = weights("video_encoder", ("vae.encoder.", "vae.per_channel_statistics."))
+    section = config["transformer"]
+    audio_tokens = _audio_tokens(request)
+    two_stage = bool(getattr(pipeline, "NEEDS_UPSAMPLER", False))
+    sizes = [("denoise_stage_1", request.width // 2, request.height // 2), ("denoise_stage_2", request.width,
+                                                                            request.height)] if two_stage \
+        else [("denoise", request.width, request.height)]
+    for name, width, height in sizes:
+        if name == "denoise_stage_2":
+            held["upsampler"] = weights("upsampler", ("",), source=read_header(models.spatial_upsampler).tensors)
+            held.setdefault("video encoder", weights("video_encoder", ("vae.encoder.", "vae.per_channel_statistics.")))
+            if getattr(pipeline, "NEEDS_DISTILLED_LORA", False):
+                loras = [p for p, _ in models.loras] + [models.distilled_lora]
+                held["LoRA-fused copy"] = _lora_touched(tensors, loras, b, request.quantize_bits, knobs)
+        video_tokens = _video_latent(request.num_frames, height, width)
+        act = est.transformer_forward(section, _prod(video_tokens), audio_tokens, MAX_TOKENS, b, knobs)
+        phases.append(Phase(name, dict(held), act))
+
+    # decoding: the audio decoder and vocoder (float32), then the video decoder, streamed tile by tile
+    held = dict(held)
+    latent = _video_latent(request.num_frames, request.height, request.width)
+    decode = est.video_decode(config["vae"], _tile(latent), b, knobs)
+    held["video decoder"] = weights("video_decoder", ("vae.decoder.", "vae.per_channel_statistics."))
+    if request.audio and "audio_vae" in config and "vocoder" in config:
+        held["audio decoder"] = weights("audio_decoder", ("audio_vae.decoder.", "audio_vae.per_channel_statistics."))
+        held["vocoder"] = weights("vocoder", ("vocoder.",), 4)
+        decode = max(decode, est.vocoder_decode(config["vocoder"], request.num_frames / request.fps, knobs))
+    phases.append(Phase("decode", held, decode))
+    return MemoryPlan(request, base, phases, available, knobs)
+
+
+def _prod(shape) -> int:
+    out = 1
+    for n in shape:
+        out *= n
+    return out
+
+
+def _video_latent(frames: int, height: int, width: int) -> tuple[int, int, int]:
+    return ((frames - 1) // 8 + 1, max(height // 32, 1), max(width // 32, 1))
+
+
+def _audio_tokens(request: Request) -> int:
+    from ltx2.sampling.latent_state import AudioLatentShape
+
+    return AudioLatentShape.from_video(request.num_frames, request.fps).frames
+
+
+def _tile(latent: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The latent grid one decode step sees: the whole latent, or the largest tile of the tiling the pipelines
+    choose (``ltx2.pipelines.common.tiling_for``)."""
+    from ltx2.pipelines.common import tiling_for
+
+    tiling = tiling_for((1, *latent, 128))
+    if tiling is None:
+        return latent
+    spatial, temporal = tiling.spatial, tiling.temporal
+    return est.tiled_latent(latent, spatial.tile_px if spatial else 10**9,
+                            temporal.tile_frames if temporal else 10**9)
+
+
+def _lora_touched(tensors: dict, lora_files: list[str], b: float, quantize: int | None, knobs: est.Knobs) -> int:
+    """Bytes of the transformer weights the LoRAs touch (the fused copy holds its own)."""
+    touched: set[str] = set()
+    for path in lora_files:
+        for key in read_header(path).tensors:
+            match = re.match(r"(?:diffusion_model\.|model\.diffusion_model\.)?(.+)\.lora_A\.weight$", key)
+            if match:
+                touched.add(TRANSFORMER_PREFIX + match.group(1) + ".weight")
+    return est.tensors_bytes({k: v for k, v in tensors.items() if k in touched}, ("",), b, quantize, (), knobs)
+
+
+# -- the run's side -----------------------------------------------------------------------------------------------
+def request_of(cfg, pipeline, conditioning, guidance, models) -> Request:
+    from omegaconf import OmegaConf
+
+    quantize = OmegaConf.select(cfg, "model.quantize", default=None)
+    return Request(width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
+                   dtype=str(models.dtype), quantize_bits=quantize if isinstance(quantize, int) else None,
+                   text_quantize_bits=cfg.text.quantize_bits,
+                   negative_prompt=bool(getattr(guidance, "needs_negative", True)),
+                   audio=bool(cfg.audio.enabled),
+                   image_conditioning=getattr(conditioning, "GROUP_OPTION", None) == "image")
+
+
+def settings_of(cfg) -> PlanSettings:
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(cfg, "plan", default=None)
+    return PlanSettings(**OmegaConf.to_container(node)) if node is not None else PlanSettings()
+
+
+def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
+    """The plan of this job; raises RunConfigError when it does not fit and ``plan.force`` is off (and ``plan=true``
+    only shows it)."""
+    from ltx2.experiment.validation import RunConfigError
+
+    settings = settings_of(cfg)
+    available = int(settings.available_gb * GIB) if settings.available_gb is not None else available_memory()
+    request = request_of(cfg, pipeline, conditioning, guidance, models)
+    plan = plan_run(models, pipeline, request, available)
+    if plan.fits or settings.force or settings.show:
+        return plan
+    fits = alternatives(plan, models, pipeline, supports_quantize="quantize" in cfg.model,
+                        multiple=getattr(pipeline, "RESOLUTION_MULTIPLE", 32))
+    options = "; ".join(fits) if fits else "nothing smaller fits either: use a machine with more memory"
+    raise RunConfigError("plan", f"{plan.peak / GIB:.2f} GiB", f"the predicted peak memory ({plan.peak_phase.name}) "
+                         f"exceeds the {plan.available / GIB:.2f} GiB available (plan=true shows each phase)",
+                         f"these would fit: {options}; or plan.force=true to run anyway")
+
+
+def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, multiple: int) -> list[str]:
+    """Override sets that bring the predicted peak under the available memory, each with its prediction."""
+    r, out = plan.request, []
+
+    def attempt(label: str, request: Request) -> None:
+        other = plan_run(models, pipeline, request, plan.available, plan.knobs, base=plan.base)
+        if other.fits:
+            out.append(f"{label} ({other.peak / GIB:.2f} GiB)")
+
+    if supports_quantize:
+        for bits in (8, 4):
+            if r.quantize_bits is None or bits < r.quantize_bits:
+                attempt(f"model.quantize={bits}", replace(r, quantize_bits=bits))
+    if plan.peak_phase.name == "text_encoding" and r.text_quantize_bits is None:
+        attempt("text.quantize_bits=8", replace(r, text_quantize_bits=8))
+    for scale in (0.75, 0.5, 0.25):
+        w, h = (max(multiple, int(v * scale) // multiple * multiple) for v in (r.width, r.height))
+        if (w, h) != (r.width, r.height):
+            before = len(out)
+            attempt(f"width={w} height={h}", replace(r, width=w, height=h))
+            if len(out) > before:
+                break
+    for frames in (r.num_frames // 2 // 8 * 8 + 1, 9, 1):
+        if frames < r.num_frames:
+            before = len(out)
+            attempt(f"num_frames={frames}", replace(r, num_frames=frames))
+            if len(out) > before:
+                break
+    return out
+
+
+def cli_aliases(argv: list[str]) -> list[str]:
+    """``plan=true`` / ``plan=false`` on the command line select the ``show`` / ``default`` options of the plan
+    group (Hydra's override grammar reads ``true`` as a boolean, which cannot name a group option)."""
+    aliases = {"plan=true": "plan=show", "plan=false": "plan=default"}
+    return [aliases.get(arg.lower(), arg) if arg.lower() in aliases else arg for arg in argv]
+
+
+def show(plan: MemoryPlan) -> None:
+    print(plan.table(), flush=True)
+
+
+def measured(plan: MemoryPlan | None) -> dict | None:
+    """The plan as recorded: the prediction and this process's measured peak so far."""
+    if plan is None:
+        return None
+    return {**plan.as_dict(), "measured_peak_rss_bytes": peak_rss(), "pid": os.getpid()}

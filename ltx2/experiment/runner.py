@@ -1,0 +1,335 @@
+"""The task body of `python -m ltx2.run`: validate, build, generate, record. Importable (sweeps run it in-process
+with models kept warm; other launchers pickle it)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ltx2.experiment import planner
+from ltx2.experiment import validation as v
+from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
+
+log = logging.getLogger("ltx2")
+
+
+@dataclass
+class Job:
+    """Everything a pipeline needs for one video, validated."""
+
+    models: Any  # ltx2.loading.model_set.ModelSet
+    prompt: str
+    negative_prompt: str
+    seed: int
+    width: int
+    height: int
+    num_frames: int
+    fps: float
+    scheduler: Any
+    guidance: Any
+    conditioning: Any
+    pipeline: Any
+    text_cache_dir: Path | None = None
+    enhance_prompt: bool = False
+    quantize_bits: int | None = None
+    noise_file: Path | None = None
+    audio_enabled: bool = True
+    save_audio: bool = False
+    record: RunRecord | None = None
+    info: dict = field(default_factory=dict)  # what the pipeline reports back (prompt used, noise, latents)
+    plan: Any = None  # ltx2.experiment.planner.MemoryPlan: predicted peak memory per phase
+
+    def phase(self, name: str):
+        from contextlib import nullcontext
+
+        return self.record.phase(name) if self.record else nullcontext()
+
+
+_JOBS_IN_PROCESS = 0
+
+
+def run_job(cfg: DictConfig) -> dict:
+    global _JOBS_IN_PROCESS
+    from ltx2.loading import model_set
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        done = completed_before(run_dir, cfg)
+        if done is not None:
+            log.info("skipping %s: it already holds a completed run of this config", run_dir)
+            return done
+        job = prepare(cfg)
+    except v.RunConfigError as e:
+        _reject(run_dir, e)
+    if job.plan is not None and planner.settings_of(cfg).show:  # plan=true: the table, nothing loaded or written
+        planner.show(job.plan)
+        _remove_if_empty(run_dir)
+        return {"plan": job.plan.as_dict()}
+    _write_provenance(run_dir, cfg, hydra_cfg)
+    handler = _log_to(run_dir / "run.log")
+    before, earlier = model_set.stats(), _JOBS_IN_PROCESS
+    _JOBS_IN_PROCESS += 1
+    try:
+        job.record = RunRecord(run_dir, **_record_fields(cfg, hydra_cfg, job))
+
+        def process_counts() -> None:
+            after = model_set.stats()
+            job.record.set(process={"pid": os.getpid(), "earlier_jobs": earlier,
+                                    "counts": {k: n - before.get(k, 0) for k, n in sorted(after.items())
+                                               if n != before.get(k, 0)}})
+        try:
+            outputs = execute(job, cfg, run_dir)
+        except KeyboardInterrupt:
+            process_counts()
+            job.record.finish("interrupted", "KeyboardInterrupt")
+            raise
+        except Exception as e:
+            log.exception("run failed")
+            process_counts()
+            job.record.set(memory_plan=planner.measured(job.plan))
+            job.record.finish("failed", f"{type(e).__name__}: {e}")
+            raise
+        process_counts()
+        job.record.set(memory_plan=planner.measured(job.plan))
+        job.record.finish("completed")
+        phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in job.record.data["phases"].items())
+        log.info("phases: %s", phases)
+        log.info("wrote %s", run_dir)
+        return outputs
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def completed_before(run_dir: Path, cfg: DictConfig) -> dict | None:
+    """Resuming a sweep whose job directories are deterministic (named sweeps, or ``hydra.sweep.dir=`` given
+    again): a job whose directory holds a completed run of the same resolved config is not run again. A completed
+    run of another config there is an error (it would be overwritten)."""
+    import json
+
+    record_file, saved_file = run_dir / "run_record.json", run_dir / "resolved_config.yaml"
+    if not record_file.is_file() or not saved_file.is_file():
+        return None
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("status") != "completed":
+        return None  # failed or interrupted: run it again
+    saved = OmegaConf.to_container(OmegaConf.load(saved_file))
+    current = OmegaConf.to_container(cfg, resolve=True)
+    if saved != current:
+        changed = sorted(k for k in _flat(saved).keys() | _flat(current).keys()
+                         if _flat(saved).get(k) != _flat(current).get(k))
+        raise v.RunConfigError("hydra.sweep.dir", str(run_dir.parent), f"job directory {run_dir.name} already holds "
+                               f"a completed run of another config (differs in {', '.join(changed[:3])})",
+                               "start a new sweep directory (hydra.sweep.dir=/new/path) or remove that job directory")
+    video = record.get("outputs", {}).get("video", {}).get("file")
+    return {"video": str(run_dir / video) if video else None, "skipped": True}
+
+
+def _flat(node: Any, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for k, val in node.items():
+            out.update(_flat(val, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: node}
+
+
+# -- validation -------------------------------------------------------------------------------------------------
+def prepare(cfg: DictConfig) -> Job:
+    """Every check that needs no weights, in the order a user would fix things. Raises RunConfigError."""
+    v.check_raw(cfg)
+    v.check_output_root("paths.output_root", cfg.paths.output_root)
+    v.check_model_quantization(cfg.model)
+    models = _build("model", cfg.model, loras=_loras(cfg))
+    pipeline = _build("pipeline", cfg.pipeline)
+    needs_distilled_lora = getattr(pipeline, "NEEDS_DISTILLED_LORA", False)
+    models.resolve_files(need_upsampler=pipeline.NEEDS_UPSAMPLER, need_distilled_lora=needs_distilled_lora)
+    models.ensure_files(seed=0)
+    v.check_checkpoint("model.checkpoint", models.checkpoint, ("transformer", "vae"))
+    if not models.gemma_root or not (Path(models.gemma_root) / "config.json").is_file():
+        raise v.RunConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
+                               "model*.safetensors, tokenizer files)",
+                               "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
+    conditioning = _build("conditioning", cfg.conditioning)
+    if hasattr(conditioning, "request"):  # retake: size, frames and fps are the source video's
+        cfg = OmegaConf.merge(cfg, conditioning.request(cfg))
+    v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
+    if pipeline.NEEDS_UPSAMPLER:
+        v.check_checkpoint("model.spatial_upsampler", models.spatial_upsampler, ())
+    if needs_distilled_lora:
+        v.check_file("model.distilled_lora", models.distilled_lora, "the distilled LoRA (used by stage 2)",
+                     "set model.distilled_lora=/path/to/the-distilled-lora.safetensors")
+    scheduler = _build("scheduler", cfg.scheduler)
+    guidance = _build("guider", cfg.guider)
+    _check_blocks(guidance, models.checkpoint)
+    conditioning.validate(num_frames=cfg.num_frames, fps=cfg.fps)
+    if hasattr(pipeline, "check_conditioning"):  # a pipeline's own rule on the conditioning it takes
+        pipeline.check_conditioning(conditioning)
+    needed = getattr(pipeline, "CONDITIONING", None)
+    if needed is not None and not isinstance(conditioning, needed):
+        choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
+        raise v.RunConfigError("conditioning", choice, f"this pipeline needs conditioning={needed.GROUP_OPTION}",
+                               f"add conditioning={needed.GROUP_OPTION} conditioning.path=...")
+    only = getattr(conditioning, "PIPELINE", None)  # conditioning that only one pipeline takes
+    if only and needed is not type(conditioning):
+        raise v.RunConfigError("conditioning", conditioning.GROUP_OPTION, f"{conditioning.GROUP_OPTION} conditioning "
+                               f"drives pipeline={only} only", f"add pipeline={only}")
+    if hasattr(pipeline, "check_job"):  # the pipeline's own rules (LoRA metadata, sizes)
+        pipeline.check_job(models, conditioning, cfg.width, cfg.height, cfg.num_frames)
+    noise_file = None
+    if cfg.noise.from_file:
+        noise_file = v.check_file("noise.from_file", cfg.noise.from_file, "the noise file",
+                                  "point it at the noise.safetensors of an earlier run (output.save_noise=true)")
+    quantize = cfg.text.quantize_bits
+    if quantize is not None and quantize not in (4, 8):
+        raise v.RunConfigError("text.quantize_bits", quantize, "Gemma can be quantized to 4 or 8 bits",
+                               "use text.quantize_bits=8, 4, or null")
+    plan = planner.check(cfg, models, pipeline, conditioning, guidance)  # before loading: over budget -> refused
+    return Job(plan=plan, models=models, prompt=cfg.prompt, negative_prompt=cfg.negative_prompt, seed=cfg.seed,
+               width=cfg.width, height=cfg.height, num_frames=cfg.num_frames, fps=cfg.fps, scheduler=scheduler,
+               guidance=guidance, conditioning=conditioning, pipeline=pipeline,
+               text_cache_dir=Path(cfg.paths.cache_dir) / "embeddings" if cfg.text.cache else None,
+               enhance_prompt=cfg.text.enhance_prompt, quantize_bits=quantize, noise_file=noise_file,
+               audio_enabled=bool(cfg.audio.enabled), save_audio=bool(cfg.output.save_audio))
+
+
+def _build(group: str, node: DictConfig, **kwargs) -> Any:
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        message = str(cause).split("\nfull_key")[0]
+        target = OmegaConf.select(node, "_target_", default=None)
+        raise v.RunConfigError(group, target, message, f"check the {group}.* values (conf/{group}/)") from None
+    except (ValueError, TypeError) as e:
+        raise v.RunConfigError(group, None, str(e), f"check the {group}.* values") from None
+
+
+def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
+    loras = []
+    for name, entry in (cfg.lora or {}).items():
+        key = f"lora.{name}"
+        if not isinstance(entry, DictConfig) or "path" not in entry:
+            raise v.RunConfigError(key, entry, "a LoRA entry needs a path and a strength",
+                                   f"{key}={{path: /path/to/lora.safetensors, strength: 1.0}}")
+        from ltx2.loading.hub import resolve
+
+        path = resolve(f"{key}.path", entry.path, cfg.model.get("name"), lora=name)
+        v.check_file(f"{key}.path", path, "the LoRA file", f"set {key}.path to an existing .safetensors")
+        strength = entry.get("strength", 1.0)
+        if not isinstance(strength, (int, float)) or not math.isfinite(strength):
+            raise v.RunConfigError(f"{key}.strength", strength, "must be a finite number", f"{key}.strength=1.0")
+        loras.append((str(path), float(strength)))
+    return tuple(loras)
+
+
+def _check_blocks(guidance, checkpoint: str) -> None:
+    from ltx2.loading.checkpoint import read_header
+
+    layers = read_header(checkpoint).config["transformer"].get("num_layers", 48)
+    for key, blocks in guidance.stg_block_lists():
+        bad = [b for b in blocks if not 0 <= b < layers]
+        if bad:
+            raise v.RunConfigError(key, blocks, f"STG blocks must be in 0..{layers - 1} for this model "
+                                   f"({layers} blocks)", f"{key}=[{min(layers - 1, 29)}]")
+
+
+def _reject(run_dir: Path, error: v.RunConfigError) -> None:
+    """Print the one-line reason and leave nothing behind (the run directory Hydra made is removed if empty)."""
+    print(f"ltx2: invalid config: {error}", file=sys.stderr)
+    _remove_if_empty(run_dir)
+    sys.exit(2)
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    try:
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+    except OSError:
+        pass
+
+
+# -- provenance -------------------------------------------------------------------------------------------------
+def _write_provenance(run_dir: Path, cfg: DictConfig, hydra_cfg) -> None:
+    hydra_dir = run_dir / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(hydra_cfg, resolve=False)}),
+                   hydra_dir / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create(list(hydra_cfg.overrides.task)), hydra_dir / "overrides.yaml")
+    OmegaConf.save(cfg, run_dir / "resolved_config.yaml", resolve=True)
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def _record_fields(cfg: DictConfig, hydra_cfg, job: Job) -> dict:
+    choices = dict(hydra_cfg.runtime.choices)
+    choices = {k: v for k, v in choices.items() if not k.startswith("hydra/")}
+    choices["lora"] = list((cfg.lora or {}).keys())
+    return {
+        "seed": job.seed, "overrides": list(hydra_cfg.overrides.task), "choices": choices,
+        "prompt": job.prompt, "negative_prompt": job.negative_prompt,
+        "request": {"width": job.width, "height": job.height, "num_frames": job.num_frames, "fps": job.fps},
+        "environment": environment(), "git": git_state(),
+        "weights": {name: weight_fingerprint(path) for name, path in job.models.weight_files().items()},
+    }
+
+
+# -- generation -------------------------------------------------------------------------------------------------
+def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
+    from ltx2.io.media import write_video
+    from ltx2.loading.checkpoint import save_checkpoint
+
+    result = job.pipeline(job)
+    job.record.set(prompt_used=job.info.get("prompt_used", job.prompt),
+                   prompt_enhanced=job.info.get("prompt_enhanced", False))
+    video_path = run_dir / cfg.output.name
+    with job.phase("decode_and_write"):
+        info = write_video(video_path, result.frames(), job.fps, audio=result.audio)
+    job.record.add_output("video", video_path, **info)
+    if result.audio is not None:
+        _record_audio(job, cfg, run_dir, result.audio)
+    if cfg.output.save_latents:
+        path = run_dir / "latents.safetensors"
+        save_checkpoint(path, result.latents, {"what": "final latents"})
+        job.record.add_output("latents", path)
+    if cfg.output.save_noise:
+        path = run_dir / "noise.safetensors"
+        save_checkpoint(path, result.noise, {"what": "initial noise", "seed": str(job.seed)})
+        job.record.add_output("noise", path)
+    return {"video": str(video_path)}
+
+
+def _record_audio(job: Job, cfg: DictConfig, run_dir: Path, audio) -> None:
+    """Audio facts (rate, channels, duration, peak / RMS dBFS, warnings) and, with output.save_audio, audio.wav."""
+    from ltx2.io.media import audio_facts, write_wav
+
+    facts = audio_facts(*audio)
+    for warning in facts["warnings"]:
+        log.warning("generated audio: %s", warning)
+    job.record.set(audio=facts)
+    if cfg.output.save_audio:
+        path = run_dir / "audio.wav"
+        write_wav(path, *audio)
+        job.record.add_output("audio", path, sample_rate=facts["sample_rate"], channels=facts["channels"],
+                              duration_s=facts["duration_s"])
+

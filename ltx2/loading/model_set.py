@@ -1,0 +1,223 @@
+"""The ``model`` config group: the files of one LTX-2 model and the networks built from them.
+
+Networks are built on first use and kept in a process-wide cache keyed on the file identity and dtype, so that
+the jobs of a sweep (Hydra's basic launcher runs them in one process) reuse warm weights. LoRAs are fused onto a
+copy of the cached base transformer that shares every untouched weight with it: changing a LoRA's strength
+re-fuses the LoRA (reading only the LoRA file), it never reloads the base weights. Only the latest fused copy is
+kept. ``STATS`` counts what this process loaded and encoded (run records carry the per-job increments).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ltx2.loading.file_identity import file_identity
+
+log = logging.getLogger(__name__)
+
+_CACHE: dict[tuple, Any] = {}
+_LOCK = threading.RLock()
+# what this process has done: "load:<network>" (weights read from disk), "fuse:transformer" (LoRAs fused onto the
+# cached base), "encode:text" (prompts run through the text encoder)
+STATS: Counter = Counter()
+
+
+def _identity(path: str | os.PathLike | None) -> tuple:
+    return (None,) if path is None else file_identity(path)
+
+
+def cached(key: tuple, build: Callable[[], Any]) -> Any:
+    """Process-wide cache of built networks."""
+    with _LOCK:
+        if key not in _CACHE:
+            log.info("loading %s", key[0])
+            STATS[f"load:{key[0]}"] += 1
+            _CACHE[key] = build()
+        return _CACHE[key]
+
+
+def stats() -> dict[str, int]:
+    with _LOCK:
+        return dict(STATS)
+
+
+def cached_kinds(files: tuple = ()) -> set[str]:
+    """The kinds of network this process holds built (``transformer``, ``video_decoder``, ...), only those built
+    from one of ``files`` when given (a network of another checkpoint does not spare loading this one's)."""
+    ids = {_identity(f)[0] for f in files if f and Path(f).exists()}
+    with _LOCK:
+        return {k[0] for k in _CACHE if not files or (len(k) > 1 and k[1][0] in ids)}
+
+
+def clear_cache(kind: str | None = None) -> None:
+    with _LOCK:
+        for key in [k for k in _CACHE if kind is None or k[0] == kind]:
+            del _CACHE[key]
+    import gc
+
+    import mlx.core as mx
+
+    gc.collect()
+    mx.clear_cache()
+
+
+def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
+    """A transformer sharing ``base``'s weight arrays, with ``loras`` fused into its own copies of the weights they
+    touch (MLX arrays are immutable: fusing replaces arrays in the copy, the base is untouched). A quantized base
+    gets the LoRAs fused into the checkpoint's full-precision weights, then quantized (read from ``checkpoint``)."""
+    from ltx2.loading.lora import fuse_loras
+
+    log.info("fusing %d LoRA(s) onto the cached base transformer: %s", len(loras),
+             ", ".join(f"{Path(p).name}@{s:g}" for p, s in loras))
+    STATS["fuse:transformer"] += 1
+    if getattr(base, "quantization", None) is not None:
+        from ltx2.loading.checkpoint import resolve_dtype
+        from ltx2.models.transformer.load import full_precision_weights
+        from ltx2.models.transformer.quantize import fused_quantized_copy
+
+        full = full_precision_weights(checkpoint, base.config.audio)
+        return fused_quantized_copy(base, loras, full, resolve_dtype(dtype))
+    copy = type(base)(base.config)
+    copy.update(base.parameters())  # the fresh layers' random init is lazy and never evaluated
+    copy.eval()
+    fuse_loras(copy, loras)
+    return copy
+
+
+@dataclass
+class ModelSet:
+    """Files of a model (mirroring the official CLI's flags) and lazy accessors for its networks."""
+
+    name: str
+    checkpoint: str
+    gemma_root: str | None = None
+    spatial_upsampler: str | None = None
+    distilled_lora: str | None = None
+    dtype: str = "bfloat16"
+    tiny: bool = False
+    suggested: dict = field(default_factory=dict)
+    loras: tuple[tuple[str, float], ...] = ()
+    quantize: int | None = None  # transformer weights: None (dtype), 8 or 4 bits (MLX affine)
+    quantize_group_size: int = 64
+
+    def __post_init__(self):
+        from ltx2.models.transformer.quantize import check_quantization
+
+        self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
+        check_quantization(self.quantize, self.quantize_group_size)
+
+    def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False) -> None:
+        """hf:// references -> files in the local Hugging Face cache (ltx2.loading.hub). The checkpoint and Gemma (and the
+        upsampler / distilled LoRA when the pipeline needs them) must be there; others are resolved when present."""
+        from ltx2.loading.hub import resolve
+
+        self.checkpoint = resolve("model.checkpoint", self.checkpoint, self.name)
+        self.gemma_root = resolve("model.gemma_root", self.gemma_root, self.name)
+        self.spatial_upsampler = resolve("model.spatial_upsampler", self.spatial_upsampler, self.name,
+                                         required=need_upsampler)
+        self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name,
+                                      required=need_distilled_lora)
+
+    def ensure_files(self, seed: int = 0) -> None:
+        """``tiny``: write the tiny official-format files on first use (no download)."""
+        if not self.tiny:
+            return
+        from ltx2.tiny.checkpoint import write_tiny_files
+
+        folder = Path(self.checkpoint).parent
+        needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler, self.distilled_lora]
+        if not all(p is None or Path(p).exists() for p in needed):
+            log.info("building the tiny model files in %s", folder)
+            write_tiny_files(folder, seed)
+
+    # -- networks -------------------------------------------------------------------------------------------------
+    def transformer(self, extra_loras: tuple[tuple[str, float], ...] = (), include_selected: bool = True):
+        """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones (not with
+        ``include_selected=False``: IC-LoRA's stage 2), then ``extra_loras`` (a pipeline's own, e.g. the distilled
+        LoRA of a refinement stage)."""
+        from ltx2.models.transformer import X0Model
+        from ltx2.models.transformer.load import load_transformer
+
+        quantization = None if self.quantize is None else (self.quantize, self.quantize_group_size)
+        base_key = ("transformer", _identity(self.checkpoint), self.dtype, quantization)
+        base = cached(base_key, lambda: load_transformer(self.checkpoint, self.dtype, quantize=self.quantize,
+                                                         group_size=self.quantize_group_size))
+        extra = tuple((str(path), float(strength)) for path, strength in extra_loras)
+        selected = (self.loras if include_selected else ()) + extra
+        if not selected:
+            return X0Model(base)
+        loras = tuple((path, _identity(path), strength) for path, strength in selected)
+        with _LOCK:
+            held = _CACHE.get(("transformer+lora",))
+            if held is None or held[0] != (base_key, loras):
+                _CACHE.pop(("transformer+lora",), None)  # one fused copy at a time
+                held = ((base_key, loras), _fused_copy(base, selected, self.checkpoint, self.dtype))
+                _CACHE[("transformer+lora",)] = held
+            return X0Model(held[1])
+
+    def video_encoder(self):
+        from ltx2.models.video_vae.load import load_video_encoder
+
+        return cached(("video_encoder", _identity(self.checkpoint), self.dtype),
+                      lambda: load_video_encoder(self.checkpoint, self.dtype))
+
+    def video_decoder(self):
+        from ltx2.models.video_vae.load import load_video_decoder
+
+        return cached(("video_decoder", _identity(self.checkpoint), self.dtype),
+                      lambda: load_video_decoder(self.checkpoint, self.dtype))
+
+    def has_audio(self) -> bool:
+        """Whether the checkpoint carries an audio VAE decoder and a vocoder (audio-video model)."""
+        from ltx2.loading.checkpoint import read_header
+        from ltx2.models.audio_vae.load import has_audio_vae
+
+        header = read_header(self.checkpoint)
+        return (has_audio_vae(self.checkpoint) and isinstance(header.config.get("vocoder"), dict)
+                and bool(header.keys_with_prefix("vocoder.")))
+
+    def audio_encoder(self):
+        from ltx2.models.audio_vae.load import load_audio_encoder
+
+        return cached(("audio_encoder", _identity(self.checkpoint), self.dtype),
+                      lambda: load_audio_encoder(self.checkpoint, self.dtype))
+
+    def audio_decoder(self):
+        from ltx2.models.audio_vae.load import load_audio_decoder
+
+        return cached(("audio_decoder", _identity(self.checkpoint), self.dtype),
+                      lambda: load_audio_decoder(self.checkpoint, self.dtype))
+
+    def vocoder(self):
+        """Float32 always: the vocoder is small and bf16 costs ~1e-3 of waveform accuracy."""
+        from ltx2.models.vocoder.load import load_vocoder
+
+        return cached(("vocoder", _identity(self.checkpoint)), lambda: load_vocoder(self.checkpoint, "float32"))
+
+    def upsampler(self):
+        from ltx2.models.upsampler.load import load_upsampler
+
+        if not self.spatial_upsampler:
+            raise ValueError(f"model {self.name} has no spatial upsampler: set model.spatial_upsampler=/path/to/file")
+        return cached(("upsampler", _identity(self.spatial_upsampler), self.dtype),
+                      lambda: load_upsampler(self.spatial_upsampler, self.dtype))
+
+    def text_encoder(self, quantize_bits: int | None = None):
+        """Text encoder (Gemma + embeddings processor). Not cached: it frees itself after encoding."""
+        from ltx2.models.text.encoder import TextEncoder
+
+        if not self.gemma_root:
+            raise ValueError(f"model {self.name} has no Gemma root: set model.gemma_root=/path/to/gemma-3-12b-it")
+        return TextEncoder(self.gemma_root, self.checkpoint, self.dtype, quantize_bits=quantize_bits)
+
+    def weight_files(self) -> dict[str, str]:
+        files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,
+                 "spatial_upsampler": self.spatial_upsampler, "distilled_lora": self.distilled_lora}
+        files.update({f"lora:{Path(p).name}": p for p, _ in self.loras})
+        return {k: v for k, v in files.items() if v and not str(v).startswith("hf://")}  # hf://: not fetched

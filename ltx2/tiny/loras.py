@@ -1,0 +1,34 @@
+"""Tiny stand-ins for the official LoRA files (camera-control LoRAs, IC-LoRAs) of the tiny models, for tests and
+examples: rank-``rank`` pairs for every attention / feed-forward linear of every block (as
+``ltx2.tiny.checkpoint.write_tiny_distilled_lora``, other numbers per seed), ComfyUI key naming. An IC-LoRA carries
+``reference_downscale_factor`` in its safetensors metadata, as the released IC-LoRAs do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlx.core as mx
+
+from ltx2.loading.checkpoint import save_checkpoint
+from ltx2.tiny.checkpoint import write_tiny_distilled_lora
+
+
+def write_tiny_lora(path: str | os.PathLike, version: str = "ltx2.3", seed: int = 1, rank: int = 4,
+                    metadata: dict[str, str] | None = None) -> Path:
+    """A tiny LoRA for the tiny ``version`` model; ``metadata`` is added to the file's header."""
+    path = Path(path)
+    write_tiny_distilled_lora(path, version, seed, rank)
+    tensors = mx.load(str(path))
+    mx.eval(list(tensors.values()))
+    save_checkpoint(path, tensors, {"what": f"tiny LoRA for the tiny {version} model", "rank": str(rank),
+                                    **(metadata or {})})
+    return path
+
+
+def write_tiny_ic_lora(path: str | os.PathLike, version: str = "ltx2.3", seed: int = 7, rank: int = 4,
+                       reference_downscale_factor: int | None = 1) -> Path:
+    """A tiny IC-LoRA; ``reference_downscale_factor=None`` leaves the metadata entry out (read as 1)."""
+    extra = {} if reference_downscale_factor is None else {
+        "reference_downscale_factor": str(reference_downscale_factor)}
+    return write_tiny_lora(path, version, seed, rank, extra)

@@ -1,0 +1,1 @@
+"""The reference (ltx-core / ltx-pipelines, torch CPU) driven for parity tests, and the comparison helpers."""
