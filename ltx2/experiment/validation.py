@@ -14,17 +14,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ltx2.errors import ConfigError
+
 ALLOWED_TARGET_PREFIX = "ltx2."
 PROMPT_KEYS = ("prompt", "negative_prompt")
 
 
-class RunConfigError(ValueError):
-    """A config value that breaks a rule: ``key=value: rule. Fix: fix``."""
-
-    def __init__(self, key: str, value: Any, rule: str, fix: str):
-        self.key, self.value, self.rule, self.fix = key, value, rule, fix
-        shown = value if isinstance(value, (int, float, bool)) or value is None else repr(value)
-        super().__init__(f"{key}={shown}: {rule}. Fix: {fix}")
+RunConfigError = ConfigError  # being folded into ltx2.errors.ConfigError
 
 
 def check_raw(cfg: DictConfig) -> None:
