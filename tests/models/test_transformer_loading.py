@@ -44,7 +44,12 @@ def test_tiny_checkpoints_are_official_format_and_deterministic(tiny, tmp_path):
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
 def test_compute_dtype(tiny, dtype):
     model = load_transformer(tiny["ltx2"], dtype)
-    assert {v.dtype for _, v in tree_flatten(model.parameters())} == {getattr(mx, dtype)}
+    params = dict(tree_flatten(model.parameters()))
+    assert {v.dtype for v in params.values()} == {getattr(mx, dtype)}
+    stored = mx.load(str(tiny["ltx2"]))
+    for name in ("transformer_blocks.0.attn1.to_q.weight", "proj_out.bias", "scale_shift_table"):
+        expected = stored[PREFIX + name].astype(getattr(mx, dtype))  # each tensor is the file's, cast once
+        assert mx.array_equal(params[name], expected), name
 
 
 def test_other_components_in_the_file_are_ignored(tiny, tmp_path):
@@ -53,7 +58,10 @@ def test_other_components_in_the_file_are_ignored(tiny, tmp_path):
         t[PREFIX + "video_embeddings_connector.learnable_registers"] = mx.zeros((128, 24))
 
     path = _rewrite(tiny["ltx2"], tmp_path / "with_vae.safetensors", add_foreign)
-    load_transformer(path, "float32")
+    params = dict(tree_flatten(load_transformer(path, "float32").parameters()))
+    plain = dict(tree_flatten(load_transformer(tiny["ltx2"], "float32").parameters()))
+    assert params.keys() == plain.keys()  # the foreign tensors became no parameter
+    assert all(mx.array_equal(params[k], plain[k]) for k in plain)
 
 
 def test_video_only_model_does_not_need_audio_weights(tiny, tmp_path):
