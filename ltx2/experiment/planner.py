@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ltx2.errors import ConfigError
 from ltx2.experiment import estimates as est
 from ltx2.loading.checkpoint import read_header
 
@@ -297,10 +298,8 @@ def settings_of(cfg) -> PlanSettings:
 
 
 def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
-    """The plan of this job; raises RunConfigError when it does not fit and ``plan.force`` is off (and ``plan=true``
+    """The plan of this job; raises ConfigError when it does not fit and ``plan.force`` is off (and ``plan=true``
     only shows it)."""
-    from ltx2.experiment.validation import RunConfigError
-
     settings = settings_of(cfg)
     available = int(settings.available_gb * GIB) if settings.available_gb is not None else available_memory()
     request = request_of(cfg, pipeline, conditioning, guidance, models)
@@ -310,7 +309,7 @@ def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
     fits = alternatives(plan, models, pipeline, supports_quantize="quantize" in cfg.model,
                         multiple=getattr(pipeline, "RESOLUTION_MULTIPLE", 32))
     options = "; ".join(fits) if fits else "nothing smaller fits either: use a machine with more memory"
-    raise RunConfigError("plan", f"{plan.peak / GIB:.2f} GiB", f"the predicted peak memory ({plan.peak_phase.name}) "
+    raise ConfigError("plan", f"{plan.peak / GIB:.2f} GiB", f"the predicted peak memory ({plan.peak_phase.name}) "
                          f"exceeds the {plan.available / GIB:.2f} GiB available (plan=true shows each phase)",
                          f"these would fit: {options}; or plan.force=true to run anyway")
 

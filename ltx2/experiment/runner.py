@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ltx2.errors import ConfigError
 from ltx2.experiment import planner
 from ltx2.experiment import validation as v
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
@@ -70,7 +71,7 @@ def run_job(cfg: DictConfig) -> dict:
             log.info("skipping %s: it already holds a completed run of this config", run_dir)
             return done
         job = prepare(cfg)
-    except v.RunConfigError as e:
+    except ConfigError as e:
         _reject(run_dir, e)
     if job.plan is not None and planner.settings_of(cfg).show:  # plan=true: the table, nothing loaded or written
         planner.show(job.plan)
@@ -132,7 +133,7 @@ def completed_before(run_dir: Path, cfg: DictConfig) -> dict | None:
     if saved != current:
         changed = sorted(k for k in _flat(saved).keys() | _flat(current).keys()
                          if _flat(saved).get(k) != _flat(current).get(k))
-        raise v.RunConfigError("hydra.sweep.dir", str(run_dir.parent), f"job directory {run_dir.name} already holds "
+        raise ConfigError("hydra.sweep.dir", str(run_dir.parent), f"job directory {run_dir.name} already holds "
                                f"a completed run of another config (differs in {', '.join(changed[:3])})",
                                "start a new sweep directory (hydra.sweep.dir=/new/path) or remove that job directory")
     video = record.get("outputs", {}).get("video", {}).get("file")
@@ -150,7 +151,7 @@ def _flat(node: Any, prefix: str = "") -> dict:
 
 # -- validation -------------------------------------------------------------------------------------------------
 def prepare(cfg: DictConfig) -> Job:
-    """Every check that needs no weights, in the order a user would fix things. Raises RunConfigError."""
+    """Every check that needs no weights, in the order a user would fix things. Raises ConfigError."""
     v.check_raw(cfg)
     v.check_output_root("paths.output_root", cfg.paths.output_root)
     v.check_model_quantization(cfg.model)
@@ -161,7 +162,7 @@ def prepare(cfg: DictConfig) -> Job:
     models.ensure_files(seed=0)
     v.check_checkpoint("model.checkpoint", models.checkpoint, ("transformer", "vae"))
     if not models.gemma_root or not (Path(models.gemma_root) / "config.json").is_file():
-        raise v.RunConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
+        raise ConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
                                "model*.safetensors, tokenizer files)",
                                "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
     conditioning = _build("conditioning", cfg.conditioning)
@@ -182,11 +183,11 @@ def prepare(cfg: DictConfig) -> Job:
     needed = getattr(pipeline, "CONDITIONING", None)
     if needed is not None and not isinstance(conditioning, needed):
         choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
-        raise v.RunConfigError("conditioning", choice, f"this pipeline needs conditioning={needed.GROUP_OPTION}",
+        raise ConfigError("conditioning", choice, f"this pipeline needs conditioning={needed.GROUP_OPTION}",
                                f"add conditioning={needed.GROUP_OPTION} conditioning.path=...")
     only = getattr(conditioning, "PIPELINE", None)  # conditioning that only one pipeline takes
     if only and needed is not type(conditioning):
-        raise v.RunConfigError("conditioning", conditioning.GROUP_OPTION, f"{conditioning.GROUP_OPTION} conditioning "
+        raise ConfigError("conditioning", conditioning.GROUP_OPTION, f"{conditioning.GROUP_OPTION} conditioning "
                                f"drives pipeline={only} only", f"add pipeline={only}")
     if hasattr(pipeline, "check_job"):  # the pipeline's own rules (LoRA metadata, sizes)
         pipeline.check_job(models, conditioning, cfg.width, cfg.height, cfg.num_frames)
@@ -196,7 +197,7 @@ def prepare(cfg: DictConfig) -> Job:
                                   "point it at the noise.safetensors of an earlier run (output.save_noise=true)")
     quantize = cfg.text.quantize_bits
     if quantize is not None and quantize not in (4, 8):
-        raise v.RunConfigError("text.quantize_bits", quantize, "Gemma can be quantized to 4 or 8 bits",
+        raise ConfigError("text.quantize_bits", quantize, "Gemma can be quantized to 4 or 8 bits",
                                "use text.quantize_bits=8, 4, or null")
     plan = planner.check(cfg, models, pipeline, conditioning, guidance)  # before loading: over budget -> refused
     return Job(plan=plan, models=models, prompt=cfg.prompt, negative_prompt=cfg.negative_prompt, seed=cfg.seed,
@@ -214,9 +215,9 @@ def _build(group: str, node: DictConfig, **kwargs) -> Any:
         cause = e.__cause__ or e
         message = str(cause).split("\nfull_key")[0]
         target = OmegaConf.select(node, "_target_", default=None)
-        raise v.RunConfigError(group, target, message, f"check the {group}.* values (conf/{group}/)") from None
+        raise ConfigError(group, target, message, f"check the {group}.* values (conf/{group}/)") from None
     except (ValueError, TypeError) as e:
-        raise v.RunConfigError(group, None, str(e), f"check the {group}.* values") from None
+        raise ConfigError(group, None, str(e), f"check the {group}.* values") from None
 
 
 def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
@@ -224,7 +225,7 @@ def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
     for name, entry in (cfg.lora or {}).items():
         key = f"lora.{name}"
         if not isinstance(entry, DictConfig) or "path" not in entry:
-            raise v.RunConfigError(key, entry, "a LoRA entry needs a path and a strength",
+            raise ConfigError(key, entry, "a LoRA entry needs a path and a strength",
                                    f"{key}={{path: /path/to/lora.safetensors, strength: 1.0}}")
         from ltx2.loading.hub import resolve
 
@@ -232,7 +233,7 @@ def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
         v.check_file(f"{key}.path", path, "the LoRA file", f"set {key}.path to an existing .safetensors")
         strength = entry.get("strength", 1.0)
         if not isinstance(strength, (int, float)) or not math.isfinite(strength):
-            raise v.RunConfigError(f"{key}.strength", strength, "must be a finite number", f"{key}.strength=1.0")
+            raise ConfigError(f"{key}.strength", strength, "must be a finite number", f"{key}.strength=1.0")
         loras.append((str(path), float(strength)))
     return tuple(loras)
 
@@ -244,11 +245,11 @@ def _check_blocks(guidance, checkpoint: str) -> None:
     for key, blocks in guidance.stg_block_lists():
         bad = [b for b in blocks if not 0 <= b < layers]
         if bad:
-            raise v.RunConfigError(key, blocks, f"STG blocks must be in 0..{layers - 1} for this model "
+            raise ConfigError(key, blocks, f"STG blocks must be in 0..{layers - 1} for this model "
                                    f"({layers} blocks)", f"{key}=[{min(layers - 1, 29)}]")
 
 
-def _reject(run_dir: Path, error: v.RunConfigError) -> None:
+def _reject(run_dir: Path, error: ConfigError) -> None:
     """Print the one-line reason and leave nothing behind (the run directory Hydra made is removed if empty)."""
     print(f"ltx2: invalid config: {error}", file=sys.stderr)
     _remove_if_empty(run_dir)
