@@ -20,6 +20,13 @@ ALLOWED_TARGET_PREFIX = "ltx2."
 PROMPT_KEYS = ("prompt", "negative_prompt")
 
 
+def check_config(cfg: DictConfig) -> None:
+    """The rules on the config itself, before anything is built from it."""
+    check_raw(cfg)
+    check_output_root("paths.output_root", cfg.paths.output_root)
+    check_model_quantization(cfg.model)
+
+
 def check_raw(cfg: DictConfig) -> None:
     """Rules on the unresolved config: allowed targets, no interpolation inside prompts, nothing missing."""
     raw = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
@@ -80,6 +87,56 @@ def check_request(cfg: DictConfig, resolution_multiple: int) -> None:
 def check_range(key: str, value: float, low: float, high: float, fix: str) -> None:
     if not (low <= value <= high):
         raise ConfigError(key, value, f"must be between {low} and {high}", fix)
+
+
+def check_model_files(checkpoint, gemma_root: str | None, need_upsampler: bool) -> None:
+    """The model's files (an ltx2.loading.checkpoint.Checkpoint): complete safetensors with the metadata sections
+    the run needs, the Gemma root, and the spatial upsampler when a stage runs it."""
+    check_checkpoint("model.checkpoint", str(checkpoint.path("transformer")), ("transformer", "vae"))
+    if not gemma_root or not (Path(gemma_root) / "config.json").is_file():
+        raise ConfigError("model.gemma_root", gemma_root, "must be a Gemma 3 folder (config.json, "
+                          "model*.safetensors, tokenizer files)",
+                          "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
+    if need_upsampler:
+        upsampler = checkpoint.files.get("spatial_upsampler")
+        check_checkpoint("model.spatial_upsampler", str(upsampler) if upsampler else None, ())
+
+
+def check_loras(entries: DictConfig | None, loras: tuple[tuple[str, float], ...]) -> None:
+    """Each selected LoRA file (``lora.<name>.path``, resolved) exists."""
+    for name, (path, _) in zip((entries or {}).keys(), loras):
+        key = f"lora.{name}.path"
+        check_file(key, path, "the LoRA file", f"set {key} to an existing .safetensors")
+
+
+def check_stg_blocks(guidance, checkpoint) -> None:
+    """The guider's perturbed blocks exist in this model's transformer."""
+    layers = checkpoint.config("transformer").get("num_layers", 48)
+    for key, blocks in guidance.stg_block_lists():
+        bad = [b for b in blocks if not 0 <= b < layers]
+        if bad:
+            raise ConfigError(key, blocks, f"STG blocks must be in 0..{layers - 1} for this model "
+                              f"({layers} blocks)", f"{key}=[{min(layers - 1, 29)}]")
+
+
+def check_conditioning_fits(pipeline, conditioning, choice: str | None) -> None:
+    """The conditioning is one the pipeline takes, and a conditioning that drives one pipeline only gets it."""
+    if hasattr(pipeline, "check_conditioning"):  # a pipeline's own rule on the conditioning it takes
+        pipeline.check_conditioning(conditioning)
+    needed = getattr(pipeline, "CONDITIONING", None)
+    if needed is not None and not isinstance(conditioning, needed):
+        raise ConfigError("conditioning", choice, f"this pipeline needs conditioning={needed.GROUP_OPTION}",
+                          f"add conditioning={needed.GROUP_OPTION} conditioning.path=...")
+    only = getattr(conditioning, "PIPELINE", None)  # conditioning that only one pipeline takes
+    if only and needed is not type(conditioning):
+        raise ConfigError("conditioning", conditioning.GROUP_OPTION, f"{conditioning.GROUP_OPTION} conditioning "
+                          f"drives pipeline={only} only", f"add pipeline={only}")
+
+
+def check_text_quantization(bits: int | None) -> None:
+    if bits is not None and bits not in (4, 8):
+        raise ConfigError("text.quantize_bits", bits, "Gemma can be quantized to 4 or 8 bits",
+                          "use text.quantize_bits=8, 4, or null")
 
 
 def check_checkpoint(key: str, path: str | None, sections: tuple[str, ...]) -> None:

@@ -1,11 +1,13 @@
-"""Official single-file checkpoints: safetensors whose header metadata holds ``config`` (JSON) and
-``model_version``; each component's tensors live under its own key prefix."""
+"""A model's weight files: ``Checkpoint`` (``{component: file}``, resolved once per job), the parsed safetensors
+headers behind it (metadata ``config`` JSON and ``model_version``; each component's tensors under its own key
+prefix, owned by its loader in ``ltx2/models/<family>/load.py``), and strict loading into MLX modules."""
 
 from __future__ import annotations
 
 import json
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +63,58 @@ class CheckpointHeader:
 
     def keys_with_prefix(self, prefix: str) -> list[str]:
         return [k for k in self.tensors if k.startswith(prefix)]
+
+
+# The components of today's single-file LTX-2 / LTX-2.3 release (the text connectors sit with the transformer)
+SINGLE_FILE_COMPONENTS = ("transformer", "video_vae", "audio_vae", "vocoder")
+# component -> the section of the metadata ``config`` that describes it
+SECTION_OF = {"transformer": "transformer", "video_vae": "vae", "audio_vae": "audio_vae", "vocoder": "vocoder"}
+COMPONENT_OF = {section: component for component, section in SECTION_OF.items()}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The weight files of one model, ``{component: file}``: transformer, video_vae, audio_vae, vocoder,
+    spatial_upsampler (and text_encoder, temporal_upsampler where a release ships them). Today's LTX-2 / LTX-2.3
+    release is one file for the first four plus the upsampler's own file; a release with one file per component
+    is the same object with more files. Headers are parsed once per process (``read_header``'s cache)."""
+
+    files: Mapping[str, Path]
+
+    @classmethod
+    def single_file(cls, path: str | os.PathLike, **others: str | os.PathLike | None) -> Checkpoint:
+        """One file holding every component of SINGLE_FILE_COMPONENTS, plus ``others`` (e.g.
+        ``spatial_upsampler=path``; None: absent)."""
+        files = {component: Path(path) for component in SINGLE_FILE_COMPONENTS}
+        files.update({component: Path(p) for component, p in others.items() if p})
+        return cls(files)
+
+    def path(self, component: str) -> Path:
+        if component not in self.files:
+            raise ConfigError("model", component, f"this model has no {component} file (it has "
+                              f"{', '.join(self.files) or 'none'})", f"add the {component} file to the model config")
+        return self.files[component]
+
+    def has(self, component: str) -> bool:
+        """The component's file exists and, for a component described in the metadata, its section is there
+        (a video-only LTX-2 file maps audio_vae to the one file but has no audio_vae section)."""
+        path = self.files.get(component)
+        if path is None or not path.is_file():
+            return False
+        section, header = SECTION_OF.get(component), self.header(component)
+        return section is None or ("config" in header.metadata and isinstance(header.config.get(section), dict))
+
+    def header(self, component: str) -> CheckpointHeader:
+        return read_header(self.path(component))
+
+    def config(self, section: str, hint: str = "") -> dict:
+        """One section of the metadata ``config`` (``transformer``, ``vae``, ``audio_vae``, ``vocoder``), from the
+        file of the component it describes."""
+        return self.header(COMPONENT_OF.get(section, section)).section(section, hint)
+
+    def paths(self) -> tuple[Path, ...]:
+        """The distinct files, in component order."""
+        return tuple(dict.fromkeys(self.files.values()))
 
 
 def read_header(path: str | os.PathLike) -> CheckpointHeader:

@@ -10,6 +10,7 @@ import mlx.core as mx
 from ltx2.conditioning.reference_video import ReferenceVideoConditioning
 from ltx2.errors import ConfigError
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import Job, Phases, Stage
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape
 from ltx2.sampling.schedulers import DistilledScheduler
@@ -64,7 +65,6 @@ class ICLoraPipeline:
         if not isinstance(skip_stage_2, bool):
             raise TypeError(f"pipeline.skip_stage_2={skip_stage_2!r} must be true or false")
         self.skip_stage_2 = skip_stage_2
-        self.NEEDS_UPSAMPLER = not skip_stage_2
 
     def check_job(self, models, conditioning, width: int, height: int, num_frames: int) -> None:
         """Before loading: an IC-LoRA is selected, the LoRAs agree on the downscale factor, and the stage-1 size
@@ -82,7 +82,13 @@ class ICLoraPipeline:
                 raise ConfigError(key, value, f"the IC-LoRA's {METADATA_KEY} is {factor}: the reference is read at "
                                      f"{key}/2/{factor}, which must be a multiple of 32", f"use {key}={near}")
 
-    def __call__(self, job) -> common.PipelineResult:
+    def phases(self) -> Phases:
+        stage_1 = Stage("denoise_stage_1", 0.5, guided=False)  # the selected LoRAs (the IC-LoRA) fused
+        if self.skip_stage_2:
+            return Phases((stage_1,))
+        return Phases((stage_1, Stage("denoise_stage_2", 1.0, guided=False, upsampled=True)))
+
+    def __call__(self, job: Job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=False)

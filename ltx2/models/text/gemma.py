@@ -29,8 +29,8 @@ QUANT_BITS = (4, 8)
 # Checkpoint prefixes of the language model (HF 4.5x multimodal, HF 5.x multimodal, text-only) -> mlx-lm's "model.".
 _LM_PREFIXES = ("language_model.model.", "model.language_model.", "model.")
 # Other parts of a multimodal Gemma 3 checkpoint (only the language model is used; lm_head is tied).
-_IGNORED_PREFIXES = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.",
-                     "lm_head.", "language_model.lm_head.")
+VISION_PREFIXES = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.")
+_IGNORED_PREFIXES = VISION_PREFIXES + ("lm_head.", "language_model.lm_head.")
 
 
 class GemmaTextModel(nn.Module):
