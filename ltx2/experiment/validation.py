@@ -92,7 +92,13 @@ def check_range(key: str, value: float, low: float, high: float, fix: str) -> No
 def check_model_files(checkpoint, gemma_root: str | None, need_upsampler: bool) -> None:
     """The model's files (an ltx2.loading.checkpoint.Checkpoint): complete safetensors with the metadata sections
     the run needs, the Gemma root, and the spatial upsampler when a stage runs it."""
-    check_checkpoint("model.checkpoint", str(checkpoint.path("transformer")), ("transformer", "vae"))
+    needed = {"transformer": "transformer", "video_vae": "vae"}  # component -> metadata section every run needs
+    by_file: dict = {}
+    for component, section in needed.items():
+        by_file.setdefault(checkpoint.path(component), []).append((component, section))
+    for path, parts in by_file.items():
+        key = "model.checkpoint" if parts[0][0] == "transformer" else f"model.files.{parts[0][0]}"
+        check_checkpoint(key, str(path), tuple(section for _, section in parts))
     if not gemma_root or not (Path(gemma_root) / "config.json").is_file():
         raise ConfigError("model.gemma_root", gemma_root, "must be a Gemma 3 folder (config.json, "
                           "model*.safetensors, tokenizer files)",
