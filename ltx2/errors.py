@@ -13,3 +13,7 @@ class ConfigError(ValueError):
         self.key, self.value, self.rule, self.fix = key, value, rule, fix
         shown = value if isinstance(value, (int, float, bool)) or value is None else repr(value)
         super().__init__(f"{key}={shown}: {rule}. Fix: {fix}")
+
+    def about(self, key: str, value: Any) -> ConfigError:
+        """The same rule and fix, said of another key and value (a loader naming the file a config came from)."""
+        return ConfigError(key, value, self.rule, self.fix)

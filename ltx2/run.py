@@ -18,11 +18,12 @@ from ltx2.experiment.schema import register
 def _writable_root(root: str) -> str:
     """Resolver for hydra.run.dir / hydra.sweep.dir: Hydra creates the run directory before the job starts, so an
     unwritable output root is refused here, with the same one-line message as every other config error."""
-    from ltx2.experiment.validation import RunConfigError, check_output_root
+    from ltx2.errors import ConfigError
+    from ltx2.experiment.validation import check_output_root
 
     try:
         check_output_root("paths.output_root", root)
-    except RunConfigError as e:
+    except ConfigError as e:
         print(f"ltx2: invalid config: {e}", file=sys.stderr)
         sys.exit(2)
     return root

@@ -163,8 +163,8 @@ def _tiny_job(tiny: Path):
     """The job of tests/pipelines/test_pipeline_parity.py (official multimodal guidance, STG on block 1), 4 steps; built
     here so that the MLX side does not import torch."""
     from ltx2.conditioning.image import NoConditioning
-    from ltx2.experiment.runner import Job
     from ltx2.loading.model_set import ModelSet
+    from ltx2.pipelines.contract import Job
     from ltx2.pipelines.one_stage import OneStagePipeline
     from ltx2.sampling.guidance import Guidance
     from ltx2.sampling.schedulers import LTX2Scheduler

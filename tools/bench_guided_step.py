@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 
+import ltx2  # noqa: F401  (fast BLAS before mlx)
 from ltx2.models.transformer import X0Model
 from ltx2.models.transformer.load import load_transformer
 from ltx2.sampling import (

@@ -19,12 +19,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 from _bench_common import time_it  # tools/ is on sys.path when run as a script
 
+import ltx2  # noqa: F401  (fast BLAS before mlx)
 from ltx2.backends.cpu import transformer as cpu_kernels
 from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, video_positions
 from ltx2.models.transformer import attention as attention_module

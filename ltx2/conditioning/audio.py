@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ltx2.experiment.validation import RunConfigError, check_file
+from ltx2.errors import ConfigError
+from ltx2.experiment.validation import check_file
 
 SILENT_PEAK_DBFS = -60.0
 DECODE_RATE = 48000  # non-WAV files are decoded by ffmpeg at this rate (WAV files keep theirs)
@@ -28,23 +29,23 @@ class AudioConditioning:
     def validate(self, num_frames: int, fps: float) -> None:
         check_file("conditioning.path", self.path, "the audio file", "set conditioning.path to an audio file")
         if self.start_time < 0:
-            raise RunConfigError("conditioning.start_time", self.start_time, "must be >= 0",
+            raise ConfigError("conditioning.start_time", self.start_time, "must be >= 0",
                                  "use conditioning.start_time=0")
         if self.max_duration is not None and self.max_duration <= 0:
-            raise RunConfigError("conditioning.max_duration", self.max_duration, "must be positive (seconds) or null",
+            raise ConfigError("conditioning.max_duration", self.max_duration, "must be positive (seconds) or null",
                                  "use conditioning.max_duration=null")
         waveform, rate = self.waveform(num_frames / fps)
         needed = num_frames / fps
         have = waveform.shape[1] / rate
         if have + 1.0 / fps < needed:
-            raise RunConfigError("conditioning.path", self.path,
+            raise ConfigError("conditioning.path", self.path,
                                  f"has {have:.2f} s of audio from {self.start_time} s, the video needs {needed:.2f} s "
                                  f"({num_frames} frames at {fps} fps)",
                                  f"use num_frames={max(1, int(have * fps) // 8 * 8 + 1)}, an earlier "
                                  "conditioning.start_time, or a longer file")
         peak = float(np.abs(waveform).max()) if waveform.size else 0.0
         if peak == 0.0 or 20 * np.log10(peak) < SILENT_PEAK_DBFS:
-            raise RunConfigError("conditioning.path", self.path, f"is silent (peak below {SILENT_PEAK_DBFS:.0f} dBFS "
+            raise ConfigError("conditioning.path", self.path, f"is silent (peak below {SILENT_PEAK_DBFS:.0f} dBFS "
                                  f"in the {needed:.2f} s used)", "choose a file (or a start_time) with sound")
 
     def waveform(self, duration: float) -> tuple[np.ndarray, int]:
@@ -52,7 +53,7 @@ class AudioConditioning:
         try:
             waveform, rate = _read_audio(Path(self.path))
         except (OSError, ValueError, subprocess.CalledProcessError) as e:
-            raise RunConfigError("conditioning.path", self.path, f"cannot be decoded as audio ({type(e).__name__})",
+            raise ConfigError("conditioning.path", self.path, f"cannot be decoded as audio ({type(e).__name__})",
                                  "use a WAV, MP3, FLAC, AAC or other file ffmpeg reads") from None
         if waveform.shape[0] == 1:
             waveform = np.repeat(waveform, 2, axis=0)

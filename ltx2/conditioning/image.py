@@ -15,7 +15,8 @@ import tempfile
 
 import numpy as np
 
-from ltx2.experiment.validation import RunConfigError, check_image, check_range
+from ltx2.errors import ConfigError
+from ltx2.experiment.validation import check_image, check_range
 
 
 class NoConditioning:
@@ -38,7 +39,7 @@ class ImageConditioning:
         check_image("conditioning.path", self.path)
         check_range("conditioning.strength", self.strength, 0.0, 1.0, "use a strength between 0 (free) and 1 (pinned)")
         if not isinstance(self.frame_idx, int) or not 0 <= self.frame_idx < num_frames:
-            raise RunConfigError("conditioning.frame_idx", self.frame_idx,
+            raise ConfigError("conditioning.frame_idx", self.frame_idx,
                                  f"must be a frame of the video (0..{num_frames - 1})", "use conditioning.frame_idx=0")
         check_range("conditioning.crf", self.crf, 0, 51, "use conditioning.crf=33 (the reference's), or 0 for none")
 

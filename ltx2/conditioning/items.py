@@ -8,12 +8,9 @@ from dataclasses import dataclass, replace
 import mlx.core as mx
 import numpy as np
 
+from ltx2.errors import ConfigError
 from ltx2.models.transformer.positions import VIDEO_SCALE
 from ltx2.sampling.latent_state import LatentState, VideoLatentShape, patchify_video
-
-
-class ConditioningError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -28,8 +25,8 @@ class LatentAtIndex:
     def apply(self, state: LatentState, shape: VideoLatentShape, fps: float) -> LatentState:
         b, c, f, h, w = self.latent.shape
         if (b, c, h, w) != (shape.batch, shape.channels, shape.height, shape.width):
-            raise ConditioningError(f"conditioning latent {tuple(self.latent.shape)} does not match the video "
-                                    f"latent grid {shape.array_shape}")
+            raise ConfigError("conditioning", tuple(self.latent.shape), f"the conditioning latent does not match the "
+                              f"video latent grid {shape.array_shape}", "encode the conditioning at the video's size")
         start, stop = self.index * h * w, (self.index + f) * h * w
         tokens = patchify_video(self.latent).astype(state.latent.dtype)
 

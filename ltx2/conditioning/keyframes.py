@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ltx2.conditioning.image import ImageConditioning
-from ltx2.experiment.validation import RunConfigError, check_image, check_range
+from ltx2.errors import ConfigError
+from ltx2.experiment.validation import check_image, check_range
 
 ENTRY_KEYS = ("path", "frame_idx", "strength", "crf")
 EXAMPLE = "conditioning.images='[{path: first.png, frame_idx: 0}, {path: last.png, frame_idx: 120}]'"
@@ -31,37 +32,37 @@ class KeyframesConditioning:
     def validate(self, num_frames: int, fps: float) -> None:
         images = self.raw
         if not isinstance(images, (list, tuple)) or not images:
-            raise RunConfigError("conditioning.images", images, "must be a non-empty list of {path, frame_idx, "
+            raise ConfigError("conditioning.images", images, "must be a non-empty list of {path, frame_idx, "
                                  "strength, crf} entries", f"set {EXAMPLE}")
         seen: dict[int, int] = {}
         for i, entry in enumerate(images):
             key = f"conditioning.images[{i}]"
             if not isinstance(entry, Mapping):
-                raise RunConfigError(key, entry, "must be a mapping {path, frame_idx, strength, crf}", f"set {EXAMPLE}")
+                raise ConfigError(key, entry, "must be a mapping {path, frame_idx, strength, crf}", f"set {EXAMPLE}")
             unknown = sorted(set(entry) - set(ENTRY_KEYS))
             if unknown:
-                raise RunConfigError(f"{key}.{unknown[0]}", entry[unknown[0]], f"is not a keyframe key (allowed: "
+                raise ConfigError(f"{key}.{unknown[0]}", entry[unknown[0]], f"is not a keyframe key (allowed: "
                                      f"{', '.join(ENTRY_KEYS)})", f"remove {unknown[0]} from the entry")
             for required in ("path", "frame_idx"):
                 if entry.get(required) is None:
-                    raise RunConfigError(f"{key}.{required}", None, "is required", f"set {EXAMPLE}")
+                    raise ConfigError(f"{key}.{required}", None, "is required", f"set {EXAMPLE}")
             check_image(f"{key}.path", entry["path"])
             frame = entry["frame_idx"]
             if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < num_frames:
-                raise RunConfigError(f"{key}.frame_idx", frame, f"must be a frame of the video (0..{num_frames - 1})",
+                raise ConfigError(f"{key}.frame_idx", frame, f"must be a frame of the video (0..{num_frames - 1})",
                                      f"use a frame_idx between 0 and {num_frames - 1}, or more num_frames")
             if frame in seen:
-                raise RunConfigError(f"{key}.frame_idx", frame, f"is already conditioned by conditioning.images"
+                raise ConfigError(f"{key}.frame_idx", frame, f"is already conditioned by conditioning.images"
                                      f"[{seen[frame]}] (two images cannot pin the same frame)",
                                      "give each image its own frame_idx")
             seen[frame] = i
             strength = entry.get("strength", 1.0)
             if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-                raise RunConfigError(f"{key}.strength", strength, "must be a number", "use a strength in [0, 1]")
+                raise ConfigError(f"{key}.strength", strength, "must be a number", "use a strength in [0, 1]")
             check_range(f"{key}.strength", strength, 0.0, 1.0, "use a strength between 0 (free) and 1 (pinned)")
             crf = entry.get("crf", 33)
             if isinstance(crf, bool) or not isinstance(crf, int):
-                raise RunConfigError(f"{key}.crf", crf, "must be an integer", "use crf=33 (the reference's), or 0")
+                raise ConfigError(f"{key}.crf", crf, "must be an integer", "use crf=33 (the reference's), or 0")
             check_range(f"{key}.crf", crf, 0, 51, "use crf=33 (the reference's), or 0 for none")
 
     @property

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ltx2.conditioning.image import ImageConditioning, resize_and_center_crop
-from ltx2.experiment.validation import RunConfigError, check_file, check_range
+from ltx2.errors import ConfigError
+from ltx2.experiment.validation import check_file, check_range
 
 
 class ReferenceVideoConditioning:
@@ -34,7 +35,7 @@ class ReferenceVideoConditioning:
     def validate(self, num_frames: int, fps: float) -> None:
         frames = self._frame_count("conditioning.path", self.path, "the reference video", num_frames)
         if (frames - 1) % 8:
-            raise RunConfigError("conditioning.path", self.path,
+            raise ConfigError("conditioning.path", self.path,
                                  f"gives {frames} frames (at most num_frames={num_frames} are used); the video VAE "
                                  "needs 8k+1 frames (1, 9, 17, ...)",
                                  f"trim the reference to {(frames - 1) // 8 * 8 + 1} frames or lower num_frames")
@@ -47,7 +48,7 @@ class ReferenceVideoConditioning:
                                             num_frames)
             latent_frames = (frames - 1) // 8 + 1
             if mask_frames > 1 and latent_frames > 1 and (mask_frames - 1) % (latent_frames - 1):
-                raise RunConfigError("conditioning.attention_mask", self.attention_mask,
+                raise ConfigError("conditioning.attention_mask", self.attention_mask,
                                      f"has {mask_frames} frames, which do not group onto the reference's "
                                      f"{latent_frames} latent frames ((frames - 1) must be a multiple of "
                                      f"{latent_frames - 1})", f"give the mask {frames} frames (as the reference) "
@@ -55,8 +56,8 @@ class ReferenceVideoConditioning:
         for i, image in enumerate(self.images):
             try:
                 image.validate(num_frames, fps)
-            except RunConfigError as e:
-                raise RunConfigError(e.key.replace("conditioning.", f"conditioning.images[{i}]."), e.value, e.rule,
+            except ConfigError as e:
+                raise ConfigError(e.key.replace("conditioning.", f"conditioning.images[{i}]."), e.value, e.rule,
                                      e.fix.replace("conditioning.", f"conditioning.images[{i}].")) from None
 
     @staticmethod
@@ -65,10 +66,10 @@ class ReferenceVideoConditioning:
         try:
             frames = read_frames(path, cap)
         except Exception as e:  # noqa: BLE001 - any decoder failure means the same thing to the user
-            raise RunConfigError(key, path, f"{what} cannot be decoded ({type(e).__name__})",
+            raise ConfigError(key, path, f"{what} cannot be decoded ({type(e).__name__})",
                                  "use an MP4/WebM/GIF video or a PNG/JPEG image") from None
         if len(frames) == 0:
-            raise RunConfigError(key, path, f"{what} has no frames", "use a video with at least one frame")
+            raise ConfigError(key, path, f"{what} has no frames", "use a video with at least one frame")
         return len(frames)
 
     # -- conditioning items -------------------------------------------------------------------------------------

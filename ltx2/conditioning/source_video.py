@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ltx2.experiment.validation import RunConfigError, check_file
+from ltx2.errors import ConfigError
+from ltx2.experiment.validation import check_file
 
 REQUEST_KEYS = ("width", "height", "num_frames", "fps")
 
@@ -64,7 +65,7 @@ class SourceVideoConditioning:
             reader.close()
             frames, _ = imageio_ffmpeg.count_frames_and_secs(str(self.path))
         except (OSError, RuntimeError, StopIteration, ValueError) as e:
-            raise RunConfigError("conditioning.path", self.path, f"cannot be decoded as a video ({type(e).__name__})",
+            raise ConfigError("conditioning.path", self.path, f"cannot be decoded as a video ({type(e).__name__})",
                                  "use an MP4, MOV, MKV or other file ffmpeg reads") from None
         width, height = meta["size"]
         return SourceFacts(int(width), int(height), int(frames), float(meta["fps"]), _audio_rate(Path(self.path)))
@@ -81,17 +82,17 @@ class SourceVideoConditioning:
                 continue  # not set by the user: follows the source
             same = math.isclose(float(given), source[key], rel_tol=1e-6) if key == "fps" else given == source[key]
             if not same:
-                raise RunConfigError(key, given, f"a retake keeps the source video's size, frames and fps "
+                raise ConfigError(key, given, f"a retake keeps the source video's size, frames and fps "
                                      f"({facts.width}x{facts.height}, {facts.frames} frames at {facts.fps:g} fps)",
                                      f"remove {key}={given} from the overrides (it follows conditioning.path)")
         if (facts.frames - 1) % 8:
             lower = max(1, (facts.frames - 1) // 8 * 8 + 1)
-            raise RunConfigError("conditioning.path", self.path, f"has {facts.frames} frames; the VAE needs 8k+1 "
+            raise ConfigError("conditioning.path", self.path, f"has {facts.frames} frames; the VAE needs 8k+1 "
                                  "(1, 9, 17, ..., 121)", f"trim the clip to {lower} frames (e.g. ffmpeg -frames:v "
                                  f"{lower})")
         for key, value in (("width", facts.width), ("height", facts.height)):
             if value % 32:
-                raise RunConfigError("conditioning.path", self.path, f"is {facts.width}x{facts.height}; its {key} "
+                raise ConfigError("conditioning.path", self.path, f"is {facts.width}x{facts.height}; its {key} "
                                      "must be a multiple of 32", f"crop or scale the clip to {value // 32 * 32 or 32} "
                                      f"pixels {key}")
         return source
@@ -100,22 +101,22 @@ class SourceVideoConditioning:
         duration = self.facts.duration
         for key in ("regenerate_video", "regenerate_audio"):
             if not isinstance(getattr(self, key), bool):
-                raise RunConfigError(f"conditioning.{key}", getattr(self, key), "must be true or false",
+                raise ConfigError(f"conditioning.{key}", getattr(self, key), "must be true or false",
                                      f"conditioning.{key}=true")
         if not (self.regenerate_video or self.regenerate_audio):
-            raise RunConfigError("conditioning.regenerate_video", False, "with regenerate_audio=false too nothing "
+            raise ConfigError("conditioning.regenerate_video", False, "with regenerate_audio=false too nothing "
                                  "would be regenerated", "set conditioning.regenerate_video=true or "
                                  "conditioning.regenerate_audio=true")
         if self.end_time is None:
-            raise RunConfigError("conditioning.end_time", None, "the range to regenerate needs an end",
+            raise ConfigError("conditioning.end_time", None, "the range to regenerate needs an end",
                                  f"set conditioning.end_time (the clip lasts {duration:.3f} s)")
         for key in ("start_time", "end_time"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise RunConfigError(f"conditioning.{key}", value, "must be a number of seconds",
+                raise ConfigError(f"conditioning.{key}", value, "must be a number of seconds",
                                      f"conditioning.{key}=0.5")
         if not 0 <= self.start_time < self.end_time <= duration + 1e-9:
-            raise RunConfigError("conditioning.start_time..end_time", f"{self.start_time}..{self.end_time}",
+            raise ConfigError("conditioning.start_time..end_time", f"{self.start_time}..{self.end_time}",
                                  f"needs 0 <= start_time < end_time <= {duration:.4f} (the clip's duration: "
                                  f"{self.facts.frames} frames at {self.facts.fps:g} fps)",
                                  f"choose a range inside the clip, e.g. conditioning.start_time=0 "

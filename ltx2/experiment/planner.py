@@ -21,16 +21,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ltx2.errors import ConfigError
 from ltx2.experiment import estimates as est
 from ltx2.loading.checkpoint import read_header
+from ltx2.models.audio_vae import load as audio_vae
+from ltx2.models.text.processor import AUDIO_CONNECTOR_PREFIX, FEATURES_PREFIX, VIDEO_CONNECTOR_PREFIX
+from ltx2.models.transformer.load import PREFIX as TRANSFORMER_PREFIX
+from ltx2.models.video_vae import load as video_vae
+from ltx2.models.vocoder.load import PREFIX as VOCODER_PREFIX
 
 GIB = 2**30
 # Measured on the tiny default run (MLX 0.32 CPU, Linux): what the pipelines import and allocate beyond the
 # process at plan time (video writer, tqdm, model modules, MLX's allocator and thread pools).
 RUNTIME_OVERHEAD = 170 * 2**20
-TRANSFORMER_PREFIX = "model.diffusion_model."
-_TEXT_IN_TRANSFORMER = (TRANSFORMER_PREFIX + "video_embeddings_connector.",
-                        TRANSFORMER_PREFIX + "audio_embeddings_connector.")
+_TEXT_IN_TRANSFORMER = (VIDEO_CONNECTOR_PREFIX, AUDIO_CONNECTOR_PREFIX)
 
 
 @dataclass
@@ -169,68 +173,70 @@ def peak_rss() -> int:
 # -- the plan -----------------------------------------------------------------------------------------------------
 def plan_run(models: Any, pipeline: Any, request: Request, available: int | None = None,
              knobs: est.Knobs | None = None, base: int | None = None) -> MemoryPlan:
-    """The plan of one job of ``pipeline`` with the files of ``models`` (an ltx2.loading.model_set.ModelSet, files
-    resolved). Networks already in this process's cache are in ``base`` (the current RSS) and not added again."""
+    """The plan of one job of ``pipeline`` (its declared ``phases()``) with the files of ``models`` (an
+    ltx2.loading.model_set.ModelSet, files resolved). Networks already in this process's cache are in ``base``
+    (the current RSS) and not added again."""
     from ltx2.loading.model_set import cached_kinds
+    from ltx2.models.text.config import MAX_TOKENS
+    from ltx2.models.text.gemma import VISION_PREFIXES
 
     knobs = knobs or est.Knobs()
     base = process_rss() + RUNTIME_OVERHEAD if base is None else base
-    in_memory = cached_kinds((models.checkpoint, models.spatial_upsampler))
-    header = read_header(models.checkpoint)
-    config, tensors = header.config, header.tensors
+    checkpoint = models.files
+    in_memory = cached_kinds(checkpoint.paths())
     b = est.DTYPE_BYTES.get(request.dtype, 4)
 
-    def weights(kind: str, prefixes: tuple[str, ...], dtype_bytes: float = b, quantize: int | None = None,
-                exclude: tuple[str, ...] = (), source: dict | None = None) -> int:
+    def weights(kind: str, component: str, prefixes: tuple[str, ...], dtype_bytes: float = b,
+                quantize: int | None = None, exclude: tuple[str, ...] = ()) -> int:
         if kind in in_memory:
             return 0
-        return est.tensors_bytes(source or tensors, prefixes, dtype_bytes, quantize, exclude, knobs)
+        return est.tensors_bytes(checkpoint.header(component).tensors, prefixes, dtype_bytes, quantize, exclude, knobs)
 
     # text encoding: Gemma + the embeddings processor, freed afterwards
     gemma_cfg = est.gemma_config(models.gemma_root)
-    gemma = sum(est.tensors_bytes(read_header(f).tensors, ("",), b, request.text_quantize_bits,
-                                  ("vision_tower.", "multi_modal_projector.", "model.vision_tower.",
-                                   "model.multi_modal_projector."), knobs)
+    gemma = sum(est.tensors_bytes(read_header(f).tensors, ("",), b, request.text_quantize_bits, VISION_PREFIXES,
+                                  knobs)
                 for f in est.gemma_files(models.gemma_root))
-    processor = est.tensors_bytes(tensors, ("text_embedding_projection.",) + _TEXT_IN_TRANSFORMER, b, None, (), knobs)
-    from ltx2.models.text.config import MAX_TOKENS
-
+    processor = est.tensors_bytes(checkpoint.header("transformer").tensors, (FEATURES_PREFIX,) + _TEXT_IN_TRANSFORMER,
+                                  b, None, (), knobs)
     prompts = 2 if request.negative_prompt else 1
     phases = [Phase("text_encoding", {"gemma": gemma, "text processor": processor},
                     est.text_encode(gemma_cfg, MAX_TOKENS, prompts, b, knobs=knobs))]
 
-    transformer = weights("transformer", (TRANSFORMER_PREFIX,), b, request.quantize_bits, _TEXT_IN_TRANSFORMER)
+    video_encoder = ("video_encoder", "video_vae", (video_vae.ENCODER_PREFIX, video_vae.STATS_PREFIX))
+    transformer = weights("transformer", "transformer", (TRANSFORMER_PREFIX,), b, request.quantize_bits,
+                          _TEXT_IN_TRANSFORMER)
     held: dict[str, int] = {"transformer": transformer}
     if models.loras:
-        held["LoRA-fused copy"] = _lora_touched(tensors, [p for p, _ in models.loras], b, request.quantize_bits, knobs)
+        held["LoRA-fused copy"] = _lora_touched(checkpoint, [p for p, _ in models.loras], b, request.quantize_bits,
+                                                knobs)
     if request.image_conditioning:
-        held["video encoder"] = weights("video_encoder", ("vae.encoder.", "vae.per_channel_statistics."))
-    section = config["transformer"]
+        held["video encoder"] = weights(*video_encoder)
+    section = checkpoint.config("transformer")
     audio_tokens = _audio_tokens(request)
-    two_stage = bool(getattr(pipeline, "NEEDS_UPSAMPLER", False))
-    sizes = [("denoise_stage_1", request.width // 2, request.height // 2), ("denoise_stage_2", request.width,
-                                                                            request.height)] if two_stage \
-        else [("denoise", request.width, request.height)]
-    for name, width, height in sizes:
-        if name == "denoise_stage_2":
-            held["upsampler"] = weights("upsampler", ("",), source=read_header(models.spatial_upsampler).tensors)
-            held.setdefault("video encoder", weights("video_encoder", ("vae.encoder.", "vae.per_channel_statistics.")))
-            if getattr(pipeline, "NEEDS_DISTILLED_LORA", False):
-                loras = [p for p, _ in models.loras] + [models.distilled_lora]
-                held["LoRA-fused copy"] = _lora_touched(tensors, loras, b, request.quantize_bits, knobs)
+    for stage in pipeline.phases().stages:
+        if stage.upsampled:
+            held["upsampler"] = weights("upsampler", "spatial_upsampler", ("",))
+            held.setdefault("video encoder", weights(*video_encoder))
+        if stage.distilled_lora:
+            loras = [p for p, _ in models.loras] + [models.distilled_lora]
+            held["LoRA-fused copy"] = _lora_touched(checkpoint, loras, b, request.quantize_bits, knobs)
+        width, height = int(request.width * stage.scale), int(request.height * stage.scale)
         video_tokens = _video_latent(request.num_frames, height, width)
         act = est.transformer_forward(section, _prod(video_tokens), audio_tokens, MAX_TOKENS, b, knobs)
-        phases.append(Phase(name, dict(held), act))
+        phases.append(Phase(stage.name, dict(held), act))
 
     # decoding: the audio decoder and vocoder (float32), then the video decoder, streamed tile by tile
     held = dict(held)
     latent = _video_latent(request.num_frames, request.height, request.width)
-    decode = est.video_decode(config["vae"], _tile(latent), b, knobs)
-    held["video decoder"] = weights("video_decoder", ("vae.decoder.", "vae.per_channel_statistics."))
-    if request.audio and "audio_vae" in config and "vocoder" in config:
-        held["audio decoder"] = weights("audio_decoder", ("audio_vae.decoder.", "audio_vae.per_channel_statistics."))
-        held["vocoder"] = weights("vocoder", ("vocoder.",), 4)
-        decode = max(decode, est.vocoder_decode(config["vocoder"], request.num_frames / request.fps, knobs))
+    decode = est.video_decode(checkpoint.config("vae"), _tile(latent), b, knobs)
+    held["video decoder"] = weights("video_decoder", "video_vae", (video_vae.DECODER_PREFIX, video_vae.STATS_PREFIX))
+    if request.audio and checkpoint.has("audio_vae") and checkpoint.has("vocoder"):
+        held["audio decoder"] = weights("audio_decoder", "audio_vae", (audio_vae.DECODER_PREFIX,
+                                                                        audio_vae.STATS_PREFIX))
+        held["vocoder"] = weights("vocoder", "vocoder", (VOCODER_PREFIX,), 4)
+        decode = max(decode, est.vocoder_decode(checkpoint.config("vocoder"), request.num_frames / request.fps,
+                                                knobs))
     phases.append(Phase("decode", held, decode))
     return MemoryPlan(request, base, phases, available, knobs)
 
@@ -265,8 +271,9 @@ def _tile(latent: tuple[int, int, int]) -> tuple[int, int, int]:
                             temporal.tile_frames if temporal else 10**9)
 
 
-def _lora_touched(tensors: dict, lora_files: list[str], b: float, quantize: int | None, knobs: est.Knobs) -> int:
+def _lora_touched(checkpoint, lora_files: list[str], b: float, quantize: int | None, knobs: est.Knobs) -> int:
     """Bytes of the transformer weights the LoRAs touch (the fused copy holds its own)."""
+    tensors = checkpoint.header("transformer").tensors
     touched: set[str] = set()
     for path in lora_files:
         for key in read_header(path).tensors:
@@ -297,10 +304,8 @@ def settings_of(cfg) -> PlanSettings:
 
 
 def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
-    """The plan of this job; raises RunConfigError when it does not fit and ``plan.force`` is off (and ``plan=true``
+    """The plan of this job; raises ConfigError when it does not fit and ``plan.force`` is off (and ``plan=true``
     only shows it)."""
-    from ltx2.experiment.validation import RunConfigError
-
     settings = settings_of(cfg)
     available = int(settings.available_gb * GIB) if settings.available_gb is not None else available_memory()
     request = request_of(cfg, pipeline, conditioning, guidance, models)
@@ -310,7 +315,7 @@ def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
     fits = alternatives(plan, models, pipeline, supports_quantize="quantize" in cfg.model,
                         multiple=getattr(pipeline, "RESOLUTION_MULTIPLE", 32))
     options = "; ".join(fits) if fits else "nothing smaller fits either: use a machine with more memory"
-    raise RunConfigError("plan", f"{plan.peak / GIB:.2f} GiB", f"the predicted peak memory ({plan.peak_phase.name}) "
+    raise ConfigError("plan", f"{plan.peak / GIB:.2f} GiB", f"the predicted peak memory ({plan.peak_phase.name}) "
                          f"exceeds the {plan.available / GIB:.2f} GiB available (plan=true shows each phase)",
                          f"these would fit: {options}; or plan.force=true to run anyway")
 

@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,43 +15,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ltx2.errors import ConfigError
 from ltx2.experiment import planner
 from ltx2.experiment import validation as v
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
+from ltx2.pipelines.contract import Job
 
 log = logging.getLogger("ltx2")
-
-
-@dataclass
-class Job:
-    """Everything a pipeline needs for one video, validated."""
-
-    models: Any  # ltx2.loading.model_set.ModelSet
-    prompt: str
-    negative_prompt: str
-    seed: int
-    width: int
-    height: int
-    num_frames: int
-    fps: float
-    scheduler: Any
-    guidance: Any
-    conditioning: Any
-    pipeline: Any
-    text_cache_dir: Path | None = None
-    enhance_prompt: bool = False
-    quantize_bits: int | None = None
-    noise_file: Path | None = None
-    audio_enabled: bool = True
-    save_audio: bool = False
-    record: RunRecord | None = None
-    info: dict = field(default_factory=dict)  # what the pipeline reports back (prompt used, noise, latents)
-    plan: Any = None  # ltx2.experiment.planner.MemoryPlan: predicted peak memory per phase
-
-    def phase(self, name: str):
-        from contextlib import nullcontext
-
-        return self.record.phase(name) if self.record else nullcontext()
 
 
 _JOBS_IN_PROCESS = 0
@@ -70,7 +39,7 @@ def run_job(cfg: DictConfig) -> dict:
             log.info("skipping %s: it already holds a completed run of this config", run_dir)
             return done
         job = prepare(cfg)
-    except v.RunConfigError as e:
+    except ConfigError as e:
         _reject(run_dir, e)
     if job.plan is not None and planner.settings_of(cfg).show:  # plan=true: the table, nothing loaded or written
         planner.show(job.plan)
@@ -132,7 +101,7 @@ def completed_before(run_dir: Path, cfg: DictConfig) -> dict | None:
     if saved != current:
         changed = sorted(k for k in _flat(saved).keys() | _flat(current).keys()
                          if _flat(saved).get(k) != _flat(current).get(k))
-        raise v.RunConfigError("hydra.sweep.dir", str(run_dir.parent), f"job directory {run_dir.name} already holds "
+        raise ConfigError("hydra.sweep.dir", str(run_dir.parent), f"job directory {run_dir.name} already holds "
                                f"a completed run of another config (differs in {', '.join(changed[:3])})",
                                "start a new sweep directory (hydra.sweep.dir=/new/path) or remove that job directory")
     video = record.get("outputs", {}).get("video", {}).get("file")
@@ -148,63 +117,61 @@ def _flat(node: Any, prefix: str = "") -> dict:
     return {prefix: node}
 
 
-# -- validation -------------------------------------------------------------------------------------------------
+# -- building and checking the job ------------------------------------------------------------------------------
 def prepare(cfg: DictConfig) -> Job:
-    """Every check that needs no weights, in the order a user would fix things. Raises RunConfigError."""
-    v.check_raw(cfg)
-    v.check_output_root("paths.output_root", cfg.paths.output_root)
-    v.check_model_quantization(cfg.model)
+    """The job of ``cfg``, checked before any weight loads: check the raw config, build the objects (files
+    resolved, nothing loaded), check them in the order a user would fix things, then plan its memory (over
+    budget: refused). Raises ConfigError."""
+    v.check_config(cfg)
+    job, cfg = build(cfg)
+    validate(job, cfg)
+    job.plan = planner.check(cfg, job.models, job.pipeline, job.conditioning, job.guidance)
+    return job
+
+
+def build(cfg: DictConfig) -> tuple[Job, DictConfig]:
+    """The objects of the job (Hydra instantiates each group) and the config as the job sees it (a source video
+    sets the size, frames and fps). The model's files are resolved once here (hf:// -> cached paths; the tiny
+    model's files written on first use); no weights are read."""
     models = _build("model", cfg.model, loras=_loras(cfg))
     pipeline = _build("pipeline", cfg.pipeline)
-    needs_distilled_lora = getattr(pipeline, "NEEDS_DISTILLED_LORA", False)
-    models.resolve_files(need_upsampler=pipeline.NEEDS_UPSAMPLER, need_distilled_lora=needs_distilled_lora)
+    phases = pipeline.phases()
+    models.resolve_files(need_upsampler=phases.upsampler, need_distilled_lora=phases.distilled_lora)
     models.ensure_files(seed=0)
-    v.check_checkpoint("model.checkpoint", models.checkpoint, ("transformer", "vae"))
-    if not models.gemma_root or not (Path(models.gemma_root) / "config.json").is_file():
-        raise v.RunConfigError("model.gemma_root", models.gemma_root, "must be a Gemma 3 folder (config.json, "
-                               "model*.safetensors, tokenizer files)",
-                               "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")
     conditioning = _build("conditioning", cfg.conditioning)
     if hasattr(conditioning, "request"):  # retake: size, frames and fps are the source video's
         cfg = OmegaConf.merge(cfg, conditioning.request(cfg))
+    job = Job(models=models, prompt=cfg.prompt, negative_prompt=cfg.negative_prompt, seed=cfg.seed, width=cfg.width,
+              height=cfg.height, num_frames=cfg.num_frames, fps=cfg.fps, scheduler=_build("scheduler", cfg.scheduler),
+              guidance=_build("guider", cfg.guider), conditioning=conditioning, pipeline=pipeline,
+              text_cache_dir=Path(cfg.paths.cache_dir) / "embeddings" if cfg.text.cache else None,
+              enhance_prompt=cfg.text.enhance_prompt, quantize_bits=cfg.text.quantize_bits,
+              noise_file=Path(cfg.noise.from_file) if cfg.noise.from_file else None,
+              audio_enabled=bool(cfg.audio.enabled), save_audio=bool(cfg.output.save_audio))
+    return job, cfg
+
+
+def validate(job: Job, cfg: DictConfig) -> None:
+    """Every rule on the built objects that needs no weights: the files, the request, the guidance against the
+    model, the conditioning against the pipeline, the pipeline's own rules, the optional inputs."""
+    models, pipeline, conditioning, phases = job.models, job.pipeline, job.conditioning, job.pipeline.phases()
+    checkpoint = models.files
+    v.check_model_files(checkpoint, models.gemma_root, need_upsampler=phases.upsampler)
     v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
-    if pipeline.NEEDS_UPSAMPLER:
-        v.check_checkpoint("model.spatial_upsampler", models.spatial_upsampler, ())
-    if needs_distilled_lora:
+    if phases.distilled_lora:
         v.check_file("model.distilled_lora", models.distilled_lora, "the distilled LoRA (used by stage 2)",
                      "set model.distilled_lora=/path/to/the-distilled-lora.safetensors")
-    scheduler = _build("scheduler", cfg.scheduler)
-    guidance = _build("guider", cfg.guider)
-    _check_blocks(guidance, models.checkpoint)
+    v.check_loras(cfg.lora, models.loras)
+    v.check_stg_blocks(job.guidance, checkpoint)
     conditioning.validate(num_frames=cfg.num_frames, fps=cfg.fps)
-    if hasattr(pipeline, "check_conditioning"):  # a pipeline's own rule on the conditioning it takes
-        pipeline.check_conditioning(conditioning)
-    needed = getattr(pipeline, "CONDITIONING", None)
-    if needed is not None and not isinstance(conditioning, needed):
-        choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
-        raise v.RunConfigError("conditioning", choice, f"this pipeline needs conditioning={needed.GROUP_OPTION}",
-                               f"add conditioning={needed.GROUP_OPTION} conditioning.path=...")
-    only = getattr(conditioning, "PIPELINE", None)  # conditioning that only one pipeline takes
-    if only and needed is not type(conditioning):
-        raise v.RunConfigError("conditioning", conditioning.GROUP_OPTION, f"{conditioning.GROUP_OPTION} conditioning "
-                               f"drives pipeline={only} only", f"add pipeline={only}")
+    choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
+    v.check_conditioning_fits(pipeline, conditioning, choice)
     if hasattr(pipeline, "check_job"):  # the pipeline's own rules (LoRA metadata, sizes)
         pipeline.check_job(models, conditioning, cfg.width, cfg.height, cfg.num_frames)
-    noise_file = None
-    if cfg.noise.from_file:
-        noise_file = v.check_file("noise.from_file", cfg.noise.from_file, "the noise file",
-                                  "point it at the noise.safetensors of an earlier run (output.save_noise=true)")
-    quantize = cfg.text.quantize_bits
-    if quantize is not None and quantize not in (4, 8):
-        raise v.RunConfigError("text.quantize_bits", quantize, "Gemma can be quantized to 4 or 8 bits",
-                               "use text.quantize_bits=8, 4, or null")
-    plan = planner.check(cfg, models, pipeline, conditioning, guidance)  # before loading: over budget -> refused
-    return Job(plan=plan, models=models, prompt=cfg.prompt, negative_prompt=cfg.negative_prompt, seed=cfg.seed,
-               width=cfg.width, height=cfg.height, num_frames=cfg.num_frames, fps=cfg.fps, scheduler=scheduler,
-               guidance=guidance, conditioning=conditioning, pipeline=pipeline,
-               text_cache_dir=Path(cfg.paths.cache_dir) / "embeddings" if cfg.text.cache else None,
-               enhance_prompt=cfg.text.enhance_prompt, quantize_bits=quantize, noise_file=noise_file,
-               audio_enabled=bool(cfg.audio.enabled), save_audio=bool(cfg.output.save_audio))
+    if job.noise_file is not None:
+        v.check_file("noise.from_file", job.noise_file, "the noise file",
+                     "point it at the noise.safetensors of an earlier run (output.save_noise=true)")
+    v.check_text_quantization(job.quantize_bits)
 
 
 def _build(group: str, node: DictConfig, **kwargs) -> Any:
@@ -214,9 +181,9 @@ def _build(group: str, node: DictConfig, **kwargs) -> Any:
         cause = e.__cause__ or e
         message = str(cause).split("\nfull_key")[0]
         target = OmegaConf.select(node, "_target_", default=None)
-        raise v.RunConfigError(group, target, message, f"check the {group}.* values (conf/{group}/)") from None
+        raise ConfigError(group, target, message, f"check the {group}.* values (conf/{group}/)") from None
     except (ValueError, TypeError) as e:
-        raise v.RunConfigError(group, None, str(e), f"check the {group}.* values") from None
+        raise ConfigError(group, None, str(e), f"check the {group}.* values") from None
 
 
 def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
@@ -224,31 +191,19 @@ def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
     for name, entry in (cfg.lora or {}).items():
         key = f"lora.{name}"
         if not isinstance(entry, DictConfig) or "path" not in entry:
-            raise v.RunConfigError(key, entry, "a LoRA entry needs a path and a strength",
+            raise ConfigError(key, entry, "a LoRA entry needs a path and a strength",
                                    f"{key}={{path: /path/to/lora.safetensors, strength: 1.0}}")
         from ltx2.loading.hub import resolve
 
         path = resolve(f"{key}.path", entry.path, cfg.model.get("name"), lora=name)
-        v.check_file(f"{key}.path", path, "the LoRA file", f"set {key}.path to an existing .safetensors")
         strength = entry.get("strength", 1.0)
         if not isinstance(strength, (int, float)) or not math.isfinite(strength):
-            raise v.RunConfigError(f"{key}.strength", strength, "must be a finite number", f"{key}.strength=1.0")
+            raise ConfigError(f"{key}.strength", strength, "must be a finite number", f"{key}.strength=1.0")
         loras.append((str(path), float(strength)))
     return tuple(loras)
 
 
-def _check_blocks(guidance, checkpoint: str) -> None:
-    from ltx2.loading.checkpoint import read_header
-
-    layers = read_header(checkpoint).config["transformer"].get("num_layers", 48)
-    for key, blocks in guidance.stg_block_lists():
-        bad = [b for b in blocks if not 0 <= b < layers]
-        if bad:
-            raise v.RunConfigError(key, blocks, f"STG blocks must be in 0..{layers - 1} for this model "
-                                   f"({layers} blocks)", f"{key}=[{min(layers - 1, 29)}]")
-
-
-def _reject(run_dir: Path, error: v.RunConfigError) -> None:
+def _reject(run_dir: Path, error: ConfigError) -> None:
     """Print the one-line reason and leave nothing behind (the run directory Hydra made is removed if empty)."""
     print(f"ltx2: invalid config: {error}", file=sys.stderr)
     _remove_if_empty(run_dir)

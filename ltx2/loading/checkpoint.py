@@ -1,11 +1,13 @@
-"""Official single-file checkpoints: safetensors whose header metadata holds ``config`` (JSON) and
-``model_version``; each component's tensors live under its own key prefix."""
+"""A model's weight files: ``Checkpoint`` (``{component: file}``, resolved once per job), the parsed safetensors
+headers behind it (metadata ``config`` JSON and ``model_version``; each component's tensors under its own key
+prefix, owned by its loader in ``ltx2/models/<family>/load.py``), and strict loading into MLX modules."""
 
 from __future__ import annotations
 
 import json
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +16,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
+from ltx2.errors import ConfigError
 from ltx2.loading.file_identity import file_identity
 
 DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16,
@@ -29,8 +32,7 @@ def resolve_dtype(dtype: str | mx.Dtype, what: str = "compute") -> mx.Dtype:
     return DTYPES[dtype]
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used, with what is wrong and how to fix it."""
+OFFICIAL = "point it at an official LTX-2 / LTX-2.3 .safetensors checkpoint"
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,9 @@ class CheckpointHeader:
     @property
     def config(self) -> dict:
         if "config" not in self.metadata:
-            raise CheckpointError(f"{self.path}: no 'config' entry in the safetensors metadata; an official LTX-2 "
-                                  "checkpoint carries its architecture there (re-export it with that metadata)")
+            raise ConfigError("checkpoint", str(self.path), "no 'config' entry in the safetensors metadata; an "
+                              "official LTX-2 checkpoint carries its architecture there",
+                              "re-export it with that metadata")
         return json.loads(self.metadata["config"])
 
     @property
@@ -54,11 +57,64 @@ class CheckpointHeader:
         """One component's section of the ``config`` metadata (``transformer``, ``vae``, ``audio_vae``, ...)."""
         section = self.config.get(name)
         if not isinstance(section, dict):
-            raise CheckpointError(f"{self.path}: the metadata config has no '{name}' section{hint}")
+            raise ConfigError("checkpoint", str(self.path), f"the metadata config has no '{name}' section{hint}",
+                              OFFICIAL)
         return section
 
     def keys_with_prefix(self, prefix: str) -> list[str]:
         return [k for k in self.tensors if k.startswith(prefix)]
+
+
+# The components of today's single-file LTX-2 / LTX-2.3 release (the text connectors sit with the transformer)
+SINGLE_FILE_COMPONENTS = ("transformer", "video_vae", "audio_vae", "vocoder")
+# component -> the section of the metadata ``config`` that describes it
+SECTION_OF = {"transformer": "transformer", "video_vae": "vae", "audio_vae": "audio_vae", "vocoder": "vocoder"}
+COMPONENT_OF = {section: component for component, section in SECTION_OF.items()}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The weight files of one model, ``{component: file}``: transformer, video_vae, audio_vae, vocoder,
+    spatial_upsampler (and text_encoder, temporal_upsampler where a release ships them). Today's LTX-2 / LTX-2.3
+    release is one file for the first four plus the upsampler's own file; a release with one file per component
+    is the same object with more files. Headers are parsed once per process (``read_header``'s cache)."""
+
+    files: Mapping[str, Path]
+
+    @classmethod
+    def single_file(cls, path: str | os.PathLike, **others: str | os.PathLike | None) -> Checkpoint:
+        """One file holding every component of SINGLE_FILE_COMPONENTS, plus ``others`` (e.g.
+        ``spatial_upsampler=path``; None: absent)."""
+        files = {component: Path(path) for component in SINGLE_FILE_COMPONENTS}
+        files.update({component: Path(p) for component, p in others.items() if p})
+        return cls(files)
+
+    def path(self, component: str) -> Path:
+        if component not in self.files:
+            raise ConfigError("model", component, f"this model has no {component} file (it has "
+                              f"{', '.join(self.files) or 'none'})", f"add the {component} file to the model config")
+        return self.files[component]
+
+    def has(self, component: str) -> bool:
+        """The component's file exists and, for a component described in the metadata, its section is there
+        (a video-only LTX-2 file maps audio_vae to the one file but has no audio_vae section)."""
+        path = self.files.get(component)
+        if path is None or not path.is_file():
+            return False
+        section, header = SECTION_OF.get(component), self.header(component)
+        return section is None or ("config" in header.metadata and isinstance(header.config.get(section), dict))
+
+    def header(self, component: str) -> CheckpointHeader:
+        return read_header(self.path(component))
+
+    def config(self, section: str, hint: str = "") -> dict:
+        """One section of the metadata ``config`` (``transformer``, ``vae``, ``audio_vae``, ``vocoder``), from the
+        file of the component it describes."""
+        return self.header(COMPONENT_OF.get(section, section)).section(section, hint)
+
+    def paths(self) -> tuple[Path, ...]:
+        """The distinct files, in component order."""
+        return tuple(dict.fromkeys(self.files.values()))
 
 
 def read_header(path: str | os.PathLike) -> CheckpointHeader:
@@ -67,7 +123,7 @@ def read_header(path: str | os.PathLike) -> CheckpointHeader:
     planner, loaders); callers share the answer and must not change its dicts."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise ConfigError("checkpoint", str(path), "does not exist", OFFICIAL)
     return _read_header(str(path), file_identity(path))
 
 
@@ -77,14 +133,16 @@ def _read_header(path: str, identity: tuple) -> CheckpointHeader:
     with open(path, "rb") as f:
         raw_len = f.read(8)
         if len(raw_len) != 8:
-            raise CheckpointError(f"{path} is not a safetensors file (shorter than 8 bytes)")
+            raise ConfigError("checkpoint", path, "is not a safetensors file (shorter than 8 bytes)", OFFICIAL)
         (n,) = struct.unpack("<Q", raw_len)
         if n > 100_000_000 or n > size:
-            raise CheckpointError(f"{path} is not a safetensors file (header length {n} is implausible)")
+            raise ConfigError("checkpoint", path, f"is not a safetensors file (header length {n} is implausible)",
+                              OFFICIAL)
         try:
             header = json.loads(f.read(n))
         except json.JSONDecodeError as e:
-            raise CheckpointError(f"{path} is not a safetensors file (bad JSON header: {e})") from None
+            raise ConfigError("checkpoint", path, f"is not a safetensors file (bad JSON header: {e})",
+                              OFFICIAL) from None
     metadata = header.pop("__metadata__", None) or {}
     tensors = {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items()}
     return CheckpointHeader(Path(path), metadata, tensors)
@@ -103,7 +161,7 @@ def load_tensors(path: str | os.PathLike, prefix: str) -> dict[str, mx.array]:
 
 
 def load_weights_strict(module: nn.Module, weights: dict[str, mx.array], what: str, dtype: mx.Dtype | None) -> None:
-    """Load ``weights`` into ``module``, or raise one CheckpointError listing every missing, unexpected or
+    """Load ``weights`` into ``module``, or raise one ConfigError listing every missing, unexpected or
     mis-shaped tensor. Each tensor is cast and evaluated on its own, so at most one extra tensor is resident."""
     check_weights(module, weights, what)
     loaded = []
@@ -117,7 +175,7 @@ def load_weights_strict(module: nn.Module, weights: dict[str, mx.array], what: s
 
 
 def check_weights(module: nn.Module, weights: dict[str, mx.array], what: str) -> None:
-    """Raise one CheckpointError listing every missing, unexpected or mis-shaped tensor of ``weights``."""
+    """Raise one ConfigError listing every missing, unexpected or mis-shaped tensor of ``weights``."""
     expected = dict(tree_flatten(module.parameters()))
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -127,7 +185,8 @@ def check_weights(module: nn.Module, weights: dict[str, mx.array], what: str) ->
         parts = [f"{len(missing)} missing: {_short(missing)}" if missing else "",
                  f"{len(unexpected)} unexpected: {_short(unexpected)}" if unexpected else "",
                  f"{len(shapes)} with wrong shape: {_short(shapes)}" if shapes else ""]
-        raise CheckpointError(f"{what} does not match its config: " + "; ".join(p for p in parts if p))
+        raise ConfigError("weights", what, "does not match its config: " + "; ".join(p for p in parts if p),
+                          "use the checkpoint whose metadata config describes these weights")
 
 
 def load_component(model: nn.Module, path: str | os.PathLike, prefix: str, component: str,
@@ -136,7 +195,8 @@ def load_component(model: nn.Module, path: str | os.PathLike, prefix: str, compo
     ``sanitize`` maps checkpoint layouts to MLX ones; a checkpoint without the component says so."""
     dtype = resolve_dtype(dtype, component)
     if not read_header(path).keys_with_prefix(prefix):
-        raise CheckpointError(f"{path}: no tensors under '{prefix}' (does this checkpoint include the {component}?)")
+        raise ConfigError("checkpoint", str(path), f"no tensors under '{prefix}' (does this checkpoint include the "
+                          f"{component}?)", OFFICIAL)
     weights = {**load_tensors(path, prefix), **(extra or {})}
     load_weights_strict(model, sanitize(weights) if sanitize else weights, f"{component} in {path}", dtype)
     model.eval()

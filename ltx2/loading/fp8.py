@@ -25,6 +25,8 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 
+from ltx2.errors import ConfigError
+
 FP8_DTYPES = ("F8_E4M3", "F8_E5M2")
 WEIGHT_SCALE, INPUT_SCALE = "weight_scale", "input_scale"
 E4M3_MAX = 448.0
@@ -78,16 +80,14 @@ def has_fp8(dtypes: dict[str, str]) -> bool:
 def dequantize_fp8(tensors: dict[str, mx.array], dtypes: dict[str, str], what: str) -> dict[str, mx.array]:
     """``tensors`` (keys as in the file) with every float8 tensor decoded to float32 times its ``weight_scale``
     (a scalar, or one value per output row), and the ``weight_scale`` / ``input_scale`` entries removed."""
-    from ltx2.loading.checkpoint import CheckpointError
-
     out = {}
     for key, value in tensors.items():
         module, _, leaf = key.rpartition(".")
         if leaf in (WEIGHT_SCALE, INPUT_SCALE):
             weight = f"{module}.weight"
             if dtypes.get(weight) not in FP8_DTYPES:
-                raise CheckpointError(f"{what}: {key} scales {weight}, which is not a float8 tensor "
-                                      f"({dtypes.get(weight, 'absent')}); is this a valid fp8 checkpoint?")
+                raise ConfigError("checkpoint", what, f"{key} scales {weight}, which is not a float8 tensor "
+                                  f"({dtypes.get(weight, 'absent')})", "use a valid official fp8 checkpoint")
             continue
         kind = dtypes.get(key)
         if kind not in FP8_DTYPES:
@@ -102,8 +102,9 @@ def dequantize_fp8(tensors: dict[str, mx.array], dtypes: dict[str, str], what: s
             elif decoded.ndim > 1 and scale.size == decoded.shape[0]:
                 scale = scale.reshape(-1, *([1] * (decoded.ndim - 1)))  # one scale per output row
             else:
-                raise CheckpointError(f"{what}: {module}.{WEIGHT_SCALE} has shape {tuple(scale.shape)}; expected a "
-                                      f"scalar or one value per row of the {tuple(decoded.shape)} weight")
+                raise ConfigError("checkpoint", what, f"{module}.{WEIGHT_SCALE} has shape {tuple(scale.shape)}; "
+                                  f"expected a scalar or one value per row of the {tuple(decoded.shape)} weight",
+                                  "use a valid official fp8 checkpoint")
             decoded = decoded * scale
         out[key] = decoded
     return out

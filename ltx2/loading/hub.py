@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ltx2.errors import ConfigError
+
 PREFIX = "hf://"
 # files of a folder reference (a Gemma 3 root): what the text encoder reads
 FOLDER_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"]
@@ -63,19 +65,17 @@ def fetch_command(model: str | None, lora: str | None = None) -> str:
 
 def resolve(key: str, value, model: str | None, lora: str | None = None, required: bool = True):
     """``value`` with an hf:// reference replaced by its cached path; a missing required file raises
-    RunConfigError (optional ones are returned unchanged)."""
-    from ltx2.experiment.validation import RunConfigError
-
+    ConfigError (optional ones are returned unchanged)."""
     try:
         ref = parse(value)
     except ValueError as e:
-        raise RunConfigError(key, value, str(e), f"use {key}=hf://Lightricks/LTX-2/<file> or a local path") from None
+        raise ConfigError(key, value, str(e), f"use {key}=hf://Lightricks/LTX-2/<file> or a local path") from None
     if ref is None:
         return value
     path = cached_path(ref)
     if path is None and required:
         local = f"{key}=/path/to/{ref.filename or ref.repo.split('/')[1]}"
-        raise RunConfigError(key, str(ref), f"{ref.what} is not in the Hugging Face cache ({cache_dir()})",
+        raise ConfigError(key, str(ref), f"{ref.what} is not in the Hugging Face cache ({cache_dir()})",
                              f"fetch it with `{fetch_command(model, lora)}` (or `hf download {ref.repo}"
                              f"{' ' + ref.filename if ref.filename else ''}`), or use a local copy: {local}")
     return path or value

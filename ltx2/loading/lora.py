@@ -18,7 +18,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from ltx2.loading.checkpoint import CheckpointError
+from ltx2.errors import ConfigError
 
 log = logging.getLogger("ltx2")
 _A, _B = ".lora_A.weight", ".lora_B.weight"
@@ -28,7 +28,7 @@ def read_lora(path: str | os.PathLike) -> dict[str, tuple[mx.array, mx.array]]:
     """{model module name: (A, B)} of a LoRA file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"LoRA file {path} does not exist")
+        raise ConfigError("lora", str(path), "the LoRA file does not exist", "point it at an existing .safetensors")
     pairs: dict[str, dict[str, mx.array]] = {}
     unknown = []
     for key, value in mx.load(str(path)).items():
@@ -41,8 +41,9 @@ def read_lora(path: str | os.PathLike) -> dict[str, tuple[mx.array, mx.array]]:
             unknown.append(key)
     incomplete = sorted(k for k, v in pairs.items() if set(v) != {"A", "B"})
     if incomplete:
-        raise CheckpointError(f"LoRA {path}: {len(incomplete)} modules lack their lora_A or lora_B weight "
-                              f"({', '.join(incomplete[:5])}); the file is incomplete or not a LoRA")
+        raise ConfigError("lora", str(path), f"{len(incomplete)} modules lack their lora_A or lora_B weight "
+                          f"({', '.join(incomplete[:5])}); the file is incomplete or not a LoRA",
+                          "download the LoRA again, or use a LoRA file")
     if unknown:
         log.warning("LoRA %s: %d tensors that are not lora_A/lora_B weights are ignored (%s)", path.name,
                     len(unknown), ", ".join(unknown[:5]))
@@ -65,8 +66,8 @@ def fused_weights(params: dict[str, mx.array], loras) -> list[tuple[str, mx.arra
         pairs = read_lora(path)
         unmatched = sorted(m for m in pairs if f"{m}.weight" not in params)
         if len(unmatched) == len(pairs):
-            raise CheckpointError(f"LoRA {path}: none of its {len(pairs)} modules match a transformer weight "
-                                  f"({', '.join(unmatched[:5])}); is it a LoRA for this model?")
+            raise ConfigError("lora", str(path), f"none of its {len(pairs)} modules match a transformer weight "
+                              f"({', '.join(unmatched[:5])})", "use a LoRA trained for this model")
         if unmatched:
             log.warning("LoRA %s: %d of its %d modules match no transformer weight and are skipped (%s)",
                         Path(path).name, len(unmatched), len(pairs), ", ".join(unmatched[:5]))
@@ -80,8 +81,8 @@ def fused_weights(params: dict[str, mx.array], loras) -> list[tuple[str, mx.arra
             scaled = (b.astype(mx.float32) * strength).astype(b.dtype)
             delta = (scaled.astype(mx.float32) @ a.astype(mx.float32)).astype(b.dtype).astype(weight.dtype)
             if delta.shape != weight.shape:
-                raise CheckpointError(f"LoRA {path}: {module} gives a {tuple(delta.shape)} delta for a "
-                                      f"{tuple(weight.shape)} weight")
+                raise ConfigError("lora", str(path), f"{module} gives a {tuple(delta.shape)} delta for a "
+                                  f"{tuple(weight.shape)} weight", "use a LoRA trained for this model")
             deltas.setdefault(f"{module}.weight", []).append(delta)
     fused = []
     for key, parts in deltas.items():

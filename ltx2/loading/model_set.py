@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ltx2.loading.checkpoint import Checkpoint
 from ltx2.loading.file_identity import file_identity
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,11 @@ class ModelSet:
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
         check_quantization(self.quantize, self.quantize_group_size)
 
+    @property
+    def files(self) -> Checkpoint:
+        """The model's weight files by component (the single-file checkpoint plus the spatial upsampler)."""
+        return Checkpoint.single_file(self.checkpoint, spatial_upsampler=self.spatial_upsampler)
+
     def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False) -> None:
         """hf:// references -> files in the local Hugging Face cache (ltx2.loading.hub). The checkpoint and Gemma (and the
         upsampler / distilled LoRA when the pipeline needs them) must be there; others are resolved when present."""
@@ -145,8 +151,9 @@ class ModelSet:
         from ltx2.models.transformer.load import load_transformer
 
         quantization = None if self.quantize is None else (self.quantize, self.quantize_group_size)
-        base_key = ("transformer", _identity(self.checkpoint), self.dtype, quantization)
-        base = cached(base_key, lambda: load_transformer(self.checkpoint, self.dtype, quantize=self.quantize,
+        base_key = ("transformer", _identity(self.files.path("transformer")), self.dtype, quantization)
+        path = self.files.path("transformer")
+        base = cached(base_key, lambda: load_transformer(path, self.dtype, quantize=self.quantize,
                                                          group_size=self.quantize_group_size))
         extra = tuple((str(path), float(strength)) for path, strength in extra_loras)
         selected = (self.loras if include_selected else ()) + extra
@@ -157,56 +164,57 @@ class ModelSet:
             held = _CACHE.get(("transformer+lora",))
             if held is None or held[0] != (base_key, loras):
                 _CACHE.pop(("transformer+lora",), None)  # one fused copy at a time
-                held = ((base_key, loras), _fused_copy(base, selected, self.checkpoint, self.dtype))
+                held = ((base_key, loras), _fused_copy(base, selected, self.files.path("transformer"), self.dtype))
                 _CACHE[("transformer+lora",)] = held
             return X0Model(held[1])
 
     def video_encoder(self):
         from ltx2.models.video_vae.load import load_video_encoder
 
-        return cached(("video_encoder", _identity(self.checkpoint), self.dtype),
-                      lambda: load_video_encoder(self.checkpoint, self.dtype))
+        path = self.files.path("video_vae")
+        return cached(("video_encoder", _identity(path), self.dtype), lambda: load_video_encoder(path, self.dtype))
 
     def video_decoder(self):
         from ltx2.models.video_vae.load import load_video_decoder
 
-        return cached(("video_decoder", _identity(self.checkpoint), self.dtype),
-                      lambda: load_video_decoder(self.checkpoint, self.dtype))
+        path = self.files.path("video_vae")
+        return cached(("video_decoder", _identity(path), self.dtype), lambda: load_video_decoder(path, self.dtype))
 
     def has_audio(self) -> bool:
         """Whether the checkpoint carries an audio VAE decoder and a vocoder (audio-video model)."""
-        from ltx2.loading.checkpoint import read_header
         from ltx2.models.audio_vae.load import has_audio_vae
+        from ltx2.models.vocoder.load import PREFIX as VOCODER_PREFIX
 
-        header = read_header(self.checkpoint)
-        return (has_audio_vae(self.checkpoint) and isinstance(header.config.get("vocoder"), dict)
-                and bool(header.keys_with_prefix("vocoder.")))
+        files = self.files
+        return (files.has("audio_vae") and has_audio_vae(files.path("audio_vae")) and files.has("vocoder")
+                and bool(files.header("vocoder").keys_with_prefix(VOCODER_PREFIX)))
 
     def audio_encoder(self):
         from ltx2.models.audio_vae.load import load_audio_encoder
 
-        return cached(("audio_encoder", _identity(self.checkpoint), self.dtype),
-                      lambda: load_audio_encoder(self.checkpoint, self.dtype))
+        path = self.files.path("audio_vae")
+        return cached(("audio_encoder", _identity(path), self.dtype), lambda: load_audio_encoder(path, self.dtype))
 
     def audio_decoder(self):
         from ltx2.models.audio_vae.load import load_audio_decoder
 
-        return cached(("audio_decoder", _identity(self.checkpoint), self.dtype),
-                      lambda: load_audio_decoder(self.checkpoint, self.dtype))
+        path = self.files.path("audio_vae")
+        return cached(("audio_decoder", _identity(path), self.dtype), lambda: load_audio_decoder(path, self.dtype))
 
     def vocoder(self):
         """Float32 always: the vocoder is small and bf16 costs ~1e-3 of waveform accuracy."""
         from ltx2.models.vocoder.load import load_vocoder
 
-        return cached(("vocoder", _identity(self.checkpoint)), lambda: load_vocoder(self.checkpoint, "float32"))
+        path = self.files.path("vocoder")
+        return cached(("vocoder", _identity(path)), lambda: load_vocoder(path, "float32"))
 
     def upsampler(self):
         from ltx2.models.upsampler.load import load_upsampler
 
         if not self.spatial_upsampler:
             raise ValueError(f"model {self.name} has no spatial upsampler: set model.spatial_upsampler=/path/to/file")
-        return cached(("upsampler", _identity(self.spatial_upsampler), self.dtype),
-                      lambda: load_upsampler(self.spatial_upsampler, self.dtype))
+        path = self.files.path("spatial_upsampler")
+        return cached(("upsampler", _identity(path), self.dtype), lambda: load_upsampler(path, self.dtype))
 
     def text_encoder(self, quantize_bits: int | None = None):
         """Text encoder (Gemma + embeddings processor). Not cached: it frees itself after encoding."""
@@ -214,7 +222,7 @@ class ModelSet:
 
         if not self.gemma_root:
             raise ValueError(f"model {self.name} has no Gemma root: set model.gemma_root=/path/to/gemma-3-12b-it")
-        return TextEncoder(self.gemma_root, self.checkpoint, self.dtype, quantize_bits=quantize_bits)
+        return TextEncoder(self.gemma_root, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits)
 
     def weight_files(self) -> dict[str, str]:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,

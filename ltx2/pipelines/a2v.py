@@ -4,12 +4,14 @@ video is denoised against it, in two stages, and the output carries the original
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import mlx.core as mx
 
 from ltx2.conditioning.audio import AudioConditioning
 from ltx2.io.media import fit_audio
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import Job, Phases, two_stages
 from ltx2.pipelines.two_stage import lora_strength
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.guidance import ModalityGuidance
@@ -27,15 +29,16 @@ class AudioToVideoPipeline:
     multiples of 64."""
 
     RESOLUTION_MULTIPLE = 64
-    NEEDS_UPSAMPLER = True
-    NEEDS_DISTILLED_LORA = True
     CONDITIONING = AudioConditioning
 
     def __init__(self, distilled_lora_strength: float = 1.0, sampler: str = "euler"):
         self.distilled_lora_strength = lora_strength("distilled_lora_strength", distilled_lora_strength, "1.0")
         self.sampler = sampler
 
-    def __call__(self, job) -> common.PipelineResult:
+    def phases(self) -> Phases:
+        return replace(two_stages(), encodes_audio=True)
+
+    def __call__(self, job: Job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=job.guidance.needs_negative)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import Job, Phases, Stage
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape
 from ltx2.sampling.schedulers import DistilledScheduler
@@ -15,9 +16,12 @@ class DistilledPipeline:
     used (the distilled model needs no guidance)."""
 
     RESOLUTION_MULTIPLE = 64
-    NEEDS_UPSAMPLER = True
 
-    def __call__(self, job) -> common.PipelineResult:
+    def phases(self) -> Phases:
+        return Phases((Stage("denoise_stage_1", 0.5, guided=False),
+                       Stage("denoise_stage_2", 1.0, guided=False, upsampled=True)))
+
+    def __call__(self, job: Job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=False)

@@ -8,8 +8,9 @@ import logging
 import mlx.core as mx
 
 from ltx2.conditioning.reference_video import ReferenceVideoConditioning
-from ltx2.experiment.validation import RunConfigError
+from ltx2.errors import ConfigError
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import Job, Phases, Stage
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape
 from ltx2.sampling.schedulers import DistilledScheduler
@@ -27,10 +28,10 @@ def lora_downscale_factor(path: str) -> int:
     try:
         factor = int(value)
     except ValueError:
-        raise RunConfigError("lora", path, f"its metadata {METADATA_KEY}={value!r} is not an integer",
+        raise ConfigError("lora", path, f"its metadata {METADATA_KEY}={value!r} is not an integer",
                              "use an official IC-LoRA file") from None
     if factor < 1:
-        raise RunConfigError("lora", path, f"its metadata {METADATA_KEY}={factor} must be >= 1",
+        raise ConfigError("lora", path, f"its metadata {METADATA_KEY}={factor} must be >= 1",
                              "use an official IC-LoRA file")
     return factor
 
@@ -43,7 +44,7 @@ def downscale_factor(loras) -> int:
         if scale == 1:
             continue
         if factor not in (1, scale):
-            raise RunConfigError("lora", path, f"has {METADATA_KEY}={scale} but {source} has {factor}; LoRAs trained "
+            raise ConfigError("lora", path, f"has {METADATA_KEY}={scale} but {source} has {factor}; LoRAs trained "
                                  "with different reference scales cannot be combined", "select one IC-LoRA")
         factor, source = scale, path
     return factor
@@ -64,13 +65,12 @@ class ICLoraPipeline:
         if not isinstance(skip_stage_2, bool):
             raise TypeError(f"pipeline.skip_stage_2={skip_stage_2!r} must be true or false")
         self.skip_stage_2 = skip_stage_2
-        self.NEEDS_UPSAMPLER = not skip_stage_2
 
     def check_job(self, models, conditioning, width: int, height: int, num_frames: int) -> None:
         """Before loading: an IC-LoRA is selected, the LoRAs agree on the downscale factor, and the stage-1 size
         divided by it is a size the video VAE takes."""
         if not models.loras:
-            raise RunConfigError("lora", [], "pipeline=ic_lora needs an IC-LoRA", "select one, e.g. "
+            raise ConfigError("lora", [], "pipeline=ic_lora needs an IC-LoRA", "select one, e.g. "
                                  "'lora=[ic_pose_control]' (with lora.ic_pose_control.path=/file.safetensors for a "
                                  "local copy)")
         factor = downscale_factor(models.loras)
@@ -79,10 +79,16 @@ class ICLoraPipeline:
             if stage_1 % (32 * factor):
                 step = 64 * factor
                 near = max(step, round(value / step) * step)
-                raise RunConfigError(key, value, f"the IC-LoRA's {METADATA_KEY} is {factor}: the reference is read at "
+                raise ConfigError(key, value, f"the IC-LoRA's {METADATA_KEY} is {factor}: the reference is read at "
                                      f"{key}/2/{factor}, which must be a multiple of 32", f"use {key}={near}")
 
-    def __call__(self, job) -> common.PipelineResult:
+    def phases(self) -> Phases:
+        stage_1 = Stage("denoise_stage_1", 0.5, guided=False)  # the selected LoRAs (the IC-LoRA) fused
+        if self.skip_stage_2:
+            return Phases((stage_1,))
+        return Phases((stage_1, Stage("denoise_stage_2", 1.0, guided=False, upsampled=True)))
+
+    def __call__(self, job: Job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ltx2.conditioning.image import ImageConditioning
 from ltx2.conditioning.keyframes import KeyframesConditioning, guiding_items
-from ltx2.experiment.validation import RunConfigError
+from ltx2.errors import ConfigError
 from ltx2.pipelines.two_stage import TwoStagePipeline
 
 
@@ -19,7 +19,7 @@ class KeyframeInterpolationPipeline(TwoStagePipeline):
 
     def check_conditioning(self, conditioning) -> None:
         if not isinstance(conditioning, (KeyframesConditioning, ImageConditioning)):
-            raise RunConfigError("conditioning", type(conditioning).__name__,
+            raise ConfigError("conditioning", type(conditioning).__name__,
                                  "pipeline=keyframe_interpolation needs images to interpolate between",
                                  "add conditioning=keyframes 'conditioning.images=[{path: a.png, frame_idx: 0}, "
                                  "{path: b.png, frame_idx: 16}]'")

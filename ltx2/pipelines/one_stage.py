@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import ONE_STAGE, Job, Phases
 from ltx2.sampling.latent_state import VideoLatentShape
 
 
@@ -14,12 +15,14 @@ class OneStagePipeline:
     6. decode the audio latent (audio VAE + vocoder), then the video latent (frames stream to the writer)."""
 
     RESOLUTION_MULTIPLE = 32
-    NEEDS_UPSAMPLER = False
 
     def __init__(self, sampler: str = "euler"):
         self.sampler = common.check_sampler(sampler)
 
-    def __call__(self, job) -> common.PipelineResult:
+    def phases(self) -> Phases:
+        return ONE_STAGE
+
+    def __call__(self, job: Job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=job.guidance.needs_negative)

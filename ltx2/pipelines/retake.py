@@ -9,6 +9,7 @@ import numpy as np
 
 from ltx2.conditioning.source_video import SourceVideoConditioning
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import Job, Phases, Stage
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import (
     AudioLatentShape,
@@ -37,7 +38,6 @@ class RetakePipeline:
     file keeps the source's fps. A source without audio gets its whole soundtrack generated."""
 
     RESOLUTION_MULTIPLE = 32
-    NEEDS_UPSAMPLER = False
     CONDITIONING = SourceVideoConditioning
 
     def __init__(self, mode: str = "auto"):
@@ -45,12 +45,15 @@ class RetakePipeline:
             raise ValueError(f"pipeline.mode={mode!r} is not one of {MODES}")
         self.mode = mode
 
+    def phases(self) -> Phases:
+        return Phases((Stage("denoise", guided=self.mode != "distilled"),), encodes_video=True, encodes_audio=True)
+
     def distilled(self, job) -> bool:
         if self.mode == "auto":
             return str(getattr(job.models, "name", "")).endswith("distilled")
         return self.mode == "distilled"
 
-    def __call__(self, job) -> common.PipelineResult:
+    def __call__(self, job: Job) -> common.PipelineResult:
         models, dtype, source = job.models, common.compute_dtype(job.models), job.conditioning
         distilled = self.distilled(job)
         guided = not distilled

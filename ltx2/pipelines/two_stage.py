@@ -7,6 +7,7 @@ import math
 import mlx.core as mx
 
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import Job, Phases, two_stages
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape
 
@@ -20,8 +21,6 @@ class TwoStagePipeline:
     each stage's size. Width and height must be multiples of 64."""
 
     RESOLUTION_MULTIPLE = 64
-    NEEDS_UPSAMPLER = True
-    NEEDS_DISTILLED_LORA = True
 
     SAMPLER = "euler"  # both stages
 
@@ -29,7 +28,10 @@ class TwoStagePipeline:
         self.strength_1 = None  # stage 1: the selected LoRAs only
         self.strength_2 = lora_strength("distilled_lora_strength", distilled_lora_strength, "1.0")
 
-    def __call__(self, job) -> common.PipelineResult:
+    def phases(self) -> Phases:
+        return two_stages(stage_1_distilled_lora=self.strength_1 is not None)
+
+    def __call__(self, job: Job) -> common.PipelineResult:
         models, dtype = job.models, common.compute_dtype(job.models)
         with job.phase("text_encoding"):
             prompts = common.encode_prompts(job, negative=job.guidance.needs_negative)

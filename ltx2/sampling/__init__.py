@@ -1,6 +1,5 @@
 """Sampling: latent states, sigma schedules, guiders, noisers, diffusion steps, denoisers and loops."""
 
-from ltx2.sampling._checks import SamplingConfigError
 from ltx2.sampling.denoise import GuidedDenoiser, MultiModalGuidedDenoiser, SimpleDenoiser, modality
 from ltx2.sampling.guiders import (
     APGGuider,
@@ -45,7 +44,7 @@ from ltx2.sampling.steps import (
 )
 
 __all__ = [
-    "SamplingConfigError", "GuidedDenoiser", "MultiModalGuidedDenoiser", "SimpleDenoiser", "modality",
+    "GuidedDenoiser", "MultiModalGuidedDenoiser", "SimpleDenoiser", "modality",
     "APGGuider", "CFGGuider", "CFGStarGuider", "MultiModalGuider", "MultiModalGuiderParams",
     "MultiModalGuiderSchedule", "STGGuider", "projection_coef",
     "AudioLatentShape", "LatentState", "VideoLatentShape", "clear_conditioning", "initial_audio_state",

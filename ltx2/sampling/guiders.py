@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import mlx.core as mx
 
+from ltx2.errors import ConfigError
 from ltx2.sampling import _checks as check
 
 
@@ -178,9 +179,9 @@ def _blocks(name: str, blocks, stg_on: bool) -> tuple[int, ...] | None:
         return None
     blocks = check.int_tuple(name, blocks)
     if stg_on and not blocks:
-        check.fail(name, [], "STG is on but no block is perturbed",
-                   "list blocks, e.g. [29] for LTX-2 or [28] for LTX-2.3 (null: every block), or set the STG "
-                   "scale to 0")
+        raise ConfigError(name, [], "STG is on but no block is perturbed",
+                          "list blocks, e.g. [29] for LTX-2 or [28] for LTX-2.3 (null: every block), or set the STG "
+                          "scale to 0")
     return blocks
 
 
@@ -195,19 +196,19 @@ class MultiModalGuiderSchedule:
 
     def __init__(self, params_by_sigma: Mapping[float, MultiModalGuiderParams]):
         if not isinstance(params_by_sigma, Mapping) or not params_by_sigma:
-            check.fail("params_by_sigma", params_by_sigma, "must be a non-empty mapping sigma -> params",
-                       "write it as {1.0: {cfg_scale: ...}, 0.5: {...}}")
+            raise ConfigError("params_by_sigma", params_by_sigma, "must be a non-empty mapping sigma -> params",
+                              "write it as {1.0: {cfg_scale: ...}, 0.5: {...}}")
         entries = []
         for key, params in params_by_sigma.items():
             sigma = _as_float(key)
             if not isinstance(sigma, float) or math.isnan(sigma) or sigma < 0:
-                check.fail("params_by_sigma key", key, "must be a sigma >= 0 (or inf)",
-                           "use numeric keys such as 1.0 and 0.5")
+                raise ConfigError("params_by_sigma key", key, "must be a sigma >= 0 (or inf)",
+                                  "use numeric keys such as 1.0 and 0.5")
             if isinstance(params, Mapping):
                 params = MultiModalGuiderParams(**params)
             if not isinstance(params, MultiModalGuiderParams):
-                check.fail(f"params_by_sigma[{key!r}]", params, "must be MultiModalGuiderParams or a mapping of "
-                           "its fields", "give cfg_scale, stg_scale, ... for each sigma")
+                raise ConfigError(f"params_by_sigma[{key!r}]", params, "must be MultiModalGuiderParams or a mapping of "
+                                  "its fields", "give cfg_scale, stg_scale, ... for each sigma")
             entries.append((sigma, params))
         self.entries = tuple(sorted(entries, key=lambda e: e[0], reverse=True))
 

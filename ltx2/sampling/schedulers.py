@@ -8,6 +8,7 @@ import math
 import mlx.core as mx
 import numpy as np
 
+from ltx2.errors import ConfigError
 from ltx2.sampling import _checks as check
 
 DEFAULT_TOKENS = 4096  # what every reference pipeline but HQ uses: shift = max_shift
@@ -78,8 +79,8 @@ class LinearQuadraticScheduler:
         if linear_steps is not None:
             check.integer("linear_steps", linear_steps, 1)
             if linear_steps > self.steps:
-                check.fail("linear_steps", linear_steps, f"must be <= steps ({self.steps})",
-                           "lower linear_steps or leave it unset (steps // 2)")
+                raise ConfigError("linear_steps", linear_steps, f"must be <= steps ({self.steps})",
+                                  "lower linear_steps or leave it unset (steps // 2)")
         self.linear_steps = linear_steps
 
     def sigmas(self) -> mx.array:
@@ -118,9 +119,9 @@ class DistilledScheduler(FixedScheduler):
 
     def __init__(self, stage: int = 1, steps: int | None = None):
         if stage not in (1, 2) or isinstance(stage, bool):
-            check.fail("stage", stage, "must be 1 or 2", "use stage=1 (full schedule) or stage=2 (refinement)")
+            raise ConfigError("stage", stage, "must be 1 or 2", "use stage=1 (full schedule) or stage=2 (refinement)")
         super().__init__(DISTILLED_SIGMA_VALUES if stage == 1 else STAGE_2_DISTILLED_SIGMA_VALUES)
         self.stage = stage
         if steps is not None and steps != self.steps:
-            check.fail("steps", steps, f"the distilled stage-{stage} schedule has exactly {self.steps} steps",
-                       f"remove steps or set it to {self.steps}")
+            raise ConfigError("steps", steps, f"the distilled stage-{stage} schedule has exactly {self.steps} steps",
+                              f"remove steps or set it to {self.steps}")

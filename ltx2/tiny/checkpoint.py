@@ -24,6 +24,7 @@ from ltx2.tiny.audio_vae import tiny_audio_vae_section, tiny_audio_vae_tensors
 from ltx2.tiny.text import fits_tiny_gemma, tiny_connector_section, tiny_processor_tensors
 from ltx2.tiny.video_vae import tiny_vae_section, tiny_vae_tensors
 from ltx2.tiny.vocoder import tiny_vocoder_section, tiny_vocoder_tensors
+from ltx2.tiny.weights import random_weights
 
 # Values of the real headers that the configurator insists on, plus tiny widths.
 _TINY_TRANSFORMER = {
@@ -51,24 +52,6 @@ def tiny_transformer_section(version: str = "ltx2", **overrides) -> dict:
     section = dict(_TINY_TRANSFORMER, **(_LTX23_EXTRA if version == "ltx2.3" else {}))
     section.update(overrides)
     return {**tiny_connector_section(section), **section}  # text connector entries; explicit ones win
-
-
-def random_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
-    """Unit-scale random weights: linear weights ~ N(0, 1/fan_in), norm weights ~ 1 + N(0, 0.1^2), the rest
-    ~ N(0, 0.1^2). Drawn in sorted key order, so the same keys and seed give the same numbers."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for key in sorted(shapes):
-        shape = shapes[key]
-        values = rng.standard_normal(shape).astype(np.float32)
-        if key.endswith("norm.weight"):
-            values = 1 + 0.1 * values
-        elif key.endswith(".weight") and len(shape) == 2:
-            values = values / np.sqrt(shape[1])
-        else:
-            values = 0.1 * values
-        out[key] = values
-    return out
 
 
 def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: int = 0,

@@ -27,6 +27,7 @@ from ltx2.models.text.processor import (
     VIDEO_CONNECTOR_PREFIX,
     EmbeddingsProcessor,
 )
+from ltx2.tiny.weights import random_weights
 
 TINY_GEMMA = GemmaConfig(hidden_size=24, num_hidden_layers=6, intermediate_size=48, num_attention_heads=2,
                          num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16, vocab_size=262,
@@ -41,6 +42,8 @@ CHAT_TEMPLATE = (
     "{% if loop.first %}{{ first }}{% endif %}{{ m['content'] | trim }}{{ '<end_of_turn>\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
 )
+
+
 def tiny_connector_section(section: dict) -> dict:
     """``connector_*`` entries (the real headers' keys, tiny widths) fitting a tiny transformer ``section``:
     LTX-2 connectors as wide as ``caption_channels``, LTX-2.3 ones as wide as the video / audio inner dims."""
@@ -63,8 +66,6 @@ def fits_tiny_gemma(section: dict, gemma: GemmaConfig = TINY_GEMMA) -> bool:
 def tiny_processor_tensors(section: dict, seed: int, gemma: GemmaConfig = TINY_GEMMA) -> dict[str, mx.array]:
     """Random feature-extractor + connector weights under their checkpoint keys, for a transformer ``section``
     that includes the connector entries."""
-    from ltx2.tiny.checkpoint import random_weights  # ltx2.tiny.checkpoint imports this module
-
     processor = EmbeddingsProcessor(TextProcessorConfig.from_metadata(section), gemma, audio=True)
     shapes = {k: tuple(v.shape) for k, v in tree_flatten(processor.parameters())}
     renames = (("feature_extractor.", FEATURES_PREFIX), ("video_connector.", VIDEO_CONNECTOR_PREFIX),
@@ -79,8 +80,6 @@ def tiny_processor_tensors(section: dict, seed: int, gemma: GemmaConfig = TINY_G
 def tiny_gemma_weights(config: GemmaConfig = TINY_GEMMA, seed: int = 0) -> dict[str, mx.array]:
     """Random Gemma weights under text-only Hugging Face keys (``model.*``). Norm weights are Gemma offsets
     (scale = 1 + w), drawn around 0."""
-    from ltx2.tiny.checkpoint import random_weights
-
     shapes = {k: tuple(v.shape) for k, v in tree_flatten(GemmaTextModel(config).language_model.parameters())}
     weights = random_weights(shapes, seed)
     return {k: mx.array(v - 1 if k.endswith("norm.weight") else v) for k, v in weights.items()}

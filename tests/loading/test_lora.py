@@ -9,7 +9,8 @@ from ltx_core.model.transformer import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelCo
 from mlx.utils import tree_flatten
 from oracles.compare import to_numpy
 
-from ltx2.loading.checkpoint import CheckpointError, save_checkpoint
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import save_checkpoint
 from ltx2.loading.lora import fuse_loras
 from ltx2.models.transformer.load import load_transformer
 from ltx2.tiny.checkpoint import write_tiny_checkpoint
@@ -64,7 +65,7 @@ def test_a_lora_matching_nothing_is_an_error(files, tmp_path):
     bad = tmp_path / "bad.safetensors"
     save_checkpoint(bad, {"diffusion_model.nope.lora_A.weight": mx.zeros((2, 4)),
                           "diffusion_model.nope.lora_B.weight": mx.zeros((4, 2))}, {})
-    with pytest.raises(CheckpointError, match="none of its 1 modules match a transformer weight"):
+    with pytest.raises(ConfigError, match="none of its 1 modules match a transformer weight"):
         fuse_loras(load_transformer(ckpt, "bfloat16"), [(str(bad), 1.0)])
 
 
@@ -88,5 +89,5 @@ def test_shape_mismatch_is_an_error(files, tmp_path):
     module = TARGETS[0]
     bad = tmp_path / "shape.safetensors"
     save_checkpoint(bad, {f"{module}.lora_A.weight": mx.zeros((2, 3)), f"{module}.lora_B.weight": mx.zeros((5, 2))}, {})
-    with pytest.raises(CheckpointError, match="delta for a"):
+    with pytest.raises(ConfigError, match="delta for a"):
         fuse_loras(load_transformer(ckpt, "bfloat16"), [(str(bad), 1.0)])

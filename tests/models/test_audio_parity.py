@@ -20,15 +20,15 @@ from ltx_core.types import Audio
 from oracles.vae import _build, assert_parity
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
-from ltx2.loading.checkpoint import CheckpointError, save_checkpoint
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import save_checkpoint
 from ltx2.models.audio_vae import (
     AudioVAEConfig,
-    AudioVAEConfigError,
     MelFrontEnd,
     load_audio_decoder,
     load_audio_encoder,
 )
-from ltx2.models.vocoder import VocoderConfig, VocoderConfigError, load_vocoder
+from ltx2.models.vocoder import VocoderConfig, load_vocoder
 from ltx2.tiny.audio_vae import tiny_audio_vae_section, tiny_audio_vae_tensors
 from ltx2.tiny.vocoder import tiny_vocoder_section, tiny_vocoder_tensors
 
@@ -126,7 +126,7 @@ def test_vocoder_parity(files, version, rate):
 
 def test_audio_vae_config_lists_every_problem():
     section = tiny_audio_vae_section(norm_type="group", causality_axis="diagonal", ch=40)
-    with pytest.raises(AudioVAEConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         AudioVAEConfig.from_metadata(section)
     message = str(info.value)
     assert "norm_type='group'" in message and "causality_axis='diagonal'" in message
@@ -138,7 +138,7 @@ def test_vocoder_config_errors_and_kinds():
     bad = tiny_vocoder_section("ltx2.3")
     bad["vocoder"]["activation"] = "snake"
     bad["bwe"]["stereo"] = False
-    with pytest.raises(VocoderConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         VocoderConfig.from_metadata(bad)
     assert "vocoder.vocoder.activation='snake'" in str(info.value) and "vocoder.bwe.stereo=False" in str(info.value)
 
@@ -148,5 +148,5 @@ def test_loading_reports_missing_tensors(files, tmp_path):
     tensors = tiny_vocoder_tensors(section)
     del tensors["vocoder.conv_post.bias"]
     path = _save(tmp_path / "broken.safetensors", "vocoder", section, tensors)
-    with pytest.raises(CheckpointError, match="1 missing: conv_post.bias"):
+    with pytest.raises(ConfigError, match="1 missing: conv_post.bias"):
         load_vocoder(path)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-from ltx2.loading.checkpoint import CheckpointError, read_header, save_checkpoint
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import read_header, save_checkpoint
 from ltx2.models.transformer.load import PREFIX, load_transformer
 from ltx2.tiny.checkpoint import VERSIONS, tiny_transformer_section, write_tiny_checkpoint
 
@@ -80,7 +81,7 @@ def test_missing_and_unexpected_keys_are_listed(tiny, tmp_path):
         t[PREFIX + "transformer_blocks.0.attn1.extra"] = mx.zeros((3,))
 
     path = _rewrite(tiny["ltx2"], tmp_path / "damaged.safetensors", damage)
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(ConfigError) as err:
         load_transformer(path, "float32")
     message = str(err.value)
     assert "2 missing" in message and "proj_out.weight" in message and "transformer_blocks.1.attn2.to_k.bias" in message
@@ -92,13 +93,13 @@ def test_wrong_shape_is_reported(tiny, tmp_path):
         t[PREFIX + "patchify_proj.weight"] = mx.zeros((32, 64))
 
     path = _rewrite(tiny["ltx2"], tmp_path / "shape.safetensors", reshape)
-    with pytest.raises(CheckpointError, match=r"wrong shape: patchify_proj.weight: checkpoint \(32, 64\), model \(32, 128\)"):
+    with pytest.raises(ConfigError, match=r"wrong shape: patchify_proj.weight: checkpoint \(32, 64\), model \(32, 128\)"):
         load_transformer(path, "float32")
 
 
 def test_no_config_metadata(tiny, tmp_path):
     path = _rewrite(tiny["ltx2"], tmp_path / "nometa.safetensors", metadata={"model_version": "2.0.0"})
-    with pytest.raises(CheckpointError, match="no 'config' entry"):
+    with pytest.raises(ConfigError, match="no 'config' entry"):
         load_transformer(path)
 
 
@@ -106,7 +107,7 @@ def test_unsupported_config_values_are_all_listed(tiny, tmp_path):
     section = tiny_transformer_section("ltx2", rope_type="spiral", activation_fn="relu", qk_norm="layer_norm")
     path = _rewrite(tiny["ltx2"], tmp_path / "bad.safetensors",
                     metadata={"config": json.dumps({"transformer": section}), "model_version": "2.0.0"})
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(ConfigError) as err:
         load_transformer(path)
     for fragment in ("rope_type='spiral'", "activation_fn='relu'", "qk_norm='layer_norm'"):
         assert fragment in str(err.value)
@@ -115,9 +116,9 @@ def test_unsupported_config_values_are_all_listed(tiny, tmp_path):
 def test_not_a_checkpoint(tmp_path):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\xff" * 64)
-    with pytest.raises(CheckpointError, match="not a safetensors file"):
+    with pytest.raises(ConfigError, match="not a safetensors file"):
         load_transformer(junk)
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         load_transformer(tmp_path / "missing.safetensors")
 
 

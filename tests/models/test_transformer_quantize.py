@@ -16,7 +16,8 @@ from mlx.utils import tree_flatten
 from oracles.compare import max_abs_diff
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
-from ltx2.loading.checkpoint import CheckpointError, read_header
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import read_header
 from ltx2.loading.fp8 import TABLES, decode, encode_e4m3, write_safetensors
 from ltx2.loading.lora import fuse_loras
 from ltx2.models.transformer import Modality, X0Model, audio_positions, video_positions
@@ -247,5 +248,5 @@ def test_bad_quantization_values_and_fp8_files_are_refused(fp8, tmp_path):
     bad = write_safetensors(tmp_path / "bad.safetensors", entries, read_header(path).metadata)
     from ltx2.loading.checkpoint import load_tensors
 
-    with pytest.raises(CheckpointError, match="not a float8 tensor"):
+    with pytest.raises(ConfigError, match="not a float8 tensor"):
         load_tensors(bad, PREFIX)

@@ -11,7 +11,8 @@ from ltx_core.model.video_vae.ops import PerChannelStatistics as RefStatistics
 from oracles.vae import assert_parity, reference_upsampler, to_mlx, to_torch_layout, write_vae
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
-from ltx2.loading.checkpoint import CheckpointError, read_header, save_checkpoint
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import read_header, save_checkpoint
 from ltx2.models.upsampler import load_latent_statistics, load_upsampler, upsample_latent
 from ltx2.tiny.upsampler import write_tiny_upsampler
 
@@ -72,11 +73,11 @@ def test_upsampler_file_errors_are_clear(root):
     config = dict(read_header(good).config, rational_resampler=True, spatial_scale=1.25)
     bad = root / "bad.safetensors"
     save_checkpoint(bad, mx.load(str(good)), {"config": json.dumps(config)})
-    with pytest.raises(CheckpointError, match=r"spatial_scale=1.25 \(supported: \[0.75, 1.5, 2.0, 4.0\]\)"):
+    with pytest.raises(ConfigError, match=r"spatial_scale=1.25 \(supported: \[0.75, 1.5, 2.0, 4.0\]\)"):
         load_upsampler(bad)
     config = dict(read_header(good).config, mid_channels=64)
     save_checkpoint(bad, mx.load(str(good)), {"config": json.dumps(config)})
-    with pytest.raises(CheckpointError, match=r"latent upsampler in .* does not match its config: .*wrong shape"):
+    with pytest.raises(ConfigError, match=r"latent upsampler in .* does not match its config: .*wrong shape"):
         load_upsampler(bad)
     with pytest.raises(ValueError, match="channels-last"):
         load_upsampler(good)(mx.zeros((1, C, 3, 4, 6)))

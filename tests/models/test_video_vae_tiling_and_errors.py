@@ -14,12 +14,11 @@ from ltx_core.types import SpatioTemporalScaleFactors
 from oracles.vae import LATENT, write_vae
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
-from ltx2.loading.checkpoint import CheckpointError, save_checkpoint
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import save_checkpoint
 from ltx2.models.video_vae import (
     DecoderConfig,
     EncoderConfig,
-    VAEConfigError,
-    VideoInputError,
     load_video_decoder,
     load_video_encoder,
     pixels_from_uint8,
@@ -105,29 +104,29 @@ def vae_file(tmp_path_factory):
 
 
 @pytest.mark.parametrize("shape,message", [
-    ((1, 20, 64, 64, 3), r"20 frames; the encoder needs 1 \+ 8\*k frames: trim it to 17 or pad it to 25"),
-    ((1, 17, 80, 64, 3), r"height is 80; it must be a multiple of 32: resize or crop to 64"),
+    ((1, 20, 64, 64, 3), r"20 frames; the encoder needs 1 \+ 8\*k frames. Fix: trim it to 17 or pad it to 25"),
+    ((1, 17, 80, 64, 3), r"height is 80; it must be a multiple of 32. Fix: resize or crop to 64"),
     ((1, 17, 64, 48, 3), r"width is 48; it must be a multiple of 32"),
-    ((1, 3, 17, 64, 64), r"last axis, the encoder takes 3: pass channels-last"),
+    ((1, 3, 17, 64, 64), r"last axis, the encoder takes 3. Fix: pass channels-last"),
     ((17, 64, 64, 3), r"add a batch axis"),
 ])
 def test_encoder_refuses_bad_video_shapes(vae_file, shape, message):
-    with pytest.raises(VideoInputError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_video_encoder(vae_file)(mx.zeros(shape))
 
 
 def test_encoder_refuses_pixels_outside_minus_one_one(vae_file):
     encoder = load_video_encoder(vae_file)
     frames = np.full((1, 9, 32, 32, 3), 200, dtype=np.uint8)
-    with pytest.raises(VideoInputError, match=r"dtype is .*uint8; the encoder takes floats.*pixels_from_uint8"):
+    with pytest.raises(ConfigError, match=r"dtype is .*uint8; the encoder takes floats.*pixels_from_uint8"):
         encoder(mx.array(frames))
-    with pytest.raises(VideoInputError, match=r"values span \[200, 200\].*\[-1, 1\]"):
+    with pytest.raises(ConfigError, match=r"values span \[200, 200\].*\[-1, 1\]"):
         encoder(mx.array(frames).astype(mx.float32))
     assert encoder(pixels_from_uint8(frames)).shape == (1, 2, 1, 1, LATENT)
 
 
 def test_decoder_refuses_channels_first_latent(vae_file):
-    with pytest.raises(VideoInputError, match=r"channels-last: transpose from \(B, C, F, H, W\)"):
+    with pytest.raises(ConfigError, match=r"channels-last. Fix: transpose from \(B, C, F, H, W\)"):
         load_video_decoder(vae_file)(mx.zeros((1, LATENT, 3, 2, 2)))
 
 
@@ -140,13 +139,13 @@ def test_uint8_conversion_truncates_like_the_reference():
 def test_config_errors_list_every_problem():
     section = tiny_vae_section("ltx2", norm_layer="group_norm", spatial_padding_mode="circular")
     del section["encoder_blocks"]
-    with pytest.raises(VAEConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         EncoderConfig.from_metadata(section)
     text = str(info.value)
     assert "norm_layer='group_norm' (supported: 'pixel_norm')" in text
     assert "encoder_blocks=None (need a non-empty list" in text
     assert "spatial_padding_mode='circular'" in text
-    with pytest.raises(VAEConfigError, match=r"decoder_blocks entry \['attn_res_x'.*supported blocks"):
+    with pytest.raises(ConfigError, match=r"decoder_blocks entry \['attn_res_x'.*supported blocks"):
         DecoderConfig.from_metadata(tiny_vae_section("ltx2", decoder_blocks=[["attn_res_x", {"num_layers": 1}]]))
 
 
@@ -155,12 +154,12 @@ def test_checkpoint_errors_are_clear(vae_file, tmp_path):
     config = {"vae": tiny_vae_section("ltx2", latent_channels=LATENT, decoder_base_channels=8)}
     dropped = {k: v for k, v in tensors.items() if k != "vae.decoder.conv_out.conv.bias"}
     save_checkpoint(tmp_path / "a.safetensors", dropped, {"config": json.dumps(config)})
-    with pytest.raises(CheckpointError, match=r"video decoder in .* 1 missing: conv_out.conv.bias"):
+    with pytest.raises(ConfigError, match=r"video decoder in .* 1 missing: conv_out.conv.bias"):
         load_video_decoder(tmp_path / "a.safetensors")
     tc = {"vae": dict(config["vae"], timestep_conditioning=True)}  # metadata says tc, tensors do not have it
     save_checkpoint(tmp_path / "b.safetensors", tensors, {"config": json.dumps(tc)})
-    with pytest.raises(CheckpointError, match=r"missing: .*last_scale_shift_table"):
+    with pytest.raises(ConfigError, match=r"missing: .*last_scale_shift_table"):
         load_video_decoder(tmp_path / "b.safetensors")
     save_checkpoint(tmp_path / "c.safetensors", tensors, {"config": json.dumps({"transformer": {}})})
-    with pytest.raises(CheckpointError, match=r"no 'vae' section"):
+    with pytest.raises(ConfigError, match=r"no 'vae' section"):
         load_video_encoder(tmp_path / "c.safetensors")

@@ -42,8 +42,8 @@ from test_pipeline_parity import ReplayNoiser, compare, contexts, simple_loop
 from ltx2.conditioning.items import KeyframeAtFrame
 from ltx2.conditioning.reference_latent import ReferenceLatent, mask_to_latent
 from ltx2.conditioning.reference_video import ReferenceVideoConditioning
-from ltx2.experiment.runner import Job
 from ltx2.loading.model_set import ModelSet
+from ltx2.pipelines.contract import Job
 from ltx2.pipelines.ic_lora import ICLoraPipeline, downscale_factor
 from ltx2.sampling.guidance import Guidance
 from ltx2.sampling.latent_state import VideoLatentShape, initial_video_state

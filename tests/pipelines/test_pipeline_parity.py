@@ -36,9 +36,9 @@ from oracles.vae import reference_encoder, reference_upsampler
 
 from ltx2.conditioning.image import ImageConditioning, NoConditioning
 from ltx2.conditioning.items import KeyframeAtFrame, LatentAtIndex
-from ltx2.experiment.runner import Job
 from ltx2.loading.model_set import ModelSet
 from ltx2.pipelines import common
+from ltx2.pipelines.contract import Job
 from ltx2.pipelines.distilled import DistilledPipeline
 from ltx2.pipelines.one_stage import OneStagePipeline
 from ltx2.pipelines.two_stage import TwoStagePipeline

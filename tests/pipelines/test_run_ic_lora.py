@@ -102,15 +102,15 @@ def test_ic_lora_refusals_before_loading(inputs, case, cache_dir, tmp_path, monk
     no network loaded."""
     from helpers import compose_run as _compose
 
+    from ltx2.errors import ConfigError
     from ltx2.experiment.runner import prepare
-    from ltx2.experiment.validation import RunConfigError
     from ltx2.loading import model_set
 
     monkeypatch.setenv("LTX2_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("LTX2_OUTPUT_ROOT", str(tmp_path / "runs"))
     overrides, expected = _overrides(inputs, case)
     before = model_set.stats()
-    with pytest.raises(RunConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         prepare(_compose(overrides))
     assert expected in str(error.value)
     assert model_set.stats() == before

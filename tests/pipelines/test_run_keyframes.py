@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ltx2.conditioning.keyframes import KeyframesConditioning
-from ltx2.experiment.validation import RunConfigError
+from ltx2.errors import ConfigError
 
 TINY = ("model=tiny", "width=128", "height=64", "num_frames=9")
 
@@ -82,7 +82,7 @@ def test_refusals_before_loading(cli, images, tmp_path):
 
 
 def _refused(images, num_frames=9) -> str:
-    with pytest.raises(RunConfigError) as e:
+    with pytest.raises(ConfigError) as e:
         KeyframesConditioning(images).validate(num_frames=num_frames, fps=24.0)
     return str(e.value)
 

@@ -94,7 +94,7 @@ def test_source_video_checks(inputs, case):
     from omegaconf import OmegaConf
 
     from ltx2.conditioning.source_video import REQUEST_KEYS, SourceVideoConditioning
-    from ltx2.experiment.validation import RunConfigError
+    from ltx2.errors import ConfigError
 
     arguments, explicit, expected = CASES[case]
     arguments = {"path": "{clip}", "start_time": 0.0, "end_time": 0.3, **arguments}
@@ -102,7 +102,7 @@ def test_source_video_checks(inputs, case):
     cfg = OmegaConf.create({"model": {"suggested": {"width": 96, "height": 64, "num_frames": 17, "fps": 24.0}},
                             **{k: f"${{model.suggested.{k}}}" for k in REQUEST_KEYS}, **explicit})
     source = SourceVideoConditioning(**arguments)
-    with pytest.raises(RunConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         request = source.request(cfg)
         source.validate(request["num_frames"], request["fps"])
     assert expected in str(error.value) and "Fix:" in str(error.value)

@@ -9,6 +9,7 @@ import torch
 from ltx_core.components import guiders as ref
 from oracles.compare import max_abs_diff
 
+from ltx2.errors import ConfigError
 from ltx2.sampling import (
     APGGuider,
     CFGGuider,
@@ -16,7 +17,6 @@ from ltx2.sampling import (
     MultiModalGuider,
     MultiModalGuiderParams,
     MultiModalGuiderSchedule,
-    SamplingConfigError,
     STGGuider,
 )
 
@@ -140,7 +140,7 @@ def test_skip_steps_match_reference(skip_step):
     (lambda: MultiModalGuiderSchedule({"high": MultiModalGuiderParams()}), "must be a sigma >= 0"),
 ])
 def test_invalid_guider_parameters(make, fragment):
-    with pytest.raises(SamplingConfigError) as e:
+    with pytest.raises(ConfigError) as e:
         make()
     assert fragment in str(e.value)
 

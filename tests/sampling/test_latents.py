@@ -13,11 +13,11 @@ from ltx_core.types import VideoLatentShape as RefVideoShape
 from ltx_core.types import VideoPixelShape
 from oracles.compare import max_abs_diff, to_numpy
 
+from ltx2.errors import ConfigError
 from ltx2.sampling import (
     AudioLatentShape,
     DeterministicNoiser,
     GaussianNoiser,
-    SamplingConfigError,
     VideoLatentShape,
     add_noise,
     clear_conditioning,
@@ -158,5 +158,5 @@ def test_deterministic_noiser_errors():
         noiser(v)
     with pytest.raises(ValueError, match="noise of shape"):
         add_noise(v, mx.zeros((1, 3, 128)))
-    with pytest.raises(SamplingConfigError, match="seed=-1: must be >= 0"):
+    with pytest.raises(ConfigError, match="seed=-1: must be >= 0"):
         GaussianNoiser(-1)

@@ -7,6 +7,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from ltx2.errors import ConfigError
 from ltx2.sampling import (
     APGGuider,
     CFGGuider,
@@ -15,7 +16,6 @@ from ltx2.sampling import (
     LTX2Scheduler,
     MultiModalGuiderParams,
     MultiModalGuiderSchedule,
-    SamplingConfigError,
     STGGuider,
 )
 
@@ -55,5 +55,5 @@ def test_bad_value_reaches_the_user_as_a_named_rule():
     """Hydra wraps errors raised by the target; the message of ours is kept inside."""
     with pytest.raises(InstantiationException) as e:
         instantiate(OmegaConf.create({"_target_": "ltx2.sampling.LTX2Scheduler", "steps": -3}))
-    assert isinstance(e.value.__cause__, SamplingConfigError)
-    assert "steps=-3: must be >= 1; set steps to 1 or more" in str(e.value)
+    assert isinstance(e.value.__cause__, ConfigError)
+    assert "steps=-3: must be >= 1. Fix: set steps to 1 or more" in str(e.value)

@@ -9,12 +9,12 @@ from ltx_core.components.schedulers import LinearQuadraticScheduler as RefLinear
 from ltx_core.components.schedulers import LTX2Scheduler as RefLTX2
 from ltx_pipelines.utils.constants import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES
 
+from ltx2.errors import ConfigError
 from ltx2.sampling import (
     DistilledScheduler,
     FixedScheduler,
     LinearQuadraticScheduler,
     LTX2Scheduler,
-    SamplingConfigError,
 )
 
 TOL = 1e-6  # measured: <= 1.8e-7 (1-2 float32 ulps; torch's vectorised reciprocal), exact for most schedules
@@ -78,6 +78,6 @@ def test_distilled_schedules_equal_reference_constants():
     (lambda: FixedScheduler([1.5, 0.0]), "values[0]=1.5: must lie in [0.0, 1.0]"),
 ])
 def test_invalid_parameters_name_value_rule_and_fix(make, fragment):
-    with pytest.raises(SamplingConfigError) as e:
+    with pytest.raises(ConfigError) as e:
         make()
-    assert fragment in str(e.value) and ";" in str(e.value)  # "<name>=<value>: <rule>; <fix>"
+    assert fragment in str(e.value) and ". Fix: " in str(e.value)  # "<name>=<value>: <rule>. Fix: <fix>"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ltx2.errors import ConfigError
+
 # causality axis -> (top, bottom, left, right) zero padding of a 3x3 convolution, of the stride-2 downsample,
 # and the axis whose first row the upsample drops (1: time, 2: mel, None: nothing). Time is "height".
 CAUSALITY = {
@@ -21,10 +23,6 @@ CAUSALITY = {
 }
 PIXEL_NORM_EPS = 1e-6
 LATENT_DOWNSAMPLE = 4  # the decoder's target length assumes a x4 time compression (official constant)
-
-
-class AudioVAEConfigError(ValueError):
-    """An unsupported or inconsistent audio VAE configuration."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,10 @@ class AudioVAEConfig:
 
     @classmethod
     def from_metadata(cls, section: dict) -> AudioVAEConfig:
-        """Build from the ``audio_vae`` section; raise one AudioVAEConfigError listing every problem."""
+        """Build from the ``audio_vae`` section; raise one ConfigError listing every problem."""
         if not isinstance(section, dict):
-            raise AudioVAEConfigError(f"the audio_vae section is {type(section).__name__}, not a dict")
+            raise ConfigError("checkpoint", "config.audio_vae", f"the audio_vae section is {type(section).__name__}, "
+                              "not a dict", "use an official LTX-2 / LTX-2.3 checkpoint")
         params = section.get("model", {}).get("params", {})
         dd = params.get("ddconfig", {})
         pre = section.get("preprocessing", {})
@@ -121,5 +120,6 @@ class AudioVAEConfig:
             problems.append(f"ch={config.ch} but the latent statistics index z_channels*mel_bins/4 = "
                             f"{config.stats_size} features (the official code sizes them by ch, so both must agree)")
         if problems:
-            raise AudioVAEConfigError("unsupported audio VAE config: " + "; ".join(problems))
+            raise ConfigError("checkpoint", "config.audio_vae", "unsupported audio VAE config: " + "; ".join(problems),
+                              "use an official LTX-2 / LTX-2.3 checkpoint")
         return config

@@ -10,8 +10,9 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_component, per_channel_statistics, read_header
-from ltx2.models.audio_vae.config import AudioVAEConfig, AudioVAEConfigError
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import load_component, per_channel_statistics, read_header
+from ltx2.models.audio_vae.config import AudioVAEConfig
 from ltx2.models.audio_vae.decoder import AudioDecoder
 from ltx2.models.audio_vae.encoder import AudioEncoder
 
@@ -30,8 +31,8 @@ def read_audio_vae_config(path: str | os.PathLike) -> AudioVAEConfig:
     section = read_header(path).section("audio_vae", " (is this an audio-video LTX-2 checkpoint?)")
     try:
         return AudioVAEConfig.from_metadata(section)
-    except AudioVAEConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise e.about("checkpoint", str(path)) from None
 
 
 def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ltx2.models.transformer.config import ConfigError
+from ltx2.errors import ConfigError
 from ltx2.models.transformer.rope import ROPE_TYPES
+
+GEMMA_ROOT_FIX = ("set model.gemma_root to a Hugging Face Gemma 3 folder (config.json, model*.safetensors, "
+                  "tokenizer files)")
 
 # The reference's tokenizer length (LTXVGemmaTokenizer(root, 1024)) and its fixed register count.
 MAX_TOKENS = 1024
@@ -61,7 +64,8 @@ class GemmaConfig:
         if text.get("attention_bias"):
             problems.append("attention_bias=True (supported: False)")
         if problems:
-            raise ConfigError("unsupported Gemma config: " + "; ".join(problems))
+            raise ConfigError("model.gemma_root", "config.json", "unsupported Gemma config: " + "; ".join(problems),
+                              "use a Gemma 3 text model folder")
         return cls(**values)
 
     def mlx_lm_args(self) -> dict:
@@ -113,7 +117,8 @@ def _rope_values(text: dict) -> dict:
         elif kind == "default":
             out["rope_linear_factor"] = 1.0
         else:
-            raise ConfigError(f"unsupported Gemma rope scaling {kind!r} (supported: 'linear' or none)")
+            raise ConfigError("model.gemma_root", "config.json", f"unsupported Gemma rope scaling {kind!r} (supported: "
+                              "'linear' or none)", "use a Gemma 3 text model folder")
     elif "rope_scaling" in text and scaling is None:
         out["rope_linear_factor"] = 1.0
     return out
@@ -185,7 +190,8 @@ class TextProcessorConfig:
             problems.append(f"LTX-2 connectors share one feature width but are {config.video.dim} (video) and "
                             f"{config.audio.dim} (audio) wide")
         if problems:
-            raise ConfigError("unsupported text connector config: " + "; ".join(problems))
+            raise ConfigError("checkpoint", "config.transformer", "unsupported text connector config: "
+                              + "; ".join(problems), "use an official LTX-2 / LTX-2.3 checkpoint")
         return config
 
     @staticmethod
@@ -201,7 +207,8 @@ def _feature_extractor_version(section: dict) -> int:
     missing = sorted(V2_KEYS.keys() - present)
     wrong = [f"{k}={section[k]!r} (expected {V2_KEYS[k]!r})" for k in sorted(present) if section[k] != V2_KEYS[k]]
     if missing or wrong:
-        raise ConfigError("the checkpoint's transformer config is neither LTX-2 (none of the caption_proj* keys) "
-                          "nor LTX-2.3 (all four with fixed values): "
-                          + "; ".join(([f"missing {', '.join(missing)}"] if missing else []) + wrong))
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + wrong
+        raise ConfigError("checkpoint", "config.transformer", "the transformer config is neither LTX-2 (none of the "
+                          "caption_proj* keys) nor LTX-2.3 (all four with fixed values): " + "; ".join(problems),
+                          "use an official LTX-2 / LTX-2.3 checkpoint")
     return 2

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, read_header, resolve_dtype
-from ltx2.models.text.config import MAX_TOKENS, GemmaConfig
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import read_header, resolve_dtype
+from ltx2.models.text.config import GEMMA_ROOT_FIX, MAX_TOKENS, GemmaConfig
 from ltx2.models.text.enhance import PromptEnhancement, enhance_or_keep
 from ltx2.models.text.gemma import QUANT_BITS, GemmaTextModel, load_gemma, read_gemma_config
 from ltx2.models.text.processor import EmbeddingsProcessor, TextContext, load_embeddings_processor
@@ -33,11 +34,10 @@ class TextEncoder:
                  quantize_bits: int | None = None, max_length: int = MAX_TOKENS):
         self.gemma_root, self.checkpoint = Path(gemma_root), Path(checkpoint)
         if not self.gemma_root.is_dir():
-            raise CheckpointError(f"Gemma root {self.gemma_root} is not a folder: pass the Hugging Face Gemma 3 "
-                                  "folder (config.json, model*.safetensors, tokenizer files)")
+            raise ConfigError("model.gemma_root", str(self.gemma_root), "is not a folder", GEMMA_ROOT_FIX)
         if not self.checkpoint.is_file():
-            raise CheckpointError(f"checkpoint {self.checkpoint} does not exist: pass the official LTX-2 / LTX-2.3 "
-                                  ".safetensors (its text connectors live beside the transformer)")
+            raise ConfigError("checkpoint", str(self.checkpoint), "does not exist", "pass the official LTX-2 / "
+                              "LTX-2.3 .safetensors (its text connectors live beside the transformer)")
         if quantize_bits is not None and quantize_bits not in QUANT_BITS:
             raise ValueError(f"Gemma quantize_bits={quantize_bits!r} is not supported: use one of {QUANT_BITS} "
                              "or None (unquantized)")

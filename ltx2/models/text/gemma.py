@@ -19,9 +19,9 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 from mlx_lm.models import gemma3_text
 
-from ltx2.loading.checkpoint import CheckpointError, load_weights_strict
-from ltx2.models.text.config import GemmaConfig
-from ltx2.models.transformer.config import ConfigError
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import load_weights_strict
+from ltx2.models.text.config import GEMMA_ROOT_FIX, GemmaConfig
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ QUANT_BITS = (4, 8)
 # Checkpoint prefixes of the language model (HF 4.5x multimodal, HF 5.x multimodal, text-only) -> mlx-lm's "model.".
 _LM_PREFIXES = ("language_model.model.", "model.language_model.", "model.")
 # Other parts of a multimodal Gemma 3 checkpoint (only the language model is used; lm_head is tied).
-_IGNORED_PREFIXES = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.",
-                     "lm_head.", "language_model.lm_head.")
+VISION_PREFIXES = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.")
+_IGNORED_PREFIXES = VISION_PREFIXES + ("lm_head.", "language_model.lm_head.")
 
 
 class GemmaTextModel(nn.Module):
@@ -110,19 +110,21 @@ def read_gemma_config(root: str | os.PathLike) -> GemmaConfig:
     root = Path(root)
     path = root / "config.json"
     if not path.is_file():
-        raise CheckpointError(f"Gemma root {root} has no config.json: pass the folder of a Hugging Face Gemma 3 "
-                              "checkpoint (config.json, model*.safetensors, tokenizer files)")
+        raise ConfigError("model.gemma_root", str(root), "has no config.json", GEMMA_ROOT_FIX)
     try:
         return GemmaConfig.from_hf(json.loads(path.read_text()))
-    except (json.JSONDecodeError, ConfigError, TypeError) as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise e.about("model.gemma_root", str(path)) from None
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ConfigError("model.gemma_root", str(path), f"cannot be read as a Gemma config ({e})",
+                          GEMMA_ROOT_FIX) from None
 
 
 def gemma_shards(root: str | os.PathLike) -> list[Path]:
     shards = sorted(Path(root).glob("model*.safetensors"))
     if not shards:
-        raise CheckpointError(f"Gemma root {root} has no model*.safetensors: download the Gemma 3 checkpoint "
-                              "(e.g. google/gemma-3-12b-it-qat-q4_0-unquantized) into it")
+        raise ConfigError("model.gemma_root", str(root), "has no model*.safetensors", "download the Gemma 3 "
+                          "checkpoint (e.g. google/gemma-3-12b-it-qat-q4_0-unquantized) into it")
     return shards
 
 
@@ -156,8 +158,8 @@ def _load_quantizing(model: GemmaTextModel, weights: dict[str, mx.array], what: 
     prefixes = ["model.embed_tokens.", "model.norm."] + [f"model.layers.{i}." for i in range(len(inner.layers))]
     unexpected = sorted(k for k in weights if not k.startswith(tuple(prefixes)))
     if unexpected:
-        raise CheckpointError(f"{what} does not match its config: {len(unexpected)} unexpected: "
-                              + ", ".join(unexpected[:8]))
+        raise ConfigError("weights", what, f"does not match its config: {len(unexpected)} unexpected: "
+                          + ", ".join(unexpected[:8]), "use a Gemma 3 folder whose config.json describes its weights")
     for prefix in prefixes:
         path = prefix.rstrip(".")
         part = {k.removeprefix(prefix): weights.pop(k) for k in [k for k in weights if k.startswith(prefix)]}

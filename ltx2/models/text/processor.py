@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import load_tensors, load_weights_strict, read_header
 from ltx2.models.text.config import GemmaConfig, TextProcessorConfig
 from ltx2.models.text.connector import Embeddings1DConnector
 from ltx2.models.text.features import FeatureExtractorV1, FeatureExtractorV2
-from ltx2.models.transformer.config import ConfigError
 
 # Checkpoint prefix -> processor module prefix (the reference's EMBEDDINGS_PROCESSOR_KEY_OPS).
 FEATURES_PREFIX = "text_embedding_projection."
@@ -39,8 +39,9 @@ class EmbeddingsProcessor(nn.Module):
         d, n_layers = gemma.hidden_size, gemma.num_hidden_states
         if config.version == 1:
             if config.video.dim != d:
-                raise ConfigError(f"LTX-2 text connectors are {config.video.dim} wide but the Gemma model's hidden "
-                                  f"size is {d}: the checkpoint and the Gemma root do not belong together")
+                raise ConfigError("model.gemma_root", f"hidden size {d}", f"LTX-2 text connectors are "
+                                  f"{config.video.dim} wide: the checkpoint and the Gemma root do not belong together",
+                                  "use the Gemma root that belongs to this checkpoint")
             self.feature_extractor = FeatureExtractorV1(d, n_layers)
         else:
             self.feature_extractor = FeatureExtractorV2(d, n_layers, config.video_features,
@@ -79,8 +80,8 @@ def load_embeddings_processor(path: str | os.PathLike, gemma: GemmaConfig | None
     header = read_header(path)
     section = header.section("transformer")
     if not header.keys_with_prefix(VIDEO_CONNECTOR_PREFIX) or not header.keys_with_prefix(FEATURES_PREFIX):
-        raise CheckpointError(f"{path}: no text connector weights ('{VIDEO_CONNECTOR_PREFIX}*' and "
-                              f"'{FEATURES_PREFIX}*'); use an official LTX-2 / LTX-2.3 checkpoint")
+        raise ConfigError("checkpoint", str(path), f"no text connector weights ('{VIDEO_CONNECTOR_PREFIX}*' and "
+                          f"'{FEATURES_PREFIX}*')", "use an official LTX-2 / LTX-2.3 checkpoint")
     if audio is None:
         audio = bool(header.keys_with_prefix(AUDIO_CONNECTOR_PREFIX))
     gemma = gemma or GemmaConfig()
@@ -88,7 +89,7 @@ def load_embeddings_processor(path: str | os.PathLike, gemma: GemmaConfig | None
         config = TextProcessorConfig.from_metadata(section)
         processor = EmbeddingsProcessor(config, gemma, audio)
     except ConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+        raise e.about(e.key, str(path) if e.key == "checkpoint" else e.value) from None
     _check_feature_width(header.tensors, config, gemma, path)
     weights = {}
     for prefix in (FEATURES_PREFIX, VIDEO_CONNECTOR_PREFIX) + ((AUDIO_CONNECTOR_PREFIX,) if audio else ()):
@@ -105,10 +106,11 @@ def load_embeddings_processor(path: str | os.PathLike, gemma: GemmaConfig | None
 def _check_feature_width(tensors: dict, config: TextProcessorConfig, gemma: GemmaConfig, path) -> None:
     key = FEATURES_PREFIX + ("aggregate_embed.weight" if config.version == 1 else "video_aggregate_embed.weight")
     if key not in tensors:
-        raise CheckpointError(f"{path}: missing {key} (LTX-{'2' if config.version == 1 else '2.3'} feature extractor)")
+        raise ConfigError("checkpoint", str(path), f"missing {key} (LTX-{'2' if config.version == 1 else '2.3'} "
+                          "feature extractor)", "use an official LTX-2 / LTX-2.3 checkpoint")
     width = tensors[key][1][-1]
     expected = gemma.hidden_size * gemma.num_hidden_states
     if width != expected:
-        raise CheckpointError(f"{path}: {key} takes {width} features but the Gemma model gives {expected} "
-                              f"({gemma.hidden_size} x {gemma.num_hidden_states} hidden states): use the Gemma root "
-                              "that belongs to this checkpoint")
+        raise ConfigError("checkpoint", str(path), f"{key} takes {width} features but the Gemma model gives "
+                          f"{expected} ({gemma.hidden_size} x {gemma.num_hidden_states} hidden states)",
+                          "use the Gemma root that belongs to this checkpoint")

@@ -11,8 +11,8 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 
-from ltx2.loading.checkpoint import CheckpointError
-from ltx2.models.text.config import MAX_TOKENS, NUM_REGISTERS
+from ltx2.errors import ConfigError
+from ltx2.models.text.config import GEMMA_ROOT_FIX, MAX_TOKENS, NUM_REGISTERS
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,15 @@ def find_tokenizer_folder(root: str | os.PathLike) -> Path:
     (the reference searches the root for ``tokenizer.model`` the same way)."""
     root = Path(root)
     if not root.is_dir():
-        raise CheckpointError(f"Gemma root {root} is not a folder")
+        raise ConfigError("model.gemma_root", str(root), "is not a folder", GEMMA_ROOT_FIX)
     if any((root / name).is_file() for name in _TOKENIZER_FILES):
         return root
     for name in _TOKENIZER_FILES:
         found = sorted(root.rglob(name))
         if found:
             return found[0].parent
-    raise CheckpointError(f"Gemma root {root} has no tokenizer ({' or '.join(_TOKENIZER_FILES)}): copy the Gemma "
-                          "checkpoint's tokenizer files into it")
+    raise ConfigError("model.gemma_root", str(root), f"has no tokenizer ({' or '.join(_TOKENIZER_FILES)})",
+                      "copy the Gemma checkpoint's tokenizer files into it")
 
 
 class GemmaTokenizer:

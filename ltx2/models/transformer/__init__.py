@@ -1,6 +1,6 @@
 """The LTX-2 diffusion transformer."""
 
-from ltx2.models.transformer.config import ConfigError, TransformerConfig
+from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.model import LTXModel, Modality, X0Model, to_denoised
 from ltx2.models.transformer.perturbations import (
     BatchPerturbations,
@@ -11,6 +11,6 @@ from ltx2.models.transformer.perturbations import (
 )
 from ltx2.models.transformer.positions import audio_positions, video_positions
 
-__all__ = ["ConfigError", "TransformerConfig", "LTXModel", "Modality", "X0Model", "to_denoised",
+__all__ = ["TransformerConfig", "LTXModel", "Modality", "X0Model", "to_denoised",
            "BatchPerturbations", "Perturbation", "PerturbationType", "modality_isolation", "stg",
            "audio_positions", "video_positions"]

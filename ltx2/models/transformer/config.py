@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ltx2.errors import ConfigError
 from ltx2.models.transformer.rope import ROPE_TYPES
 
 # Values the official configurator asserts; anything else is an architecture this code does not implement.
@@ -15,10 +16,6 @@ FIXED_VALUES = {
     "positional_embedding_type": "rope", "use_middle_indices_grid": True,
 }
 FIXED_AV_VALUES = {"use_audio_video_cross_attention": True, "share_ff": False, "av_cross_ada_norm": True}
-
-
-class ConfigError(ValueError):
-    """An unsupported or inconsistent model configuration."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,9 @@ class TransformerConfig:
         config = cls(audio=audio, **values)
         problems += config._consistency_problems()
         if problems:
-            raise ConfigError("unsupported transformer config: " + "; ".join(problems))
+            raise ConfigError("checkpoint", "config.transformer",
+                              "unsupported transformer config: " + "; ".join(problems),
+                              "use an official LTX-2 / LTX-2.3 checkpoint")
         return config
 
     def _consistency_problems(self) -> list[str]:

@@ -6,8 +6,9 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header, resolve_dtype
-from ltx2.models.transformer.config import ConfigError, TransformerConfig
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import load_tensors, load_weights_strict, read_header, resolve_dtype
+from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.model import LTXModel
 
 PREFIX = "model.diffusion_model."
@@ -51,9 +52,10 @@ def load_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16"
     try:
         config = TransformerConfig.from_metadata(section, audio=audio)
     except ConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+        raise e.about("checkpoint", str(path)) from None
     if not header.keys_with_prefix(PREFIX):
-        raise CheckpointError(f"{path}: no tensors under '{PREFIX}' (is this a transformer checkpoint?)")
+        raise ConfigError("checkpoint", str(path), f"no tensors under '{PREFIX}' (is this a transformer checkpoint?)",
+                          "use an official LTX-2 / LTX-2.3 checkpoint")
     model = LTXModel(config)
     weights = sanitize(load_tensors(path, PREFIX), audio)
     if quantize is None:

@@ -45,7 +45,7 @@ class Quantization:
 
 
 def check_quantization(bits, group_size) -> None:
-    """ValueError naming the bad value (the runner turns the same rule into a RunConfigError first)."""
+    """ValueError naming the bad value (the runner turns the same rule into a ConfigError first)."""
     if bits is not None and (isinstance(bits, bool) or bits not in QUANT_BITS):
         raise ValueError(f"transformer quantization bits={bits!r} is not supported: use one of {QUANT_BITS} or None")
     if isinstance(group_size, bool) or group_size not in GROUP_SIZES:
@@ -75,7 +75,7 @@ def quantize_transformer(model: nn.Module, bits: int, group_size: int = 64, unde
 def load_quantizing(model: nn.Module, weights: dict[str, mx.array], what: str, dtype: mx.Dtype, bits: int,
                     group_size: int) -> None:
     """Load ``weights`` (full precision, lazy) into the unquantized ``model`` and quantize it, one part at a time:
-    every key is checked first (one CheckpointError for all problems), then the top-level tensors, then each block
+    every key is checked first (one ConfigError for all problems), then the top-level tensors, then each block
     is cast, loaded, quantized and evaluated before the next is read."""
     check_weights(model, weights, what)
     blocks = [f"transformer_blocks.{i}." for i in range(len(model.transformer_blocks))]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ltx2.errors import ConfigError
+
 # spatial scale -> (upsample by, then blur-downsample by)
 RATIONAL_SCALES = {0.75: (3, 4), 1.5: (3, 2), 2.0: (2, 1), 4.0: (4, 1)}
 GROUP_NORM_GROUPS = 32
-
-
-class UpsamplerConfigError(ValueError):
-    """An unsupported or inconsistent latent upsampler configuration."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class UpsamplerConfig:
 
     @classmethod
     def from_metadata(cls, section: dict) -> UpsamplerConfig:
-        """Build from the file's flat config; raise one UpsamplerConfigError listing every problem."""
+        """Build from the file's flat config; raise one ConfigError listing every problem."""
         known = {f.name for f in fields(cls)}
         config = cls(**{k: section[k] for k in known if k in section})
         problems = []
@@ -57,5 +55,6 @@ class UpsamplerConfig:
             problems.append(f"spatial_scale={config.spatial_scale!r} without rational_resampler (only 2.0 is built "
                             "that way; set rational_resampler for other scales)")
         if problems:
-            raise UpsamplerConfigError("unsupported latent upsampler config: " + "; ".join(problems))
+            raise ConfigError("checkpoint", "config", "unsupported latent upsampler config: " + "; ".join(problems),
+                              "use an official LTX-2 / LTX-2.3 latent upsampler file")
         return config

@@ -7,8 +7,9 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_tensors, load_weights_strict, read_header, resolve_dtype
-from ltx2.models.upsampler.config import UpsamplerConfig, UpsamplerConfigError
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import load_tensors, load_weights_strict, read_header, resolve_dtype
+from ltx2.models.upsampler.config import UpsamplerConfig
 from ltx2.models.upsampler.model import LatentUpsampler
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.layout import PerChannelStatistics
@@ -26,8 +27,8 @@ def load_upsampler(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -
     header = read_header(path)
     try:
         config = UpsamplerConfig.from_metadata(header.config)
-    except UpsamplerConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise e.about("model.spatial_upsampler", str(path)) from None
     model = LatentUpsampler(config)
     load_weights_strict(model, sanitize(load_tensors(path, "")), f"latent upsampler in {path}", dtype)
     model.eval()
@@ -41,7 +42,8 @@ def load_latent_statistics(path: str | os.PathLike, dtype: str | mx.Dtype = "flo
     stats = load_tensors(path, STATS_PREFIX)
     missing = [STATS_PREFIX + k for k in STATS_KEYS if k not in stats]
     if missing:
-        raise CheckpointError(f"{path}: no latent statistics {missing} (is this the main LTX-2 checkpoint?)")
+        raise ConfigError("checkpoint", str(path), f"no latent statistics {missing}",
+                          "use the main LTX-2 checkpoint (its vae.per_channel_statistics)")
     module = PerChannelStatistics(stats[STATS_KEYS[0]].shape[0])
     load_weights_strict(module, {k: stats[k] for k in STATS_KEYS}, f"latent statistics in {path}", dtype)
     return module

@@ -1,12 +1,12 @@
 """LTX-2 / LTX-2.3 video VAE on MLX, channels-last: video (B, F, H, W, 3) in [-1, 1], latent (B, F', H', W', C)."""
 
-from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig, VAEConfigError
+from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig
 from ltx2.models.video_vae.decoder import VideoDecoder
 from ltx2.models.video_vae.encoder import VideoEncoder
-from ltx2.models.video_vae.inputs import VideoInputError, pixels_from_uint8, pixels_to_uint8
+from ltx2.models.video_vae.inputs import pixels_from_uint8, pixels_to_uint8
 from ltx2.models.video_vae.load import load_video_decoder, load_video_encoder
 from ltx2.models.video_vae.resnet import NoiseSource, mlx_noise
 
-__all__ = ["DecoderConfig", "EncoderConfig", "NoiseSource", "VAEConfigError", "VideoDecoder", "VideoEncoder",
-           "VideoInputError", "load_video_decoder", "load_video_encoder", "mlx_noise", "pixels_from_uint8",
+__all__ = ["DecoderConfig", "EncoderConfig", "NoiseSource", "VideoDecoder", "VideoEncoder",
+           "load_video_decoder", "load_video_encoder", "mlx_noise", "pixels_from_uint8",
            "pixels_to_uint8"]

@@ -10,12 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ltx2.errors import ConfigError
 from ltx2.models.video_vae.conv import PADDING_MODES
-
-
-class VAEConfigError(ValueError):
-    """An unsupported or inconsistent video VAE configuration."""
-
 
 # block name -> (time, height, width) stride
 ENCODER_STRIDES = {
@@ -93,7 +89,7 @@ class EncoderConfig:
 
     @classmethod
     def from_metadata(cls, section: dict) -> EncoderConfig:
-        """Build from the ``vae`` section; raise one VAEConfigError listing every problem."""
+        """Build from the ``vae`` section; raise one ConfigError listing every problem."""
         problems = _common_problems(section)
         blocks = _blocks(section.get("encoder_blocks"), "encoder_blocks", ENCODER_STRIDES, problems)
         config = cls(blocks=blocks, in_channels=section.get("in_channels", 3),
@@ -106,7 +102,8 @@ class EncoderConfig:
             problems.append(f"spatial_padding_mode={config.spatial_padding_mode!r} (supported: {PADDING_MODES})")
         problems += config._channel_problems() if blocks else []
         if problems:
-            raise VAEConfigError("unsupported video encoder config: " + "; ".join(problems))
+            raise ConfigError("checkpoint", "config.vae", "unsupported video encoder config: " + "; ".join(problems),
+                              "use an official LTX-2 / LTX-2.3 checkpoint")
         return config
 
     def block_channels(self) -> list[tuple[int, int]]:
@@ -169,7 +166,8 @@ class DecoderConfig:
             problems.append(f"spatial_padding_mode={config.spatial_padding_mode!r} (supported: {PADDING_MODES})")
         problems += config._channel_problems() if blocks else []
         if problems:
-            raise VAEConfigError("unsupported video decoder config: " + "; ".join(problems))
+            raise ConfigError("checkpoint", "config.vae", "unsupported video decoder config: " + "; ".join(problems),
+                              "use an official LTX-2 / LTX-2.3 checkpoint")
         return config
 
     def block_channels(self) -> list[tuple[int, int]]:

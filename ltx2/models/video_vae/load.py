@@ -11,8 +11,9 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_component, per_channel_statistics, read_header
-from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig, VAEConfigError
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import load_component, per_channel_statistics, read_header
+from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.decoder import VideoDecoder
 from ltx2.models.video_vae.encoder import VideoEncoder
@@ -37,8 +38,8 @@ def load_video_encoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32
     """The video encoder of an official checkpoint, weights cast to ``dtype``."""
     try:
         config = EncoderConfig.from_metadata(read_vae_section(path))
-    except VAEConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise e.about("checkpoint", str(path)) from None
     return _load(VideoEncoder(config), path, ENCODER_PREFIX, "video encoder", dtype)
 
 
@@ -47,8 +48,8 @@ def load_video_decoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32
     CPU matmuls are fastest (and exact) in float32; the official pipelines run the VAE in bfloat16."""
     try:
         config = DecoderConfig.from_metadata(read_vae_section(path))
-    except VAEConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise e.about("checkpoint", str(path)) from None
     return _load(VideoDecoder(config), path, DECODER_PREFIX, "video decoder", dtype)
 
 

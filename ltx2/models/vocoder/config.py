@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ltx2.errors import ConfigError
+
 MEL_INPUT_CHANNELS = 128  # stereo x 64 mel bins: fixed by the official conv_pre
-
-
-class VocoderConfigError(ValueError):
-    """An unsupported or inconsistent vocoder configuration."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +110,10 @@ class VocoderConfig:
 
     @classmethod
     def from_metadata(cls, section: dict) -> VocoderConfig:
-        """Build from the ``vocoder`` section; raise one VocoderConfigError listing every problem."""
+        """Build from the ``vocoder`` section; raise one ConfigError listing every problem."""
         if not isinstance(section, dict):
-            raise VocoderConfigError(f"the vocoder section is {type(section).__name__}, not a dict")
+            raise ConfigError("checkpoint", "config.vocoder", f"the vocoder section is {type(section).__name__}, "
+                              "not a dict", "use an official LTX-2 / LTX-2.3 checkpoint")
         problems: list[str] = []
         if "bwe" not in section:
             config = cls(GeneratorConfig.parse(section, "vocoder", problems, "1"))
@@ -140,5 +139,6 @@ class VocoderConfig:
                                 f"not an integer ratio matching upsample_rates x{gen.upsampling} / hop "
                                 f"{bwe['hop_length']}")
         if problems:
-            raise VocoderConfigError("unsupported vocoder config: " + "; ".join(problems))
+            raise ConfigError("checkpoint", "config.vocoder", "unsupported vocoder config: " + "; ".join(problems),
+                              "use an official LTX-2 / LTX-2.3 checkpoint")
         return config

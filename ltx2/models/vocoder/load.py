@@ -7,8 +7,9 @@ import os
 
 import mlx.core as mx
 
-from ltx2.loading.checkpoint import CheckpointError, load_component, read_header
-from ltx2.models.vocoder.config import VocoderConfig, VocoderConfigError
+from ltx2.errors import ConfigError
+from ltx2.loading.checkpoint import load_component, read_header
+from ltx2.models.vocoder.config import VocoderConfig
 from ltx2.models.vocoder.model import Vocoder, build_vocoder
 
 PREFIX = "vocoder."
@@ -18,8 +19,8 @@ def read_vocoder_config(path: str | os.PathLike) -> VocoderConfig:
     section = read_header(path).section("vocoder", " (is this an audio-video LTX-2 checkpoint?)")
     try:
         return VocoderConfig.from_metadata(section)
-    except VocoderConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise e.about("checkpoint", str(path)) from None
 
 
 def is_transposed_conv(key: str) -> bool:

@@ -9,7 +9,7 @@ import pytest
 from oracles.text import torch
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
-from ltx2.loading.checkpoint import CheckpointError
+from ltx2.errors import ConfigError
 from ltx2.models.text.config import GemmaConfig
 from ltx2.models.text.gemma import load_gemma
 from ltx2.models.text.tokenizer import GemmaTokenizer
@@ -93,7 +93,7 @@ def test_long_prompt_is_truncated_with_a_warning(gemma_root, caplog):
 def test_bad_inputs_raise_clear_errors(gemma_root, tmp_path):
     with pytest.raises(ValueError, match="multiple of 128"):
         GemmaTokenizer(gemma_root, max_length=100)
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(ConfigError, match="no config.json"):
         load_gemma(tmp_path)
     with pytest.raises(ValueError, match="bits=3"):
         load_gemma(gemma_root, quantize_bits=3)
@@ -108,5 +108,5 @@ def test_stray_or_missing_tensors_are_named(tmp_path, bits):
     weights["model.layers.0.mlp.extra_proj.weight"] = mx.zeros((2, 2))
     del weights["model.layers.1.mlp.up_proj.weight"]
     save_checkpoint(root / "model.safetensors", weights, {"format": "pt"})
-    with pytest.raises(CheckpointError, match="extra_proj|up_proj"):
+    with pytest.raises(ConfigError, match="extra_proj|up_proj"):
         load_gemma(root, mx.float32, quantize_bits=bits)
