@@ -126,14 +126,16 @@ def attention_applies(q: mx.array, k: mx.array, v: mx.array, heads: int, scale: 
 def attention(q: mx.array, k: mx.array, v: mx.array, heads: int, scale: float,
               mask: mx.array | None = None) -> mx.array:
     """``ops.attention`` over float32 token rows: q (B, T, H*D), k and v (B, S, H*D), mask additive and
-    broadcastable to (B, H, T, S) -> (B, T, H*D). A chunk of heads' scores ``scale q_h k_h^T`` is formed by sgemm
-    straight from the projections' columns, soft-maxed in place by numpy in a work buffer, and multiplied by v into
-    the columns of a fresh output. No head transposes, no copies of q, k, v."""
+    broadcastable to (B, H, T, S) -> (B, T, H*D). q is copied, times ``scale``, into a fresh output; a chunk of
+    heads' scores is formed by sgemm straight from that copy's and k's columns, soft-maxed in place by numpy in a
+    work buffer, and multiplied by v into the output columns that chunk no longer needs. No head transposes."""
     mx.eval(q, k, v, *([] if mask is None else [mask]))
     qn, kn, vn = (np.ascontiguousarray(np.asarray(a)) for a in (q, k, v))
     b, t, inner = qn.shape
     s, d = kn.shape[1], inner // heads
     out, on = _fresh(qn.shape)
+    parallel(lambda rows: np.multiply(rows[0], np.float32(scale), out=rows[1]),
+             list(zip(_row_blocks(qn), _row_blocks(on))))  # q * scale rounded once, as torch's attention does
     mask_np = None if mask is None else np.asarray(mask)
     chunk = max(1, min(heads, _HEAD_CHUNK_ELEMENTS // max(1, t * s)))
     scores, sums = _scratch("scores", (chunk, t, s)), _scratch("sums", (chunk, t))
@@ -143,8 +145,7 @@ def attention(q: mx.array, k: mx.array, v: mx.array, heads: int, scale: float,
             h1 = min(heads, h0 + chunk)
             view = scores[: h1 - h0]
             for h in range(h0, h1):
-                _blas.gemm(qn[i, :, h * d:(h + 1) * d], kn[i, :, h * d:(h + 1) * d], view[h - h0], transpose_b=True,
-                           alpha=scale)
+                _blas.gemm(on[i, :, h * d:(h + 1) * d], kn[i, :, h * d:(h + 1) * d], view[h - h0], transpose_b=True)
             if bias is not None:
                 view += bias if bias.shape[0] == 1 else bias[h0:h1]
             parallel(_exp_rows, _paired_row_blocks(view, sums[: h1 - h0]))
