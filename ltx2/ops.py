@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 import mlx.core as mx
 import numpy as np

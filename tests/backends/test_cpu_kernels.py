@@ -12,7 +12,6 @@ from oracles.compare import max_abs_diff, to_numpy
 from oracles.transformer import load_reference, reference_modality, reference_perturbations
 
 from ltx2 import ops
-from ltx2.backends import cpu
 from ltx2.backends.cpu import blas as _blas
 from ltx2.backends.cpu import transformer as cpu_kernels
 from ltx2.models.transformer import BatchPerturbations, X0Model, modality_isolation, stg, video_positions
@@ -160,6 +159,12 @@ def test_fast_paths_only_for_large_float32_on_cpu(monkeypatch):
     assert not cpu_kernels.active(x.astype(mx.bfloat16))
 
 
+def test_op_backend_fixture_selects_one_implementation(op_backend):
+    x, weight, bias = mx.ones((1, 2, 4)), mx.ones((3, 4)), mx.ones((3,))
+    assert ops._selected == (() if op_backend == "mlx" else ("cpu",))
+    assert cpu_kernels.linear_applies(x, weight, bias) == (op_backend == "cpu")  # forced on at every size
+
+
 def test_registry_dispatches_by_rule_and_selection(monkeypatch):
     """An op runs a registered implementation only where its rule holds and its backend is selected."""
     calls = []
@@ -183,11 +188,10 @@ def tiny_checkpoints(tmp_path_factory):
 
 @pytest.mark.parametrize("layout", ["ltx2", "ltx2.3"])
 @pytest.mark.parametrize("scenario", ["partial_mask", "mixed_stg_isolation"])
-def test_transformer_with_fast_paths_matches_reference(monkeypatch, tiny_checkpoints, layout, scenario):
-    """The whole transformer with the CPU backend forced on for every attention and GELU (tiny sizes)."""
-    if mx.default_device() != mx.cpu or not cpu.register():
-        pytest.skip("the CPU backend runs on the CPU device only, and not with LTX2_CPU_KERNELS=0")
-    monkeypatch.setattr(cpu_kernels, "_MIN_ELEMENTS", 0)
+def test_transformer_through_each_backend_matches_reference(monkeypatch, op_backend, tiny_checkpoints, layout,
+                                                              scenario):
+    """The whole transformer through the MLX ops, and through the CPU backend forced on for every attention, norm
+    and GELU (tiny sizes): the CPU kernels really ran in the second."""
     used = []
     monkeypatch.setattr(cpu_kernels, "_exp_rows", _recording(cpu_kernels._exp_rows, used, "softmax"))
     monkeypatch.setattr(cpu_kernels, "_gelu_rows", _recording(cpu_kernels._gelu_rows, used, "gelu"))
@@ -205,7 +209,7 @@ def test_transformer_with_fast_paths_matches_reference(monkeypatch, tiny_checkpo
     with torch.no_grad():
         rv, ra = ref(reference_modality(video, torch.float32), reference_modality(audio, torch.float32),
                      reference_perturbations(perturbations))
-    assert {"softmax", "gelu", "norm", "rope"} <= set(used)
+    assert {"softmax", "gelu", "norm", "rope"} <= set(used) if op_backend == "cpu" else not used
     assert np.abs(to_numpy(rv)).std() > 0.5
     assert max_abs_diff(v, rv) <= FP32_TOL and max_abs_diff(a, ra) <= FP32_TOL
 

@@ -5,7 +5,7 @@ vocoder and the transformer; and the backend's versions of ``ops.norm_silu``, ``
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import mlx.core as mx
 import numpy as np
