@@ -68,18 +68,21 @@ def cli(tmp_path, cache_dir):
     return Cli(tmp_path, cache_dir)
 
 
-@pytest.fixture(params=["mlx-ops", "cpu-blas"])
-def both_conv_paths(request, monkeypatch):
-    """Run a video VAE / upsampler test through both convolution paths: MLX ops (what GPUs run) and the CPU BLAS
-    path of ``ltx2/backends/cpu/conv3d.py`` (forced on at every size)."""
-    from ltx2.backends.cpu import blas as _blas
-    from ltx2.backends.cpu import conv3d as cpu_conv
+@pytest.fixture(params=["mlx", "cpu"])
+def op_backend(request, monkeypatch):
+    """Run a parity test through both implementations of the ops in ``ltx2/ops.py``: the MLX versions alone (what
+    GPUs run) and the CPU backend's (``ltx2/backends/cpu``), forced on at every size (thresholds 0)."""
+    import mlx.core as mx
 
-    if request.param == "mlx-ops":
-        monkeypatch.setenv("LTX2_CPU_KERNELS", "0")
-    else:
-        if _blas.sgemm() is None:
-            pytest.skip("no optimized BLAS with cblas_sgemm loaded: the CPU conv path cannot run here")
-        monkeypatch.setenv("LTX2_CPU_KERNELS", "1")
-        monkeypatch.setattr(cpu_conv, "MIN_MULTIPLY_ADDS", 0)
-    return request.param
+    from ltx2 import ops
+    from ltx2.backends import cpu
+
+    if request.param == "cpu":
+        if mx.default_device() != mx.cpu or not cpu.register():
+            pytest.skip("the CPU backend runs on the CPU device only, and not with LTX2_CPU_KERNELS=0")
+        from ltx2.backends.cpu import conv3d, transformer
+
+        monkeypatch.setattr(transformer, "_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(conv3d, "MIN_MULTIPLY_ADDS", 0)
+    with ops.only(*([] if request.param == "mlx" else [cpu.NAME])):
+        yield request.param

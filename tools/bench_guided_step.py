@@ -1,7 +1,7 @@
 """Time one guided denoising step (multimodal guidance: positive, negative, STG, isolated = 4 passes).
 
 Compares, interleaved in one process, median of ``--repeats``:
-  before     pure-MLX transformer (LTX2_CPU_KERNELS=0), passes one by one (guider.batch_passes=false)
+  before     pure-MLX transformer (the MLX versions of ltx2/ops.py), passes one by one (guider.batch_passes=false)
   kernels    CPU fast paths, passes one by one
   batched    CPU fast paths, the four passes as one batched forward (guider.batch_passes=true)
 on a tiny LTX-2.3 model (``--width/--height/--frames`` set the latent grid), with MLX's peak memory of a step.
@@ -10,15 +10,15 @@ on a tiny LTX-2.3 model (``--width/--height/--frames`` set the latent grid), wit
 """
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
+from ltx2 import ops
 from ltx2.models.transformer import X0Model
 from ltx2.models.transformer.load import load_transformer
 from ltx2.sampling import (
@@ -62,10 +62,10 @@ def main() -> None:
 
     def step(kernels: bool, batch: bool):
         def run():
-            os.environ["LTX2_CPU_KERNELS"] = "1" if kernels else "0"
-            denoiser = MultiModalGuidedDenoiser(model, v_pos, a_pos, params, params, v_neg, a_neg,
-                                                batch_passes=batch)
-            mx.eval(denoiser(video, audio, sigmas, 1))
+            with ops.only(*(["cpu"] if kernels else [])):  # the CPU backend's ops, or the MLX versions alone
+                denoiser = MultiModalGuidedDenoiser(model, v_pos, a_pos, params, params, v_neg, a_neg,
+                                                    batch_passes=batch)
+                mx.eval(denoiser(video, audio, sigmas, 1))
         return run
 
     variants = {"before": step(False, False), "kernels": step(True, False), "batched": step(True, True)}

@@ -15,11 +15,11 @@ import argparse
 import resource
 from dataclasses import replace
 
+import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import numpy as np
 from bench_transformer import AUDIO_TOKENS, SIGMA, TEXT_TOKENS, load_pair, time_it
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
 from ltx2.conditioning.reference_latent import ReferenceLatent
 from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions
 from ltx2.sampling.latent_state import VideoLatentShape, initial_video_state

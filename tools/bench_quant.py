@@ -22,12 +22,12 @@ import argparse
 import gc
 import os
 
+import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
 import numpy as np
 from _bench_common import time_it  # tools/ is on sys.path when run as a script
 from mlx.utils import tree_flatten
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
 from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, video_positions
 from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.model import LTXModel

@@ -2,7 +2,7 @@
 
 2 blocks, 32x128 video heads, 32x64 audio heads, real feed-forward sizes; ~1,500 video tokens, 120 audio tokens and
 1,024 text tokens; the same fp32 weights (one synthetic checkpoint file) in both; 2 threads each; one process.
-Runs are interleaved (ours with the CPU fast paths of ``cpu_kernels``, the same with the RoPE tables rebuilt as
+Runs are interleaved (ours with the CPU backend's ops, ``ltx2/backends/cpu``, the same with the RoPE tables rebuilt as
 on a first step instead of reused from the previous call, ours without the fast paths, the reference) and
 the median of each is reported, with the ratios MLX/reference, and how the MLX time splits between matrix products
 and the rest (each recorded matmul / softmax / GELU shape replayed on its own and timed, through the same kernels
@@ -12,23 +12,20 @@ the model uses).
 """
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import ltx2  # noqa: F401  (fast BLAS before mlx)
 import mlx.core as mx
-import mlx.nn as nn
 import numpy as np
 from _bench_common import time_it  # tools/ is on sys.path when run as a script
 
-import ltx2  # noqa: F401  (fast BLAS before mlx)
+from ltx2 import ops
 from ltx2.backends.cpu import transformer as cpu_kernels
 from ltx2.models.transformer import BatchPerturbations, Modality, audio_positions, video_positions
-from ltx2.models.transformer import attention as attention_module
-from ltx2.models.transformer import layers as layers_module
 from ltx2.models.transformer import rope as rope_module
 from ltx2.models.transformer.load import load_transformer
 from ltx2.tiny.checkpoint import write_tiny_checkpoint
@@ -69,58 +66,49 @@ def time_interleaved(fns: dict, repeats: int) -> dict:
 
 
 def kernels(on: bool):
-    """Run ``fn`` with the CPU fast paths switched on or off."""
+    """Run ``fn`` with the CPU backend's ops (``ltx2/backends/cpu``) selected, or the MLX versions alone."""
     def wrap(fn):
         def run():
-            old = os.environ.get("LTX2_CPU_KERNELS")
-            os.environ["LTX2_CPU_KERNELS"] = "1" if on else "0"
-            try:
+            with ops.only(*(["cpu"] if on else [])):
                 fn()
-            finally:
-                if old is None:
-                    del os.environ["LTX2_CPU_KERNELS"]
-                else:
-                    os.environ["LTX2_CPU_KERNELS"] = old
         return run
     return wrap
 
 
 def record_shapes(model, video, audio):
-    """Run one forward recording matmul, softmax and GELU shapes."""
+    """Run one forward recording matmul, softmax and GELU shapes (through the ops the model calls)."""
     matmuls, softmaxes, gelus = Counter(), Counter(), Counter()
-    linear_call, product, attend = nn.Linear.__call__, layers_module.Linear.product, attention_module.Attention._attend
-    gelu = cpu_kernels.gelu_tanh_inplace
+    linear, linear_gelu, qk_norm_rope, attention = ops.linear, ops.linear_gelu, ops.qk_norm_rope, ops.attention
 
-    def record_linear(layer, x):
-        matmuls[("linear", int(np.prod(x.shape[:-1])), layer.weight.shape[1], layer.weight.shape[0])] += 1
+    def record_linear(weight, x):
+        matmuls[("linear", int(np.prod(x.shape[:-1])), weight.shape[1], weight.shape[0])] += 1
 
-    def linear(self, x):
-        if not isinstance(self, layers_module.Linear):  # ours are counted in product()
-            record_linear(self, x)
-        return linear_call(self, x)
+    def linear_(x, weight, bias=None):
+        record_linear(weight, x)
+        return linear(x, weight, bias)
 
-    def product_(self, x):
-        record_linear(self, x)
-        return product(self, x)
+    def linear_gelu_(layer, x):  # the CPU version computes the product itself
+        record_linear(layer.weight, x)
+        gelus[(int(np.prod(x.shape[:-1])), layer.weight.shape[0])] += 1
+        return linear_gelu(layer, x)
 
-    def attend_(self, x, context, v, mask, q_pe, k_pe):
-        b, t, s, h, d = x.shape[0], x.shape[1], context.shape[1], self.heads, self.head_dim
-        matmuls[("scores", b * h, t, d, s)] += 1  # q @ k^T per head
-        matmuls[("values", b * h, t, s, d)] += 1  # p @ v per head
-        softmaxes[(b, h, t, s)] += 1
-        return attend(self, x, context, v, mask, q_pe, k_pe)
+    def qk_norm_rope_(layer, x, *args):
+        record_linear(layer.weight, x)
+        return qk_norm_rope(layer, x, *args)
 
-    def gelu_(x, bias=None):
-        gelus[tuple(x.shape)] += 1
-        return gelu(x, bias)
+    def attention_(q, k, v, heads, scale, mask=None):
+        b, t, s, d = q.shape[0], q.shape[1], k.shape[1], q.shape[2] // heads
+        matmuls[("scores", b * heads, t, d, s)] += 1  # q @ k^T per head
+        matmuls[("values", b * heads, t, s, d)] += 1  # p @ v per head
+        softmaxes[(b, heads, t, s)] += 1
+        return attention(q, k, v, heads, scale, mask)
 
-    nn.Linear.__call__, layers_module.Linear.product = linear, product_
-    attention_module.Attention._attend, cpu_kernels.gelu_tanh_inplace = attend_, gelu_
+    ops.linear, ops.linear_gelu, ops.qk_norm_rope, ops.attention = linear_, linear_gelu_, qk_norm_rope_, attention_
     try:
-        mx.eval(model(video, audio, BatchPerturbations.none()))
+        with ops.only("cpu"):  # the CPU versions call x @ W^T themselves: each product is counted once
+            mx.eval(model(video, audio, BatchPerturbations.none()))
     finally:
-        nn.Linear.__call__, layers_module.Linear.product = linear_call, product
-        attention_module.Attention._attend, cpu_kernels.gelu_tanh_inplace = attend, gelu
+        ops.linear, ops.linear_gelu, ops.qk_norm_rope, ops.attention = linear, linear_gelu, qk_norm_rope, attention
     return matmuls, softmaxes, gelus
 
 
@@ -154,7 +142,7 @@ def replay(matmuls, softmaxes, gelus, repeats):
     for shape, count in gelus.items():
         x = mx.random.normal(shape)
         mx.eval(x)
-        seconds["gelu"] += count * time_it(lambda: mx.eval(layers_module.gelu_tanh_owned(x * 1.0)), repeats)
+        seconds["gelu"] += count * time_it(lambda: mx.eval(ops.linear_gelu(lambda a: a * 1.0, x)), repeats)
     return seconds, flops
 
 

@@ -64,10 +64,10 @@ def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int
 
 
 def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dtype: str):
+    import ltx2  # noqa: F401  (fast BLAS before mlx: first)
     import mlx.core as mx
     import numpy as np
 
-    import ltx2  # noqa: F401  (fast BLAS before mlx)
     from ltx2.models.video_vae import DecoderConfig, VideoDecoder
     from ltx2.models.video_vae.tiled import tiled_decode
     from ltx2.models.video_vae.tiling import SpatialTiling, TemporalTiling, TilingConfig

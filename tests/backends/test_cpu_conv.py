@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
+from ltx2 import ops
 from ltx2.backends.cpu import blas as _blas
 from ltx2.backends.cpu import conv3d as cpu_conv
-from ltx2.models.video_vae.conv import conv3d_valid
-from ltx2.models.video_vae.layout import Prologue
+from ltx2.models.video_vae.layout import prologue
 
 pytestmark = pytest.mark.skipif(_blas.sgemm() is None, reason="no optimized BLAS with cblas_sgemm loaded")
 
@@ -37,27 +37,26 @@ def test_cpu_conv_matches_torch(monkeypatch, space_pad, time_pad, hw):
     x = rng.standard_normal((2, 7, *hw, 16)).astype(np.float32)
     w = (rng.standard_normal((24, 3, 3, 3, 16)) * 0.1).astype(np.float32)
     b = rng.standard_normal(24).astype(np.float32)
-    assert cpu_conv.applies(mx.array(x), mx.array(w), (1, 1, 1))
-    ours = np.array(cpu_conv.conv3d_3x3x3(mx.array(x), mx.array(w), mx.array(b), time_pad, space_pad))
+    assert cpu_conv.applies(mx.array(x), mx.array(w), None, (1, 1, 1))
+    ours = np.array(cpu_conv.conv3d(mx.array(x), mx.array(w), mx.array(b), (1, 1, 1), time_pad, space_pad))
     ref = _torch_conv(x, w, b, time_pad, space_pad)
     assert ours.shape == ref.shape == (2, 7, *hw, 24)
     assert np.abs(ours - ref).max() < 2e-5  # outputs ~|3|
 
 
 def test_fused_prologue_and_bf16_weights_match_mlx_ops(monkeypatch):
-    """PixelNorm -> modulation -> SiLU fused into the padded copy equals the MLX ops before the MLX-op conv."""
+    """PixelNorm -> modulation -> SiLU fused into the padded copy equals the MLX versions of the ops."""
     rng = np.random.default_rng(1)
     x = mx.array(rng.standard_normal((2, 5, 8, 6, 32)).astype(np.float32) * 3)
     w = mx.array((rng.standard_normal((16, 3, 3, 3, 32)) * 0.1).astype(np.float32)).astype(mx.bfloat16)
     b = mx.array(rng.standard_normal(16).astype(np.float32))
     scale, shift = (mx.array(rng.standard_normal((2, 1, 1, 1, 32)).astype(np.float32)) for _ in range(2))
-    prologue = Prologue(scale, shift)
-    monkeypatch.setenv("LTX2_CPU_KERNELS", "0")
-    expected = conv3d_valid(x, w, b, time_pad=(2, 0), space_pad="zeros", prologue=prologue)
-    monkeypatch.setenv("LTX2_CPU_KERNELS", "1")
+    act = prologue(scale, shift)
+    with ops.only():
+        expected = ops.conv3d(x, w, b, time_pad=(2, 0), space_pad="zeros", prologue=act)
     monkeypatch.setattr(cpu_conv, "MIN_MULTIPLY_ADDS", 0)
-    assert cpu_conv.applies(x, w, (1, 1, 1))
-    ours = conv3d_valid(x, w, b, time_pad=(2, 0), space_pad="zeros", prologue=prologue)
+    assert cpu_conv.applies(x, w, b, (1, 1, 1))
+    ours = cpu_conv.conv3d(x, w, b, time_pad=(2, 0), space_pad="zeros", prologue=act)
     assert ours.dtype == mx.float32
     assert mx.abs(ours - expected).max().item() < 2e-5
 
@@ -69,9 +68,9 @@ def test_output_channel_blocks_match_one_block(monkeypatch):
     x = mx.array(rng.standard_normal((1, 4, 6, 5, 8)).astype(np.float32))
     w = mx.array((rng.standard_normal((20, 3, 3, 3, 8)) * 0.1).astype(np.float32))
     b = mx.array(rng.standard_normal(20).astype(np.float32))
-    whole = cpu_conv.conv3d_3x3x3(x, w, b, (2, 0), "zeros")
+    whole = cpu_conv.conv3d(x, w, b, (1, 1, 1), (2, 0), "zeros")
     monkeypatch.setattr(cpu_conv, "WEIGHT_BLOCK_BYTES", 27 * 8 * 4 * 6)  # blocks of 6 channels: 6, 6, 6, 2
-    blocked = cpu_conv.conv3d_3x3x3(x, w, b, (2, 0), "zeros")
+    blocked = cpu_conv.conv3d(x, w, b, (1, 1, 1), (2, 0), "zeros")
     assert mx.abs(whole - blocked).max().item() < 1e-6
     ref = _torch_conv(np.array(x), np.array(w), np.array(b), (2, 0), "zeros")
     assert np.abs(np.array(blocked) - ref).max() < 2e-5

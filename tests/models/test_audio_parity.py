@@ -78,6 +78,7 @@ def test_mel_front_end_matches_torchaudio(rate, samples):
     assert err <= 1e-4
 
 
+@pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
 @pytest.mark.parametrize("name", list(AUDIO_VAES))
 def test_audio_encoder_and_decoder_parity(files, name):
     path = files[name]
@@ -94,6 +95,7 @@ def test_audio_encoder_and_decoder_parity(files, name):
     assert_parity(np.array(ours_rec), rec.permute(0, 2, 3, 1).numpy(), f"audio decoder {name}")
 
 
+@pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
 def test_audio_encoder_is_causal_in_time(files):
     encoder = load_audio_encoder(files["tiny-default"])
     mel = np.random.default_rng(0).standard_normal((1, 101, 64, 2)).astype(np.float32)
@@ -104,6 +106,7 @@ def test_audio_encoder_is_causal_in_time(files):
     assert changed[0] == 15  # latent frame t sees mel frames <= 4t
 
 
+@pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
 @pytest.mark.parametrize("version,rate", [("ltx2", 24000), ("ltx2.3", 48000)])
 def test_vocoder_parity(files, version, rate):
     path = files[f"vocoder-{version}"]

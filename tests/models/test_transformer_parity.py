@@ -19,6 +19,8 @@ from ltx2.models.transformer import (
 from ltx2.models.transformer.load import load_transformer
 from ltx2.tiny.checkpoint import write_tiny_checkpoint
 
+pytestmark = pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
+
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):

@@ -16,7 +16,7 @@ from ltx2.loading.checkpoint import read_header, save_checkpoint
 from ltx2.models.upsampler import load_latent_statistics, load_upsampler, upsample_latent
 from ltx2.tiny.upsampler import write_tiny_upsampler
 
-pytestmark = pytest.mark.usefixtures("both_conv_paths")  # MLX-op and CPU-BLAS convolutions
+pytestmark = pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
 
 C = 16
 CASES = {  # kind, config overrides, expected output shape (B, C, F, H, W) for a (1, C, 3, 4, 6) latent

@@ -23,7 +23,7 @@ from ltx2.models.video_vae import load_video_decoder, load_video_encoder
 from ltx2.models.video_vae.tiled import decode_video, tiled_decode, tiled_encode
 from ltx2.models.video_vae.tiling import SpatialTiling, TemporalTiling, TilingConfig
 
-pytestmark = pytest.mark.usefixtures("both_conv_paths")  # MLX-op and CPU-BLAS convolutions
+pytestmark = pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
 
 NOISY_DECODER = [["res_x", {"num_layers": 1, "inject_noise": False}],
                  ["compress_all", {"residual": True, "multiplier": 2}],

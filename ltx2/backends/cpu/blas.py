@@ -102,20 +102,22 @@ def sgemm():
     return _sgemm or None
 
 
-def gemm(a, b, out, transpose_b: bool = False, beta: float = 0.0) -> None:
-    """``out = a @ (b^T if transpose_b else b) + beta * out`` for 2-D float32 numpy views with unit column stride and
-    any row stride (a head's columns inside a (T, H*D) projection, a slice of a padded buffer): the loaded BLAS's
-    sgemm reads them in place; numpy's matmul (copying) where there is none."""
+def gemm(a, b, out, transpose_b: bool = False, beta: float = 0.0, alpha: float = 1.0) -> None:
+    """``out = alpha * a @ (b^T if transpose_b else b) + beta * out`` for 2-D float32 numpy views with unit column
+    stride and any row stride (a head's columns inside a (T, H*D) projection, a slice of a padded buffer): the loaded
+    BLAS's sgemm reads them in place; numpy's matmul (copying) where there is none."""
     fn = sgemm()
     if fn is None:
         product = a @ (b.T if transpose_b else b)
+        if alpha != 1.0:
+            product *= product.dtype.type(alpha)
         if beta:
             out *= beta
             out += product
         else:
             out[...] = product
         return
-    fn(ROW_MAJOR, NO_TRANS, TRANS if transpose_b else NO_TRANS, a.shape[0], out.shape[1], a.shape[1], 1.0,
+    fn(ROW_MAJOR, NO_TRANS, TRANS if transpose_b else NO_TRANS, a.shape[0], out.shape[1], a.shape[1], alpha,
        a.ctypes.data, a.strides[0] // 4, b.ctypes.data, b.strides[0] // 4, beta, out.ctypes.data, out.strides[0] // 4)
 
 

@@ -11,9 +11,10 @@ strided copy (~1.5 GB/s here), which cost more than the matrix products themselv
 * outputs at x >= W and y >= H are junk (computed, then dropped when the valid frames are copied out, bias added);
   on small planes (the VAE's deepest level), where that junk is a third of the work, all 27 taps are unfolded instead.
 
-Frames are processed a chunk at a time (the padded buffer stays ~``CHUNK_BYTES``). Used for float32 activations on the
-CPU device when an optimized BLAS is loaded (``ltx2/backends/cpu/blas.py``), stride 1, 3x3x3 kernels, large enough outputs;
-``LTX2_CPU_KERNELS=0`` turns it off (then the MLX-op path in ``conv.py`` runs, as it does on GPUs).
+Frames are processed a chunk at a time (the padded buffer stays ~``CHUNK_BYTES``). Registered for ``ops.conv3d``, which
+it runs for float32 activations on the CPU device when an optimized BLAS is loaded (``ltx2/backends/cpu/blas.py``),
+stride 1, 3x3x3 kernels, large enough outputs (:func:`applies`); otherwise the MLX version in ``ltx2/ops.py`` runs, as
+it does on GPUs.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import mlx.core as mx
 import numpy as np
 
 from ltx2.backends.cpu import blas as _blas
+from ltx2.backends.cpu.elementwise import activation
 from ltx2.backends.cpu.pool import numpy_path, parallel
-from ltx2.models.video_vae.layout import Prologue
+from ltx2.ops import NormSiLU
 
 CHUNK_BYTES = 64 * 2**20  # padded (or unfolded) input + products per chunk of output frames
 ROW_BLOCK = 8192  # output rows per BLAS call: the block stays in cache across the 27 taps
@@ -34,17 +36,19 @@ MIN_MULTIPLY_ADDS = 1 << 24
 SMALL_PLANE_JUNK = 1.3  # padded plane / output plane above which all 27 taps are unfolded
 
 
-def applies(x: mx.array, weight: mx.array, stride: tuple[int, int, int]) -> bool:
-    """Whether :func:`conv3d_3x3x3` should run this convolution."""
+def applies(x: mx.array, weight: mx.array, bias: mx.array | None = None, stride: tuple[int, int, int] = (1, 1, 1),
+            time_pad: tuple[int, int] = (0, 0), space_pad: str | None = None, prologue: NormSiLU | None = None) -> bool:
+    """Whether :func:`conv3d` should run this convolution (the arguments of ``ops.conv3d``)."""
     out_ch, kt, kh, kw, in_ch = weight.shape
     return (numpy_path(x) and (kt, kh, kw) == (3, 3, 3) and tuple(stride) == (1, 1, 1)
             and x.size // max(1, x.shape[-1]) * out_ch * in_ch * 27 >= MIN_MULTIPLY_ADDS and _blas.sgemm() is not None)
 
 
-def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad: tuple[int, int],
-                 space_pad: str | None, prologue: Prologue | None = None) -> mx.array:
-    """Same contract as ``conv3d_valid`` for 3x3x3 kernels at stride 1: x (B, T, H, W, I), weight (O, 3, 3, 3, I);
-    ``prologue`` (applied to x first) is computed while the padded copy is written."""
+def conv3d(x: mx.array, weight: mx.array, bias: mx.array | None, stride: tuple[int, int, int] = (1, 1, 1),
+           time_pad: tuple[int, int] = (0, 0), space_pad: str | None = None,
+           prologue: NormSiLU | None = None) -> mx.array:
+    """``ops.conv3d`` for 3x3x3 kernels at stride 1: x (B, T, H, W, I), weight (O, 3, 3, 3, I); ``prologue`` (applied
+    to x first) is computed while the padded copy is written. Writes only its own buffers and a fresh output."""
     out_ch, _, _, _, in_ch = weight.shape
     front, back = time_pad
     grow = 1 if space_pad else 0
@@ -75,11 +79,11 @@ def conv3d_3x3x3(x: mx.array, weight: mx.array, bias: mx.array | None, time_pad:
         block_bias = None if bias_np is None else bias_np[o0:o1]
         products = out[:, :o1 - o0] if o1 - o0 == o_step else np.empty((out.shape[0], o1 - o0), np.float32)
         for bi in range(b):
-            activation = None if prologue is None else prologue.numpy(bi)
+            act = activation(prologue, bi)
             for t0 in range(0, t_out, step):
                 n = min(step, t_out - t0)
                 frames = [min(max(f - front, 0), t_in - 1) for f in range(t0, t0 + n + 2)]  # edge frames repeated
-                _fill_padded(padded, xs[bi], frames, hp, wp, grow, space_pad, activation)
+                _fill_padded(padded, xs[bi], frames, hp, wp, grow, space_pad, act)
                 if full_unfold:
                     valid = _full_unfold_products(padded, unfolded, products, w_t, n, hp, wp, in_ch)
                 else:

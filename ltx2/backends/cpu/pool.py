@@ -1,9 +1,9 @@
 """The small thread pool behind the numpy CPU fast paths (transformer, VAE convolutions, audio VAE, vocoder), and the
-one switch that says whether an array takes them.
+rule every one of them starts from.
 
 numpy releases the GIL inside ufuncs and copies, so a couple of Python threads keep both cores busy on elementwise work
 that MLX's CPU backend runs single-threaded. ``LTX2_CPU_KERNEL_THREADS`` (default 2) sets the pool's size;
-``LTX2_CPU_KERNELS=0`` turns every fast path off.
+``LTX2_CPU_KERNELS=0`` registers none of them.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def enabled() -> bool:
-    """The numpy fast paths are on (``LTX2_CPU_KERNELS`` is not ``0``)."""
+    """The CPU backend registers its ops (``LTX2_CPU_KERNELS`` is not ``0``)."""
     return os.environ.get("LTX2_CPU_KERNELS", "1") != "0"
 
 
 def numpy_path(x) -> bool:
-    """``x`` (an MLX array) takes a numpy fast path: float32 on the CPU device, fast paths on. Each path adds its
-    own size rule; GPU backends and other dtypes keep MLX's lazy graph."""
-    return x.dtype == mx.float32 and mx.default_device() == mx.cpu and enabled()
+    """``x`` (an MLX array) may take a numpy fast path: float32 on the CPU device. Each op adds its own size rule;
+    GPU backends and other dtypes keep MLX's lazy graph."""
+    return x.dtype == mx.float32 and mx.default_device() == mx.cpu
 
 
 def threads() -> int:

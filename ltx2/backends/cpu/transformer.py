@@ -8,19 +8,21 @@ the rest runs through numpy *in place* on zero-copy views of evaluated MLX buffe
 spread over a small thread pool (numpy releases the GIL inside ufuncs). Attention reads each head's columns
 straight from the (B, T, H*D) projections with the loaded BLAS's sgemm, so no head transposes are copied.
 
-Used only when :func:`active` says so: the default device is the CPU, the tensor is float32 and the work is large
-enough to pay for a host synchronisation. On GPU backends (and for bf16/fp16) the model keeps its pure-MLX lazy
-graph. ``LTX2_CPU_KERNELS=0`` turns the fast paths off.
-Each function evaluates its inputs (a host synchronisation), which is what the CPU backend does anyway.
-"""
+Registered for ``ltx2.ops`` (see ``ltx2/backends/cpu/__init__.py``) with the rule :func:`active`: the default
+device is the CPU, the tensor is float32 and the work is large enough to pay for a host synchronisation. Each
+function evaluates its inputs (a host synchronisation, which is what the CPU backend does anyway), never writes
+into an array it was given, and writes only into buffers it made itself: the products it computes (``x W^T``,
+then bias, norm, RoPE or GELU in place) or fresh outputs (``mx.empty``)."""
 
 from __future__ import annotations
 
 import math
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 
+from ltx2 import ops
 from ltx2.backends.cpu import blas as _blas
 from ltx2.backends.cpu.elementwise import rms_normalize
 from ltx2.backends.cpu.pool import numpy_path, parallel
@@ -34,6 +36,8 @@ _HEAD_CHUNK_ELEMENTS = 1 << 23  # score elements per chunk of heads (32 MiB floa
 # 153 ms at 256x192), while a 2.6e3-score self-attention is still faster in MLX (0.07 vs 0.21 ms)
 _MIN_ELEMENTS = 1 << 16
 _GELU_C = 2.0 * math.sqrt(2.0 / math.pi)  # gelu_tanh(x) = x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))
+_KEEP_SCRATCH_ELEMENTS = 1 << 24  # work buffers up to this size (64 MiB) are kept between calls, larger ones freed
+
 
 def active(x: mx.array, elements: int | None = None) -> bool:
     """Use the numpy fast paths for ``x``: CPU device, float32, ``elements`` (default ``x.size``: the elementwise
@@ -58,12 +62,32 @@ def _paired_row_blocks(rows: np.ndarray, per_row: np.ndarray) -> list[tuple[np.n
     return blocks
 
 
-def _writable_view(x: mx.array) -> np.ndarray:
-    """Zero-copy numpy view of an evaluated, row-contiguous MLX array (which the caller owns alone)."""
-    view = np.asarray(x)
-    if not (view.flags.c_contiguous and view.flags.writeable):
-        raise RuntimeError("cpu_kernels needs a contiguous, writable MLX buffer")  # matmul outputs always are
-    return view
+def _fresh(shape: tuple[int, ...]) -> tuple[mx.array, np.ndarray]:
+    """A new float32 MLX array of ``shape`` (contents undefined) and a writable numpy view of it: an output this
+    backend writes before handing it over."""
+    out = mx.empty(shape, mx.float32)
+    mx.eval(out)
+    return out, np.asarray(out)
+
+
+def _owned_product(layer, x: mx.array) -> tuple[mx.array, np.ndarray, np.ndarray | None]:
+    """``layer(x)`` computed here, so that this backend owns the result and may finish it in place: for a float32
+    ``nn.Linear`` with a bias, the product ``x W^T`` and the bias (to be added in the same pass as what follows:
+    MLX's ``addmm`` first copies the broadcast bias into its output); for any other layer (quantized), its output.
+    Returns (array, writable numpy view, host bias or None); the array is float32 or ``layer(x)``'s own dtype."""
+    if isinstance(layer, nn.Linear) and "bias" in layer and layer.weight.dtype == mx.float32:
+        y, bias = x @ layer.weight.T, _host_bias(layer.bias)
+    else:
+        y, bias = layer(x), None
+    mx.eval(y)
+    view = np.asarray(y)
+    if not (view.flags.c_contiguous and view.flags.writeable):  # matmul outputs always are
+        raise RuntimeError("the CPU backend needs a contiguous, writable product")
+    return y, view, bias
+
+
+def _out_elements(layer, x: mx.array) -> int:
+    return x.size // max(1, x.shape[-1]) * layer.weight.shape[0]
 
 
 def _exp_rows(rows_and_sums: tuple[np.ndarray, np.ndarray]) -> None:
@@ -79,8 +103,8 @@ _scratch_buffers: dict[str, np.ndarray] = {}
 
 
 def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 work buffer kept between calls (a fresh 32 MB numpy buffer costs ~4 ms of page faults each time);
-    :func:`release_scratch` frees them."""
+    """A float32 work buffer of this backend, kept between calls (a fresh 32 MB numpy buffer costs ~4 ms of page
+    faults each time) unless larger than _KEEP_SCRATCH_ELEMENTS (see :func:`_trim_scratch`)."""
     size = math.prod(shape)
     buffer = _scratch_buffers.get(name)
     if buffer is None or buffer.size < size:
@@ -88,22 +112,30 @@ def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[:size].reshape(shape)
 
 
-def release_scratch() -> None:
-    """Free the work buffers (the transformer calls this after each forward)."""
-    _scratch_buffers.clear()
+def _trim_scratch() -> None:
+    for name in [n for n, b in _scratch_buffers.items() if b.size > _KEEP_SCRATCH_ELEMENTS]:
+        del _scratch_buffers[name]
 
 
-def attention_(q: mx.array, k: mx.array, v: mx.array, heads: int, mask: mx.array | None = None) -> mx.array:
-    """softmax(q_h k_h^T + mask) v_h for every head h, over float32 token rows: q (B, T, H*D) already scaled (and
-    normed/rotated), k and v (B, S, H*D); mask additive, broadcastable to (B, H, T, S). Returns (B, T, H*D)
-    written over q's buffer, which the caller must own alone (a fresh projection): a chunk of heads' scores is
-    formed by sgemm straight from the projections' columns, soft-maxed in place by numpy, and multiplied by v into
-    the columns of q that chunk no longer needs. No head transposes, no copies of q, k, v or the output."""
+def attention_applies(q: mx.array, k: mx.array, v: mx.array, heads: int, scale: float,
+                      mask: mx.array | None = None) -> bool:
+    scores = q.shape[0] * heads * q.shape[1] * k.shape[1]  # B*H*T*S softmax elements
+    return active(q, scores) and (mask is None or mx.issubdtype(mask.dtype, mx.floating))
+
+
+def attention(q: mx.array, k: mx.array, v: mx.array, heads: int, scale: float,
+              mask: mx.array | None = None) -> mx.array:
+    """``ops.attention`` over float32 token rows: q (B, T, H*D), k and v (B, S, H*D), mask additive and
+    broadcastable to (B, H, T, S) -> (B, T, H*D). q is copied, times ``scale``, into a fresh output; a chunk of
+    heads' scores is formed by sgemm straight from that copy's and k's columns, soft-maxed in place by numpy in a
+    work buffer, and multiplied by v into the output columns that chunk no longer needs. No head transposes."""
     mx.eval(q, k, v, *([] if mask is None else [mask]))
-    qn = _writable_view(q)
-    kn, vn = (np.ascontiguousarray(np.asarray(a)) for a in (k, v))
+    qn, kn, vn = (np.ascontiguousarray(np.asarray(a)) for a in (q, k, v))
     b, t, inner = qn.shape
     s, d = kn.shape[1], inner // heads
+    out, on = _fresh(qn.shape)
+    parallel(lambda rows: np.multiply(rows[0], np.float32(scale), out=rows[1]),
+             list(zip(_row_blocks(qn), _row_blocks(on))))  # q * scale rounded once, as torch's attention does
     mask_np = None if mask is None else np.asarray(mask)
     chunk = max(1, min(heads, _HEAD_CHUNK_ELEMENTS // max(1, t * s)))
     scores, sums = _scratch("scores", (chunk, t, s)), _scratch("sums", (chunk, t))
@@ -113,19 +145,20 @@ def attention_(q: mx.array, k: mx.array, v: mx.array, heads: int, mask: mx.array
             h1 = min(heads, h0 + chunk)
             view = scores[: h1 - h0]
             for h in range(h0, h1):
-                _blas.gemm(qn[i, :, h * d:(h + 1) * d], kn[i, :, h * d:(h + 1) * d], view[h - h0], transpose_b=True)
+                _blas.gemm(on[i, :, h * d:(h + 1) * d], kn[i, :, h * d:(h + 1) * d], view[h - h0], transpose_b=True)
             if bias is not None:
                 view += bias if bias.shape[0] == 1 else bias[h0:h1]
             parallel(_exp_rows, _paired_row_blocks(view, sums[: h1 - h0]))
             for h in range(h0, h1):
-                _blas.gemm(view[h - h0], vn[i, :, h * d:(h + 1) * d], qn[i, :, h * d:(h + 1) * d])
+                _blas.gemm(view[h - h0], vn[i, :, h * d:(h + 1) * d], on[i, :, h * d:(h + 1) * d])
 
             def normalize(h, i=i, h0=h0):
-                out = qn[i, :, h * d:(h + 1) * d]
-                np.divide(out, sums[h - h0, :, None], out=out)
+                columns = on[i, :, h * d:(h + 1) * d]
+                np.divide(columns, sums[h - h0, :, None], out=columns)
 
             parallel(normalize, list(range(h0, h1)))
-    return q
+    _trim_scratch()
+    return out
 
 
 def _token_blocks(shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
@@ -143,39 +176,56 @@ def _rows_of(table: np.ndarray | None, i: int, t0: int, t1: int) -> np.ndarray |
     return sample[t0:t1] if sample.shape[0] > 1 else sample
 
 
+def rms_norm_modulate_applies(x: mx.array, scale=None, shift=None, eps: float = 1e-6) -> bool:
+    return active(x)
+
+
 def rms_norm_modulate(x: mx.array, scale: mx.array | None = None, shift: mx.array | None = None,
                       eps: float = 1e-6) -> mx.array:
-    """``rms_norm(x) * (1 + scale) + shift`` (or just ``rms_norm(x)``) of float32 x (B, T, D) into a new array,
-    one pass per cache-sized block of tokens on the thread pool; scale and shift (B or 1, T or 1, D)."""
+    """``ops.rms_norm_modulate`` of float32 x (B, T, D) into a fresh array, one pass per cache-sized block of
+    tokens on the thread pool; scale and shift (B or 1, T or 1, D)."""
     mx.eval(x, *([] if scale is None else [scale, shift]))
     src = np.asarray(x)
-    out = _scratch("normed", src.shape)  # copied into the returned MLX array
+    out, dst = _fresh(src.shape)
     gain = None if scale is None else np.asarray(1 + scale)
     bias = None if shift is None else np.asarray(shift)
 
     def work(block):
         i, t0, t1 = block
-        rows = out[i, t0:t1]
+        rows = dst[i, t0:t1]
         rms_normalize(src[i, t0:t1], rows, eps)
         if gain is not None:
             rows *= _rows_of(gain, i, t0, t1)
             rows += _rows_of(bias, i, t0, t1)
 
     parallel(work, _token_blocks(src.shape))
-    return mx.array(out)
+    return out
 
 
-def qk_norm_rope_(y: mx.array, weight: mx.array, eps: float, rope: tuple[str, np.ndarray, np.ndarray] | None,
-                  heads: int, scale: float | None = None, bias: mx.array | None = None) -> mx.array:
-    """In place on a float32 projection y (B, T, H*D) that the caller owns alone: plus the projection's ``bias``
-    (when it was left out), RMSNorm over the whole inner dim times ``weight``, then RoPE, then times ``scale`` --
-    what the linear layer, ``q_norm``, ``apply_rope`` and the attention scale do, in one cache-resident pass.
-    ``rope``: (rope_type, cos, sin) with host tables laid out (B, T, H, D/2) for "split" and (B, T, H*D) for
-    "interleaved" (``RopeTable.host``), or None."""
-    mx.eval(y, weight)
-    view = _writable_view(y)
-    w = np.asarray(weight.astype(mx.float32))
-    host_bias = _host_bias(bias)
+def _host_rope(table: ops.RopeTable) -> tuple[str, np.ndarray, np.ndarray]:
+    """(rope_type, cos, sin) as float32 numpy arrays laid out by token -- split (B, T, H, head_dim/2),
+    interleaved (B, T, dim) -- made once per table (kept in its ``derived`` cache)."""
+    if "cpu" not in table.derived:
+        tables = (table.cos, table.sin) if table.rope_type == "interleaved" else (
+            table.cos.transpose(0, 2, 1, 3), table.sin.transpose(0, 2, 1, 3))
+        table.derived["cpu"] = tuple(np.asarray(mx.contiguous(t.astype(mx.float32))) for t in tables)
+    return (table.rope_type, *table.derived["cpu"])
+
+
+def qk_norm_rope_applies(layer, x: mx.array, norm_weight, eps, rope, heads) -> bool:
+    return active(x, _out_elements(layer, x))
+
+
+def qk_norm_rope(layer, x: mx.array, norm_weight: mx.array, eps: float, rope: ops.RopeTable | None,
+                 heads: int) -> mx.array:
+    """``ops.qk_norm_rope``: the projection computed here, then (plus its bias) RMSNorm over the whole inner dim
+    times ``norm_weight`` and RoPE, in one cache-resident pass over the product."""
+    y, view, host_bias = _owned_product(layer, x)
+    if y.dtype != mx.float32:
+        return ops.qk_norm_rope.mlx_version(lambda _: y, x, norm_weight, eps, rope, heads)
+    mx.eval(norm_weight)
+    w = np.asarray(norm_weight.astype(mx.float32))
+    host_rope = None if rope is None else _host_rope(rope)
     half = view.shape[-1] // heads // 2
 
     def work(block):
@@ -185,8 +235,8 @@ def qk_norm_rope_(y: mx.array, weight: mx.array, eps: float, rope: tuple[str, np
             rows += host_bias
         rms_normalize(rows, rows, eps)
         rows *= w
-        if rope is not None:
-            kind, cos, sin = rope[0], _rows_of(rope[1], i, t0, t1), _rows_of(rope[2], i, t0, t1)
+        if host_rope is not None:
+            kind, cos, sin = host_rope[0], _rows_of(host_rope[1], i, t0, t1), _rows_of(host_rope[2], i, t0, t1)
             if kind == "split":  # per head [a | b] -> [a c - s b | b c + s a]
                 per_head = rows.reshape(rows.shape[0], heads, 2 * half)
                 a, b = per_head[..., :half], per_head[..., half:]
@@ -201,8 +251,6 @@ def qk_norm_rope_(y: mx.array, weight: mx.array, eps: float, rope: tuple[str, np
             b *= cos
             np.multiply(sin, a_before, out=rotated)
             b += rotated
-        if scale is not None:
-            rows *= scale
 
     parallel(work, _token_blocks(view.shape))
     return y
@@ -212,13 +260,18 @@ def _host_bias(bias: mx.array | None) -> np.ndarray | None:
     return None if bias is None else np.asarray(bias.astype(mx.float32))
 
 
-def add_bias_(y: mx.array, bias: mx.array) -> mx.array:
-    """``y += bias`` in place on a fresh float32 product y (..., N) that the caller owns alone. MLX's ``addmm``
-    first copies the broadcast bias into its output, which cost 4-10% of a linear layer at the 19B widths
-    (80 ms for the 1,536 x 16,384 feed-forward up-projection); a numpy pass after the product costs less."""
+def linear_applies(x: mx.array, weight: mx.array, bias: mx.array | None = None) -> bool:
+    out_elements = x.size // max(1, x.shape[-1]) * weight.shape[0]
+    return bias is not None and weight.dtype == mx.float32 and active(x, out_elements)
+
+
+def linear(x: mx.array, weight: mx.array, bias: mx.array | None = None) -> mx.array:
+    """``ops.linear``: the product ``x W^T``, then ``+= bias`` in place in a numpy pass. MLX's ``addmm`` first
+    copies the broadcast bias into its output, which cost 4-10% of a linear layer at the 19B widths (80 ms for the
+    1,536 x 16,384 feed-forward up-projection); a numpy pass after the product costs less."""
+    y = x @ weight.T
     mx.eval(y, bias)
-    view = _writable_view(y)
-    b = _host_bias(bias)
+    view, b = np.asarray(y), _host_bias(bias)
 
     def work(rows):
         rows += b
@@ -241,12 +294,15 @@ def _gelu_rows(block: np.ndarray) -> None:  # (n, N), in place
     np.divide(block, scratch, out=block)
 
 
-def gelu_tanh_inplace(x: mx.array, bias: mx.array | None = None) -> mx.array:
-    """GELU (tanh approximation) of a float32 array that the caller owns alone (e.g. a fresh matmul output), plus
-    ``bias`` first when given, written over its own buffer. Returns the same (now evaluated) array."""
-    mx.eval(x)
-    view = _writable_view(x)
-    b = _host_bias(bias)
+def linear_gelu_applies(layer, x: mx.array) -> bool:
+    return active(x, _out_elements(layer, x))
+
+
+def linear_gelu(layer, x: mx.array) -> mx.array:
+    """``ops.linear_gelu``: the projection computed here, then (plus its bias) GELU (tanh approximation) in place."""
+    y, view, b = _owned_product(layer, x)
+    if y.dtype != mx.float32:
+        return ops.gelu_tanh(y)
 
     def work(rows):
         if b is not None:
@@ -254,4 +310,16 @@ def gelu_tanh_inplace(x: mx.array, bias: mx.array | None = None) -> mx.array:
         _gelu_rows(rows)
 
     parallel(work, _row_blocks(view.reshape(1, -1) if view.ndim == 1 else view))
-    return x
+    return y
+
+
+def cos_sin_applies(angles: mx.array) -> bool:
+    return numpy_path(angles)
+
+
+def cos_sin(angles: mx.array) -> tuple[mx.array, mx.array]:
+    """``ops.cos_sin`` through numpy's vectorised cos/sin (MLX's CPU sin/cos are scalar: ~0.2 s per forward at the
+    19B widths, paid at every first step and by every call without table reuse)."""
+    mx.eval(angles)
+    host = np.asarray(angles)
+    return mx.array(np.cos(host)), mx.array(np.sin(host))

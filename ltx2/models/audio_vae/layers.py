@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
-import numpy as np
 
-from ltx2.backends.cpu.elementwise import pixel_norm_silu
-from ltx2.backends.cpu.pool import numpy_path
+from ltx2 import ops
 from ltx2.models.audio_vae.config import CAUSALITY, PIXEL_NORM_EPS
 
 
@@ -69,20 +67,8 @@ def silu(x: mx.array) -> mx.array:
 
 
 def norm_silu(x: mx.array) -> mx.array:
-    """SiLU(PixelNorm(x)), the pre-activation of every resnet block and of ``conv_out``. On the CPU in float32 it
-    runs in numpy: MLX's CPU exp / sigmoid are scalar (18 ms for the tiny decoder's 70 x 64 x 128 map, 2.5 ms in
-    numpy), and it was half the tiny audio decoder's time. Eager there (evaluates x); lazy MLX elsewhere."""
-    if numpy_path(x):
-        return _norm_silu_numpy(x)
-    return silu(pixel_norm(x))
-
-
-def _norm_silu_numpy(x: mx.array) -> mx.array:
-    mx.eval(x)
-    a = np.asarray(x)  # zero-copy view of the evaluated array: only read
-    y = np.empty_like(a)
-    pixel_norm_silu(a, y, PIXEL_NORM_EPS)
-    return mx.array(y)
+    """SiLU(PixelNorm(x)), the pre-activation of every resnet block and of ``conv_out``."""
+    return ops.norm_silu(x, ops.NormSiLU(PIXEL_NORM_EPS))
 
 
 class ResnetBlock(nn.Module):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from ltx2.backends.cpu import transformer as cpu_kernels
-from ltx2.models.transformer.layers import NORM_EPS, Linear, product
-from ltx2.models.transformer.rope import RopeTable, apply_rope
+from ltx2 import ops
+from ltx2.models.transformer.layers import NORM_EPS, Linear
+from ltx2.ops import RopeTable
 
 
 class Attention(nn.Module):
@@ -57,34 +57,7 @@ class Attention(nn.Module):
         return self.to_out[0](out)
 
     def _attend(self, x, context, v, mask, q_pe, k_pe) -> mx.array:
-        (q, q_bias), (k, k_bias) = product(self.to_q, x), product(self.to_k, context)
-        scale = self.head_dim**-0.5
-        scores = q.shape[0] * self.heads * q.shape[1] * k.shape[1]  # B*H*T*S softmax elements
-        if cpu_kernels.active(q, scores) and (mask is None or mx.issubdtype(mask.dtype, mx.floating)):
-            # in place on the fresh projections (biases folded in); the output is written over q's buffer
-            q = cpu_kernels.qk_norm_rope_(q, self.q_norm.weight, self.q_norm.eps, _host(q_pe), self.heads, scale,
-                                          q_bias)
-            k = cpu_kernels.qk_norm_rope_(k, self.k_norm.weight, self.k_norm.eps, _host(k_pe), self.heads,
-                                          bias=k_bias)
-            return cpu_kernels.attention_(q, k, v, self.heads, mask)  # (B, T, H*D)
-        q, k = (q if q_bias is None else q + q_bias), (k if k_bias is None else k + k_bias)
-        q, k = self.q_norm(q), self.k_norm(k)
-        q, k, v = (self._rope_heads(q, q_pe), self._rope_heads(k, k_pe), self._heads(v))
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
-        b, _, t, _ = out.shape
-        return out.transpose(0, 2, 1, 3).reshape(b, t, -1)
-
-    def _heads(self, x: mx.array) -> mx.array:  # (B, T, H*D) -> (B, H, T, D)
-        b, t, _ = x.shape
-        return x.reshape(b, t, self.heads, self.head_dim).transpose(0, 2, 1, 3)
-
-    def _rope_heads(self, x: mx.array, pe: RopeTable | None) -> mx.array:
-        if pe is None:
-            return self._heads(x)
-        if pe.rope_type == "interleaved":
-            return self._heads(apply_rope(x, pe))
-        return apply_rope(self._heads(x), pe)
-
-
-def _host(pe: RopeTable | None):
-    return None if pe is None else pe.host()
+        """softmax attention of the normed, rotated projections of x (queries) and context (keys): (B, T, H*D)."""
+        q = ops.qk_norm_rope(self.to_q, x, self.q_norm.weight, self.q_norm.eps, q_pe, self.heads)
+        k = ops.qk_norm_rope(self.to_k, context, self.k_norm.weight, self.k_norm.eps, k_pe, self.heads)
+        return ops.attention(q, k, v, self.heads, self.head_dim**-0.5, mask)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 import mlx.core as mx
 import mlx.nn as nn
 
-from ltx2.backends.cpu import transformer as cpu_kernels
+from ltx2 import ops
 from ltx2.models.transformer.attention import Attention
 from ltx2.models.transformer.config import TransformerConfig
-from ltx2.models.transformer.layers import NORM_EPS, FeedForward, rms_norm
+from ltx2.models.transformer.layers import NORM_EPS, FeedForward
 from ltx2.models.transformer.perturbations import BatchPerturbations, PerturbationType
-from ltx2.models.transformer.rope import RopeTable
+from ltx2.ops import RopeTable
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,8 @@ def _modulate(x: mx.array, scale: mx.array, shift: mx.array) -> mx.array:
 
 
 def _norm(x: mx.array, scale: mx.array | None = None, shift: mx.array | None = None) -> mx.array:
-    """``rms_norm(x)``, modulated ``* (1 + scale) + shift`` when given; one numpy pass on the CPU."""
-    if cpu_kernels.active(x):
-        return cpu_kernels.rms_norm_modulate(x, scale, shift, NORM_EPS)
-    return rms_norm(x) if scale is None else _modulate(rms_norm(x), scale, shift)
+    """``rms_norm(x)``, modulated ``* (1 + scale) + shift`` when given."""
+    return ops.rms_norm_modulate(x, scale, shift, NORM_EPS)
 
 
 class TransformerBlock(nn.Module):

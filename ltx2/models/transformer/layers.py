@@ -9,8 +9,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.backends.cpu import blas as _blas
-from ltx2.backends.cpu import transformer as cpu_kernels
+from ltx2 import ops
+from ltx2.ops import gelu_tanh  # noqa: F401  (part of this module's vocabulary)
 
 NORM_EPS = 1e-6
 
@@ -20,36 +20,11 @@ def rms_norm(x: mx.array, eps: float = NORM_EPS) -> mx.array:
     return mx.fast.rms_norm(x, None, eps)
 
 
-def gelu_tanh(x: mx.array) -> mx.array:
-    """GELU, tanh approximation (torch ``approximate="tanh"``); float32 inside, one rounding, as torch."""
-    y = x.astype(mx.float32)
-    return (0.5 * y * (1 + mx.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * y * y * y)))).astype(x.dtype)
-
-
 class Linear(nn.Linear):
-    """``nn.Linear`` (same parameters, same checkpoint keys) whose float32 CPU call adds the bias in a numpy pass
-    over the fresh product instead of MLX's ``addmm`` (see ``cpu_kernels.add_bias_``). ``product(x)`` returns
-    ``(x W^T, bias)`` for callers that fold the bias into their own pass, or ``(layer(x), None)``."""
-
-    def product(self, x: mx.array) -> tuple[mx.array, mx.array | None]:
-        out_elements = x.size // max(1, x.shape[-1]) * self.weight.shape[0]
-        if "bias" in self and self.weight.dtype == mx.float32 and cpu_kernels.active(x, out_elements):
-            return x @ self.weight.T, self.bias
-        return super().__call__(x), None
+    """``nn.Linear`` (same parameters, same checkpoint keys) through the op ``ltx2.ops.linear``."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        y, bias = self.product(x)
-        return y if bias is None else cpu_kernels.add_bias_(y, bias)
-
-
-def product(layer: nn.Module, x: mx.array) -> tuple[mx.array, mx.array | None]:
-    """``layer.product(x)`` for our ``Linear``; ``(layer(x), None)`` for any other (e.g. quantized) layer."""
-    return layer.product(x) if isinstance(layer, Linear) else (layer(x), None)
-
-
-def gelu_tanh_owned(x: mx.array) -> mx.array:
-    """``gelu_tanh`` of an array no one else holds (a fresh projection): on the CPU, in place through numpy."""
-    return cpu_kernels.gelu_tanh_inplace(x) if cpu_kernels.active(x) else gelu_tanh(x)
+        return ops.linear(x, self.weight, self.bias if "bias" in self else None)
 
 
 def silu(x: mx.array) -> mx.array:
@@ -75,8 +50,7 @@ class _GeluProj(nn.Module):
         self.proj = Linear(dim_in, dim_out)
 
     def __call__(self, x: mx.array) -> mx.array:
-        y, bias = product(self.proj, x)
-        return gelu_tanh_owned(y) if bias is None else cpu_kernels.gelu_tanh_inplace(y, bias)
+        return ops.linear_gelu(self.proj, x)
 
 
 def timestep_sinusoid(t: mx.array, channels: int = 256, max_period: float = 10000.0) -> mx.array:
@@ -91,10 +65,10 @@ def _sinusoid_frequencies(half: int, max_period: float) -> np.ndarray:
     accuracy mode), which is one ulp off the correctly rounded value at two of the 128 indices, and which two
     depends on the CPU MKL dispatches for (measured: 12 and 106 on an AMD EPYC, 44 and 92 on an AVX-512 Xeon). A
     timestep of ~1000 turns one ulp into a 5e-5 rad phase error, so we call the same VML function from the MKL that
-    ltx2/backends/cpu/blas.py loaded; without MKL, the correctly rounded value (tests/models/test_transformer_layers.py checks it)."""
+    ltx2 loaded (``ops.reference_exp``); without MKL, the correctly rounded value (tests/models/test_transformer_layers.py
+    checks it)."""
     exponent = (np.float32(-math.log(max_period)) * np.arange(half, dtype=np.float32)) / np.float32(half)
-    freqs = _blas.mkl_exp(exponent)
-    return np.exp(exponent.astype(np.float64)).astype(np.float32) if freqs is None else freqs
+    return ops.reference_exp(exponent)
 
 
 class TimestepEmbedder(nn.Module):
@@ -140,4 +114,4 @@ class CaptionProjection(nn.Module):
         self.linear_2 = Linear(dim, dim)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.linear_2(gelu_tanh_owned(self.linear_1(x)))
+        return self.linear_2(ops.linear_gelu(self.linear_1, x))

@@ -8,7 +8,6 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.backends.cpu import transformer as cpu_kernels
 from ltx2.models.transformer.block import StreamArgs, TransformerBlock
 from ltx2.models.transformer.config import TransformerConfig
 from ltx2.models.transformer.layers import AdaLayerNormSingle, CaptionProjection, Linear
@@ -74,7 +73,6 @@ class LTXModel(nn.Module):
             v, a = block(v, a, perturbations)
         v_out = self._output(v, "") if v is not None else None
         a_out = self._output(a, "audio_") if a is not None else None
-        cpu_kernels.release_scratch()
         return v_out, a_out
 
     # -- input side -------------------------------------------------------------------------------------------

@@ -16,33 +16,14 @@ import functools
 import hashlib
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import mlx.core as mx
 import numpy as np
 
-from ltx2.backends.cpu.pool import numpy_path
+from ltx2 import ops
+from ltx2.ops import RopeTable, apply_rope  # noqa: F401  (the table type and its rotation live with the ops)
 
 ROPE_TYPES = ("split", "interleaved")
-
-
-@dataclass(frozen=True)
-class RopeTable:
-    """cos/sin of one RoPE layout. split: (B, H, T, head_dim/2); interleaved: (B, T, dim)."""
-
-    cos: mx.array
-    sin: mx.array
-    rope_type: str
-    _host: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def host(self) -> tuple[str, np.ndarray, np.ndarray]:
-        """(rope_type, cos, sin) as float32 numpy arrays laid out by token -- split (B, T, H, head_dim/2),
-        interleaved (B, T, dim) -- for the CPU kernels (views of the MLX buffers; made once)."""
-        if not self._host:
-            tables = (self.cos, self.sin) if self.rope_type == "interleaved" else (
-                self.cos.transpose(0, 2, 1, 3), self.sin.transpose(0, 2, 1, 3))
-            self._host["tables"] = tuple(np.asarray(mx.contiguous(t.astype(mx.float32))) for t in tables)
-        return (self.rope_type, *self._host["tables"])
 
 
 @functools.lru_cache(maxsize=16)
@@ -104,7 +85,7 @@ def rope_table(
     x = fractional_positions(positions, max_pos, use_middle).astype(mx.float32)  # (B, n_pos, T)
     b, _, t = x.shape
     freqs = (x.transpose(0, 2, 1)[..., None, :] * grid[:, None]).reshape(b, t, -1)  # (B, T, n*n_pos), k*n_pos+j
-    cos, sin = _cos_sin(freqs)
+    cos, sin = ops.cos_sin(freqs)
     if rope_type == "split":
         pad = dim // 2 - freqs.shape[-1]
         cos, sin = _pad_front(cos, sin, pad)
@@ -117,15 +98,6 @@ def rope_table(
     return RopeTable(cos.astype(dtype), sin.astype(dtype), rope_type)
 
 
-def _cos_sin(freqs: mx.array) -> tuple[mx.array, mx.array]:
-    """cos and sin of float32 angles; on the CPU through numpy's vectorised ones (MLX's CPU sin/cos are scalar:
-    ~0.2 s per forward at the 19B widths, paid at every first step and by every call without table reuse)."""
-    if not numpy_path(freqs):
-        return mx.cos(freqs), mx.sin(freqs)
-    angles = np.asarray(freqs)
-    return mx.array(np.cos(angles)), mx.array(np.sin(angles))
-
-
 _recent_tables: OrderedDict = OrderedDict()
 RECENT_TABLES = 4  # one forward's worth: video and audio self-attention, and their audio<->video tables
 
@@ -133,7 +105,7 @@ RECENT_TABLES = 4  # one forward's worth: video and audio self-attention, and th
 def cached_rope_table(positions: mx.array, *args, **kwargs) -> RopeTable:
     """``rope_table``, kept for the last RECENT_TABLES distinct inputs when running on the CPU: every step of a
     denoising loop passes the same positions, and MLX's single-threaded CPU sin/cos made the tables ~4% of a
-    forward at the 19B widths (220 ms). Keyed by the positions' values; GPU backends just recompute them (no
+    forward at the 19B widths (220 ms). Keyed by the positions' values; GPUs just recompute them (no
     host read of the inputs, and their sin/cos are cheap)."""
     if mx.default_device() != mx.cpu:
         return rope_table(positions, *args, **kwargs)
@@ -153,19 +125,3 @@ def _pad_front(cos: mx.array, sin: mx.array, pad: int) -> tuple[mx.array, mx.arr
     shape = (*cos.shape[:-1], pad)
     return (mx.concatenate([mx.ones(shape, cos.dtype), cos], axis=-1),
             mx.concatenate([mx.zeros(shape, sin.dtype), sin], axis=-1))
-
-
-def apply_rope(x: mx.array, table: RopeTable) -> mx.array:
-    """Rotate ``x``: (B, H, T, head_dim) for split tables, (B, T, dim) for interleaved ones."""
-    cos, sin = table.cos, table.sin
-    if table.rope_type == "split":
-        half = x.shape[-1] // 2
-        a, b = x[..., :half], x[..., half:]
-        # (a c) rounds to x's dtype, then ``-= s b`` is one fused float32 step (torch's addcmul_), as the reference
-        f32 = mx.float32
-        first = ((a * cos).astype(f32) - sin.astype(f32) * b.astype(f32)).astype(x.dtype)
-        second = ((b * cos).astype(f32) + sin.astype(f32) * a.astype(f32)).astype(x.dtype)
-        return mx.concatenate([first, second], axis=-1)
-    pairs = x.reshape(*x.shape[:-1], -1, 2)
-    rotated = mx.stack([-pairs[..., 1], pairs[..., 0]], axis=-1).reshape(x.shape)
-    return x * cos + rotated * sin

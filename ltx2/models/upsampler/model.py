@@ -8,7 +8,8 @@ import mlx.nn as nn
 
 from ltx2.models.upsampler.config import GROUP_NORM_GROUPS, UpsamplerConfig
 from ltx2.models.video_vae.conv import Conv3dParams, zero_padded_conv3d
-from ltx2.models.video_vae.layout import PerChannelStatistics, depth_to_space, silu
+from ltx2.models.video_vae.layout import PerChannelStatistics, depth_to_space
+from ltx2.ops import silu
 
 GROUP_NORM_EPS = 1e-5  # torch's default, as the official GroupNorm(32, C)
 

@@ -8,7 +8,7 @@ import mlx.nn as nn
 from ltx2.models.video_vae.config import DECODER_STRIDES, DecoderConfig
 from ltx2.models.video_vae.conv import CausalConv3d
 from ltx2.models.video_vae.inputs import check_latent
-from ltx2.models.video_vae.layout import PerChannelStatistics, Prologue, unpatchify
+from ltx2.models.video_vae.layout import PerChannelStatistics, prologue, unpatchify
 from ltx2.models.video_vae.resnet import NoiseSource, ResBlockStack, ResnetBlock3D, TimeEmbedder, mlx_noise
 from ltx2.models.video_vae.sampling import DepthToSpaceUpsample
 
@@ -70,11 +70,11 @@ class VideoDecoder(nn.Module):
                 x = block(x, causal, None, noise)
             else:
                 x = block(x, causal)
-        prologue = Prologue()  # PixelNorm -> [modulate] -> SiLU, then conv_out
+        act = prologue()  # PixelNorm -> [modulate] -> SiLU, then conv_out
         if tc:
             # rows: shift, scale; each (B, 1, 1, 1, C)
             ada = self.last_scale_shift_table.astype(x.dtype) + self.last_time_embedder(scaled_t, x.dtype).reshape(
                 batch, 2, -1)
-            prologue = Prologue(ada[:, 1, None, None, None], ada[:, 0, None, None, None])
-        x = self.conv_out(x, causal, prologue)
+            act = prologue(ada[:, 1, None, None, None], ada[:, 0, None, None, None])
+        x = self.conv_out(x, causal, act)
         return unpatchify(x, config.patch_size)

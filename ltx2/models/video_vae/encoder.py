@@ -8,7 +8,7 @@ import mlx.nn as nn
 from ltx2.models.video_vae.config import ENCODER_STRIDES, EncoderConfig
 from ltx2.models.video_vae.conv import CausalConv3d
 from ltx2.models.video_vae.inputs import check_video
-from ltx2.models.video_vae.layout import PerChannelStatistics, Prologue, patchify
+from ltx2.models.video_vae.layout import PerChannelStatistics, prologue, patchify
 from ltx2.models.video_vae.resnet import ResBlockStack, ResnetBlock3D
 from ltx2.models.video_vae.sampling import SpaceToDepthDownsample
 
@@ -46,6 +46,6 @@ class VideoEncoder(nn.Module):
         x = self.conv_in(patchify(video, self.config.patch_size))
         for block in self.down_blocks:
             x = block(x, True)
-        x = self.conv_out(x, prologue=Prologue())  # PixelNorm -> SiLU -> conv
+        x = self.conv_out(x, prologue=prologue())  # PixelNorm -> SiLU -> conv
         means = x[..., : self.config.latent_channels]  # the log-variance channels are discarded
         return self.per_channel_statistics.normalize(means)

@@ -8,14 +8,10 @@ Two channel orders exist in the official model and must not be confused:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import mlx.core as mx
 import mlx.nn as nn
-import numpy as np
 
-from ltx2.backends.cpu.elementwise import pixel_norm_silu
+from ltx2.ops import NormSiLU
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -56,66 +52,11 @@ def pixel_norm(x: mx.array) -> mx.array:
     return mx.fast.rms_norm(x, None, PIXEL_NORM_EPS)
 
 
-# SiLU as x * (1 + tanh(x/2)) / 2 with a rational tanh (Eigen's float approximation, exact to a few ulp):
-# MLX's CPU sigmoid/exp are single-threaded and ~6x slower than a multiply, and SiLU runs on every
-# activation of the VAE. Compiled into one kernel it is ~2.5x faster than x * sigmoid(x).
-_TANH_P = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-           -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
-_TANH_Q = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
-_TANH_CLAMP = 7.90531110763549805  # tanh rounds to +-1 in float32 beyond this
-
-
-def _silu_rational(x: mx.array) -> mx.array:
-    u = mx.clip(0.5 * x, -_TANH_CLAMP, _TANH_CLAMP)
-    u2 = u * u
-    p = _TANH_P[6]
-    for c in _TANH_P[5::-1]:
-        p = p * u2 + c
-    q = _TANH_Q[3]
-    for c in _TANH_Q[2::-1]:
-        q = q * u2 + c
-    return x * (0.5 + 0.5 * (u * p) / q)
-
-
-_silu_compiled = mx.compile(_silu_rational)
-
-
-def silu(x: mx.array) -> mx.array:
-    """``x * sigmoid(x)`` (max abs deviation ~3e-6 at |x| ~ 16, relative ~1e-7)."""
-    if x.dtype != mx.float32:
-        return x * mx.sigmoid(x)
-    return _silu_compiled(x)
-
-
-@dataclass(frozen=True)
-class Prologue:
+def prologue(scale: mx.array | None = None, shift: mx.array | None = None) -> NormSiLU:
     """PixelNorm -> optional per-channel modulation ``h * (1 + scale) + shift`` -> SiLU: what a ResnetBlock3D applies
-    before each convolution. The convolution runs it (``conv3d_valid(..., prologue=)``) so that the CPU path can fuse
-    it into its padded copy; scale/shift: (B, 1, 1, 1, C) or None."""
-
-    scale: mx.array | None = None
-    shift: mx.array | None = None
-
-    def __call__(self, x: mx.array) -> mx.array:
-        h = pixel_norm(x)
-        if self.scale is not None:
-            h = h * (1 + self.scale) + self.shift
-        return silu(h)
-
-    def arrays(self) -> list[mx.array]:
-        return [a for a in (self.scale, self.shift) if a is not None]
-
-    def numpy(self, batch: int) -> Callable[[np.ndarray, np.ndarray], None]:
-        """``fn(src, dst)``: dst[...] = this prologue of src (..., C) of batch item ``batch``, float32 numpy."""
-        modulation = None
-        if self.scale is not None:
-            scale, shift = (np.array(a.astype(mx.float32)).reshape(a.shape[0], -1)[batch] for a in (self.scale, self.shift))
-            modulation = (1.0 + scale, shift)
-
-        def apply(src: np.ndarray, dst: np.ndarray) -> None:
-            pixel_norm_silu(src, dst, PIXEL_NORM_EPS, modulation)
-
-        return apply
+    before each convolution, handed to the convolution (``ops.conv3d(..., prologue=)``) so that a backend can fuse
+    it into its own copy of the input; scale/shift: (B, 1, 1, 1, C) or None."""
+    return NormSiLU(PIXEL_NORM_EPS, scale, shift)
 
 
 class PerChannelStatistics(nn.Module):

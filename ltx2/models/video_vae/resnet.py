@@ -10,7 +10,7 @@ import mlx.nn as nn
 
 from ltx2.models.transformer.layers import TimestepEmbedder
 from ltx2.models.video_vae.conv import CausalConv3d, Conv3dParams, conv3d_valid
-from ltx2.models.video_vae.layout import Prologue
+from ltx2.models.video_vae.layout import prologue
 
 # (shape, dtype) -> standard normal noise. The decoder draws, in order: the latent-shaped noise, then one
 # (H, W) map after each conv of every noise-injecting block.
@@ -69,10 +69,10 @@ class ResnetBlock3D(nn.Module):
             # rows: shift1, scale1, shift2, scale2; each (B, 1, 1, 1, C)
             ada = self.scale_shift_table.astype(x.dtype) + time_embedding.reshape(x.shape[0], 4, -1)
             shift1, scale1, shift2, scale2 = (ada[:, i, None, None, None] for i in range(4))
-        h = self.conv1(x, causal, Prologue(scale1, shift1))  # PixelNorm -> [modulate] -> SiLU -> conv
+        h = self.conv1(x, causal, prologue(scale1, shift1))  # PixelNorm -> [modulate] -> SiLU -> conv
         if self.inject_noise:
             h = self._add_spatial_noise(h, self.per_channel_scale1, noise)
-        h = self.conv2(h, causal, Prologue(scale2, shift2))
+        h = self.conv2(h, causal, prologue(scale2, shift2))
         if self.inject_noise:
             h = self._add_spatial_noise(h, self.per_channel_scale2, noise)
         if "conv_shortcut" in self:

@@ -11,7 +11,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ltx2.backends.cpu.pool import numpy_path
+from ltx2 import ops
 from ltx2.models.vocoder.banded import banded_lowpass, banded_upsample, lowpass_matrix, upsample_matrix
 from ltx2.models.vocoder.conv1d import replicate_pad
 
@@ -42,37 +42,10 @@ class SnakeBeta(nn.Module):
         super().__init__()
         self.alpha = mx.zeros((channels,))
         self.beta = mx.zeros((channels,))
-        self._host = ()  # (alpha, beta, e^alpha, e^beta + eps as numpy (C, 1)): the CPU path's, per loaded weights
 
     def __call__(self, x: mx.array) -> mx.array:
         """x (B, C, L) -> (B, C, L)."""
-        if numpy_path(x):
-            return _snake_numpy(x, *self._host_params())
-        scale, denom = mx.exp(self.alpha)[:, None], (mx.exp(self.beta) + SNAKE_EPS)[:, None]
-        return x + mx.square(mx.sin(x * scale)) / denom
-
-    def _host_params(self) -> tuple[np.ndarray, np.ndarray]:
-        """e^alpha and e^beta + eps (computed by MLX, as the lazy path does) as float32 numpy columns, once per
-        loaded alpha / beta instead of 4 MLX ops and a sync per call (200 calls in the tiny LTX-2.3 vocoder)."""
-        host = self._host
-        if not host or host[0] is not self.alpha or host[1] is not self.beta:
-            scale, denom = mx.exp(self.alpha.astype(mx.float32)), mx.exp(self.beta.astype(mx.float32)) + SNAKE_EPS
-            self._host = host = (self.alpha, self.beta, np.array(scale)[:, None], np.array(denom)[:, None])
-        return host[2], host[3]
-
-
-def _snake_numpy(x: mx.array, scale: np.ndarray, denom: np.ndarray) -> mx.array:
-    """The same sums on the CPU with numpy's vectorised sin (MLX's CPU sin is scalar: 3-10x slower, and it was
-    most of the vocoder's time), on a zero-copy view of the evaluated x; eager (evaluates x). Channels-first,
-    the per-channel products run along whole rows (channels-last, numpy looped over C = 2 floats at a time)."""
-    mx.eval(x)
-    a = np.asarray(x)
-    out = np.multiply(a, scale)
-    np.sin(out, out=out)
-    np.square(out, out=out)
-    np.divide(out, denom, out=out)
-    np.add(a, out, out=out)
-    return mx.array(out)
+        return ops.snake(x, self.alpha, self.beta, SNAKE_EPS)
 
 
 class _Filter(nn.Module):
