@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "ltx2"
 MAX_LINES = 400
 MAX_ROOT_MODULES = 8
@@ -106,12 +104,6 @@ def _models_importing_backends() -> list[str]:
                   if m.startswith("ltx2.models") and any(i.startswith("ltx2.backends") for i in imports))
 
 
-def _models_import_backends() -> bool:
-    return bool(_models_importing_backends())
-
-
-@pytest.mark.xfail(_models_import_backends(), strict=False,
-                   reason="model files still import ltx2.backends: the op seam (issue 15, item 2) removes them")
 def test_no_model_file_imports_the_backend():
     offenders = _models_importing_backends()
     assert not offenders, "model modules importing ltx2.backends: " + "; ".join(offenders)
