@@ -100,11 +100,13 @@ def ignored_guider_key(error: Exception):
     one-line ``ConfigError`` (None: another error, or a key that no guider reads, e.g. a typo)."""
     import yaml
 
-    from ltx2.sampling.guidance import ignored_key, readers
+    from ltx2.sampling.guidance import accepted_keys, ignored_key, readers
 
     guider = getattr(getattr(error.__cause__, "object_type", None), "guider", None)
     override = re.search(r"(?:use |override )\+?(guider\.[\w.]+)=(.*)", str(error))
     if guider is None or override is None or not readers(override.group(1)):
+        return None
+    if override.group(1) in accepted_keys(guider):  # a key it reads, refused for another reason (a type)
         return None
     key, text = override.groups()
     try:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ltx2.errors import ConfigError
 from ltx2.sampling.batched_passes import batch_mode
@@ -48,7 +48,7 @@ class Guider:
     option = ""  # its conf/guider option
     video_keys: tuple[str, ...] = ()
     audio_keys: tuple[str, ...] = ()
-    own_keys: dict[str, Any] = {}
+    own_keys: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, audio: Mapping | None = None, **keys):
         audio = dict(audio or {})
@@ -95,7 +95,7 @@ class MultiModal(Guider):
     option = "multimodal"
     video_keys = audio_keys = ("cfg_scale", "stg_scale", "stg_blocks", "rescale_scale", "modality_scale",
                                "skip_step")
-    own_keys = {"batch_passes": "auto"}
+    own_keys: ClassVar[dict[str, Any]] = {"batch_passes": "auto"}
 
     @property
     def needs_negative(self) -> bool:
@@ -128,7 +128,7 @@ class CFGStar(Guider):
 
     option = "cfg_star"
     video_keys = ("cfg_scale",)
-    own_keys = {"batch_passes": "auto"}
+    own_keys: ClassVar[dict[str, Any]] = {"batch_passes": "auto"}
 
     @property
     def needs_negative(self) -> bool:
@@ -148,7 +148,7 @@ class APG(CFGStar):
     """Adaptive projected guidance, one scale (``cfg_scale``) for both modalities."""
 
     option = "apg"
-    own_keys = {"apg_eta": 1.0, "apg_norm_threshold": 0.0, "batch_passes": "auto"}
+    own_keys: ClassVar[dict[str, Any]] = {"apg_eta": 1.0, "apg_norm_threshold": 0.0, "batch_passes": "auto"}
 
     def single_delta(self):
         return APGGuider(self.video.cfg_scale, self.apg_eta, self.apg_norm_threshold)

@@ -5,8 +5,8 @@ import pytest
 
 CASES = {
     "cfg_stg_scale": (["guider=cfg", "guider.stg_scale=2"],
-                      "guider.stg_scale=2: guider=cfg has no STG term, so this key would have no effect. "
-                      "Fix: use guider=stg or guider=multimodal"),
+                      ("guider.stg_scale=2: guider=cfg has no STG term, so this key would have no effect. "
+                       "Fix: use guider=stg or guider=multimodal")),
     "cfg_stg_scale_sweep": (["-m", "guider=cfg", "guider.stg_scale=0,2"],
                             "guider.stg_scale=0: guider=cfg has no STG term"),
     "apg_audio_cfg_scale": (["guider=apg", "guider.audio.cfg_scale=5"],

@@ -185,14 +185,14 @@ def test_each_option_reads_its_keys_and_leaves_the_rest_off():
 
 @pytest.mark.parametrize("make,line", [
     (lambda g: g.CFG(cfg_scale=3.0, stg_scale=2.0),
-     "guider.stg_scale=2.0: guider=cfg has no STG term, so this key would have no effect. Fix: use guider=stg or "
-     "guider=multimodal"),
+     ("guider.stg_scale=2.0: guider=cfg has no STG term, so this key would have no effect. Fix: use guider=stg or "
+      "guider=multimodal")),
     (lambda g: g.APG(cfg_scale=3.0, audio={"cfg_scale": 5}),
      "guider.audio.cfg_scale=5: guider=apg applies its video values to both modalities"),
     (lambda g: g.CFGStar(cfg_scale=3.0, audio={"cfg_scale": 5}), "guider.audio.cfg_scale=5: guider=cfg_star"),
     (lambda g: g.STG(audio={"rescale_scale": 0.5}),
-     "guider.audio.rescale_scale=0.5: guider=stg has no rescale, so this key would have no effect. Fix: use "
-     "guider=multimodal"),
+     ("guider.audio.rescale_scale=0.5: guider=stg has no rescale, so this key would have no effect. Fix: use "
+      "guider=multimodal")),
     (lambda g: g.NoGuidance(cfg_scale=3.0), "guider.cfg_scale=3.0: guider=none has no CFG term"),
     (lambda g: g.CFG(apg_eta=0.5), "Fix: use guider=apg"),
 ])
@@ -213,7 +213,8 @@ def test_schemas_hold_exactly_the_keys_each_guider_reads():
 
     for guider in GUIDERS:
         schema = guider_schema(guider)
-        keys = {f"guider.{f.name}" for f in fields(schema) if f.name not in ("_target_", "audio")}
-        keys |= {f"guider.audio.{f.name}" for f in fields(schema) if f.name == "audio" for f in fields(f.type)}
+        top = {f.name: f.type for f in fields(schema)}
+        keys = {f"guider.{name}" for name in top if name not in ("_target_", "audio")}
+        keys |= {f"guider.audio.{f.name}" for f in fields(top["audio"])} if "audio" in top else set()
         assert keys == accepted_keys(guider), guider.option
     assert accepted_keys(GUIDERS[0]) == set()  # none: not even batch_passes
