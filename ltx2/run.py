@@ -9,6 +9,7 @@
 import sys
 
 import hydra
+from hydra._internal import utils as hydra_utils
 from omegaconf import DictConfig, OmegaConf
 
 import ltx2  # noqa: F401  (fast BLAS before mlx)
@@ -36,7 +37,32 @@ def _dirname(overrides: str) -> str:
     return name if len(name.encode()) <= 200 else name.encode()[:200].decode(errors="ignore") + "..."
 
 
+def _say_ignored_guider_keys_in_one_line(report):
+    """Hydra's ``run_and_report`` (which prints compose errors in several lines, exit 1), except that an override of
+    a ``guider.*`` key the chosen guider does not read, refused by its schema when a config is composed (the run's,
+    or each job's of a sweep before any runs), is said as our one line (exit 2)."""
+    from hydra.errors import ConfigCompositionException
+
+    from ltx2.experiment.schema import ignored_guider_key
+
+    def run(func):
+        def translated():
+            try:
+                return func()
+            except ConfigCompositionException as e:
+                error = ignored_guider_key(e)
+                if error is None:
+                    raise
+                print(f"ltx2: invalid config: {error}", file=sys.stderr)
+                sys.exit(2)
+
+        return report(translated)
+
+    return run
+
+
 register()
+hydra_utils.run_and_report = _say_ignored_guider_keys_in_one_line(hydra_utils.run_and_report)
 OmegaConf.register_new_resolver("ltx2_pad", lambda n: f"{int(n):03d}", replace=True)
 OmegaConf.register_new_resolver("ltx2_output_root", _writable_root, replace=True)
 OmegaConf.register_new_resolver("ltx2_dirname", lambda name: _dirname(str(name)), replace=True)

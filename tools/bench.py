@@ -166,7 +166,7 @@ def _tiny_job(tiny: Path):
     from ltx2.loading.model_set import ModelSet
     from ltx2.pipelines.contract import Job
     from ltx2.pipelines.one_stage import OneStagePipeline
-    from ltx2.sampling.guidance import Guidance
+    from ltx2.sampling.guidance import MultiModal
     from ltx2.sampling.schedulers import LTX2Scheduler
 
     video = {"cfg_scale": 3.0, "stg_scale": 1.0, "stg_blocks": [1], "rescale_scale": 0.7, "modality_scale": 3.0,
@@ -177,7 +177,7 @@ def _tiny_job(tiny: Path):
                       dtype="float32")
     return Job(models=models, prompt="a red fox in the snow", negative_prompt="blurry, low quality", seed=10,
                width=96, height=64, num_frames=17, fps=24.0, scheduler=LTX2Scheduler(4),
-               guidance=Guidance(kind="multimodal", **video, audio=audio), conditioning=NoConditioning(),
+               guidance=MultiModal(**video, audio=audio), conditioning=NoConditioning(),
                pipeline=OneStagePipeline())
 
 

@@ -39,7 +39,7 @@ def main() -> None:
 
     from ltx2.pipelines.keyframe_interpolation import KeyframeInterpolationPipeline
     from ltx2.pipelines.two_stage_hq import TwoStageHQPipeline
-    from ltx2.sampling.guidance import Guidance
+    from ltx2.sampling.guidance import MultiModal
     from ltx2.tiny.checkpoint import write_tiny_files
 
     torch.set_num_threads(2)
@@ -54,7 +54,7 @@ def main() -> None:
     conditioning = keyframes(*images)
     conditioning.raw[1]["frame_idx"] = args.frames - 1
     hq = make_job(folder, TwoStageHQPipeline(), conditioning, **size)
-    hq = replace(hq, guidance=Guidance(kind="multimodal", **HQ_VIDEO, audio=HQ_AUDIO), audio_enabled=False)
+    hq = replace(hq, guidance=MultiModal(**HQ_VIDEO, audio=HQ_AUDIO), audio_enabled=False)
     kf = replace(make_job(folder, KeyframeInterpolationPipeline(), conditioning, **size), audio_enabled=False)
     for name, job in (("two_stage_hq", hq), ("keyframe_interpolation", kf)):
         job.pipeline(job)  # warm-up: contexts encoded and remembered, weights loaded

@@ -89,3 +89,35 @@ class _Composed:
             self.kept[key] = config
         self.seen.add(key)
         return config
+
+
+class NothingLeftOnRefusal(Callback):
+    """Hydra's basic sweeper writes ``multirun.yaml`` into the sweep directory, then composes every job of the batch
+    before running any: a job that does not compose (e.g. a guider key the chosen guider ignores) stops the sweep
+    there. This removes that file and the then empty directory, so a refused sweep leaves nothing behind."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra.core.global_hydra import GlobalHydra
+
+        if not GlobalHydra.instance().is_initialized():
+            return
+        loader = GlobalHydra.instance().config_loader()
+        compose = loader.load_sweep_config
+
+        def composed_or_cleaned(master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+            try:
+                return compose(master_config, sweep_overrides)
+            except Exception:
+                _remove_refused_sweep(Path(str(master_config.hydra.sweep.dir)))
+                raise
+
+        loader.load_sweep_config = composed_or_cleaned  # shadows the method (instance); ComposeOnce's ends both
+
+
+def _remove_refused_sweep(sweep_dir: Path) -> None:
+    try:
+        if sorted(p.name for p in sweep_dir.iterdir()) == ["multirun.yaml"]:
+            (sweep_dir / "multirun.yaml").unlink()
+            sweep_dir.rmdir()
+    except OSError:
+        pass

@@ -179,6 +179,8 @@ def _build(group: str, node: DictConfig, **kwargs) -> Any:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as e:
         cause = e.__cause__ or e
+        if isinstance(cause, ConfigError):  # already one line: key=value: rule. Fix: fix
+            raise cause from None
         message = str(cause).split("\nfull_key")[0]
         target = OmegaConf.select(node, "_target_", default=None)
         raise ConfigError(group, target, message, f"check the {group}.* values (conf/{group}/)") from None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+import re
+from dataclasses import MISSING as MISSING_FIELD
+from dataclasses import dataclass, field, fields, make_dataclass
+from typing import Any, Dict, List, Optional, get_type_hints
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -66,26 +68,52 @@ class ModelSettings:
     suggested: SuggestedSettings = field(default_factory=SuggestedSettings)
 
 
-@dataclass
-class GuiderSettings:
-    """One modality's guidance scales (the official CLI's --video-* / --audio-* flags)."""
+# -- guider: one schema per guider class, of exactly the keys it reads (ltx2/sampling/guidance.py) ---------------
+def guider_schema(guider: type) -> type:
+    """The Hydra schema of a guider class: ``_target_``, the fields of the one record (``MultiModalGuiderParams``)
+    it reads for video (top level) and audio (under ``audio``), and its own keys. Any other key is refused when the
+    config is composed; ``schema.guider`` leads back to the class (for the message, ``ignored_guider_key``)."""
+    from ltx2.sampling.guiders import MultiModalGuiderParams
 
-    cfg_scale: float = 1.0
-    stg_scale: float = 0.0
-    stg_blocks: List[int] = field(default_factory=list)
-    rescale_scale: float = 0.0
-    modality_scale: float = 1.0
-    skip_step: int = 0
+    types = get_type_hints(MultiModalGuiderParams)
+    record = {f.name: f for f in fields(MultiModalGuiderParams)}
+
+    def copy(name: str):
+        f = record[name]
+        return (name, types[name], field(default=f.default) if f.default is not MISSING_FIELD
+                else field(default_factory=f.default_factory))
+
+    entries = [("_target_", str, field(default=f"{guider.__module__}.{guider.__name__}"))]
+    entries += [copy(k) for k in guider.video_keys]
+    entries += [(k, type(default), field(default=default)) for k, default in guider.own_keys.items()]
+    if guider.audio_keys:
+        audio = make_dataclass(f"{guider.__name__}AudioSchema", [copy(k) for k in guider.audio_keys])
+        audio.guider = guider
+        entries.append(("audio", audio, field(default_factory=audio)))
+    schema = make_dataclass(f"{guider.__name__}Schema", entries)
+    schema.guider = guider
+    return schema
 
 
-@dataclass
-class GuiderSchema(GuiderSettings):
-    _target_: str = "ltx2.sampling.guidance.Guidance"
-    kind: str = "multimodal"  # multimodal | cfg | cfg_star | stg | apg | none
-    apg_eta: float = 1.0
-    apg_norm_threshold: float = 0.0
-    batch_passes: str = "auto"  # auto | true | false: a step's guidance passes as one batched forward
-    audio: GuiderSettings = field(default_factory=GuiderSettings)
+def ignored_guider_key(error: Exception):
+    """Hydra's refusal of an override like ``guider.stg_scale=2`` that the chosen guider's schema lacks, as our
+    one-line ``ConfigError`` (None: another error, or a key that no guider reads, e.g. a typo)."""
+    import yaml
+
+    from ltx2.sampling.guidance import accepted_keys, ignored_key, readers
+
+    guider = getattr(getattr(error.__cause__, "object_type", None), "guider", None)
+    override = re.search(r"(?:use |override )\+?(guider\.[\w.]+)=(.*)", str(error))
+    if guider is None or override is None or not readers(override.group(1)):
+        return None
+    if override.group(1) in accepted_keys(guider):  # a key it reads, refused for another reason (a type)
+        return None
+    key, text = override.groups()
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    return ignored_key(guider, key, value)
 
 
 @dataclass
@@ -114,7 +142,7 @@ class RunSchema:
     model: ModelSettings = MISSING
     pipeline: Any = MISSING
     scheduler: Any = MISSING
-    guider: GuiderSchema = MISSING
+    guider: Any = MISSING  # one schema per option: guider_schema
     lora: Dict[str, Any] = field(default_factory=dict)
     conditioning: Any = None
     plan: PlanSchema = field(default_factory=PlanSchema)
@@ -123,3 +151,7 @@ class RunSchema:
 def register() -> None:
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunSchema)
+    from ltx2.sampling.guidance import GUIDERS
+
+    for guider in GUIDERS:  # conf/guider/<option>.yaml: defaults: [/schema/guider/<option>@_here_, _self_]
+        store.store(group="schema/guider", name=guider.option, node=guider_schema(guider))

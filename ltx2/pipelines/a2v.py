@@ -14,7 +14,7 @@ from ltx2.pipelines import common
 from ltx2.pipelines.contract import Job, Phases, two_stages
 from ltx2.pipelines.two_stage import lora_strength
 from ltx2.sampling.denoise import SimpleDenoiser
-from ltx2.sampling.guidance import ModalityGuidance
+from ltx2.sampling.guiders import MultiModalGuiderParams
 from ltx2.sampling.latent_state import AudioLatentShape, VideoLatentShape
 
 
@@ -56,7 +56,7 @@ class AudioToVideoPipeline:
         with job.phase("load_transformer"):
             transformer = models.transformer()
         guidance = copy.copy(job.guidance)
-        guidance.audio = ModalityGuidance()  # the reference guides audio not at all here ...
+        guidance.audio = MultiModalGuiderParams()  # the reference guides audio not at all here ...
         positive, negative = prompts.positive, prompts.negative
         # ... and its audio guider has no negative context, so the negative pass keeps the positive audio context
         # (the audio tokens it produces reach the video through the audio-to-video attention)

@@ -3,12 +3,10 @@
 from ltx2.sampling.denoise import GuidedDenoiser, MultiModalGuidedDenoiser, SimpleDenoiser, modality
 from ltx2.sampling.guiders import (
     APGGuider,
-    CFGGuider,
     CFGStarGuider,
     MultiModalGuider,
     MultiModalGuiderParams,
     MultiModalGuiderSchedule,
-    STGGuider,
     projection_coef,
 )
 from ltx2.sampling.latent_state import (
@@ -45,8 +43,8 @@ from ltx2.sampling.steps import (
 
 __all__ = [
     "GuidedDenoiser", "MultiModalGuidedDenoiser", "SimpleDenoiser", "modality",
-    "APGGuider", "CFGGuider", "CFGStarGuider", "MultiModalGuider", "MultiModalGuiderParams",
-    "MultiModalGuiderSchedule", "STGGuider", "projection_coef",
+    "APGGuider", "CFGStarGuider", "MultiModalGuider", "MultiModalGuiderParams",
+    "MultiModalGuiderSchedule", "projection_coef",
     "AudioLatentShape", "LatentState", "VideoLatentShape", "clear_conditioning", "initial_audio_state",
     "initial_video_state", "patchify_audio", "patchify_video", "unpatchify_audio", "unpatchify_video",
     "StepInfo", "euler_loop", "heun_loop", "res2s_loop", "seeded_res2s_noise",

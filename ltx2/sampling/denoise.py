@@ -2,24 +2,25 @@
 
 Each calls the x0 transformer once or several times at sigma = sigmas[step_index] and combines the results.
 ``audio_state`` may be None for a video-only model. The x0s are not yet blended with clean tokens (the loops do
-that with ``post_process_latent``).
+that with ``post_process_latent``). Each call adds to the process counters that run records carry
+(``process.counts``): ``denoise:calls``, ``transformer:passes`` (x0 predictions) and ``transformer:forwards``
+(transformer calls: fewer than passes when a step's passes run batched).
 """
 
 from __future__ import annotations
 
 import mlx.core as mx
 
+from ltx2.loading.model_set import STATS
 from ltx2.models.transformer import BatchPerturbations, Modality, X0Model, modality_isolation
 from ltx2.models.transformer.perturbations import Perturbation, PerturbationType
 from ltx2.sampling.batched_passes import GuidancePass, batch_mode, run_batched, should_batch
 from ltx2.sampling.guiders import (
     APGGuider,
-    CFGGuider,
     CFGStarGuider,
     MultiModalGuider,
     MultiModalGuiderParams,
     MultiModalGuiderSchedule,
-    STGGuider,
     as_schedule,
 )
 from ltx2.sampling.latent_state import LatentState
@@ -41,6 +42,13 @@ def _sigma(sigmas: mx.array, step_index: int) -> mx.array:
     return sigmas[step_index].astype(mx.float32)
 
 
+def _count(passes: int, forwards: int) -> None:
+    """One denoiser call that ran ``passes`` x0 predictions in ``forwards`` transformer calls."""
+    STATS["denoise:calls"] += 1
+    STATS["transformer:passes"] += passes
+    STATS["transformer:forwards"] += forwards
+
+
 def _model_width(model) -> int:
     """The transformer's video width, for the batching memory estimate (4096, the 19B one, when unknown)."""
     config = getattr(getattr(model, "velocity_model", None), "config", None)
@@ -55,19 +63,19 @@ class SimpleDenoiser:
 
     def __call__(self, video: LatentState, audio: LatentState | None, sigmas: mx.array, step_index: int) -> X0Pair:
         sigma = _sigma(sigmas, step_index)
+        _count(1, 1)
         return self.model(modality(video, self.video_context, sigma), modality(audio, self.audio_context, sigma))
 
 
 class GuidedDenoiser:
-    """A single-delta guider (CFG, CFG-star, APG: negative-prompt pass; STG: perturbed pass):
-    ``x0 = cond + guider.delta(cond, other)`` for each modality; one pass when the guider is disabled.
-    ``batch_passes`` (auto | true | false): run both passes as one batched forward (see ``batched_passes``)."""
+    """A single-delta guider with a negative-prompt pass (CFG-star, APG): ``x0 = cond + guider.delta(cond, uncond)``
+    for each modality with the guider's one scale; one pass when the guider is disabled. ``batch_passes`` (auto |
+    true | false): run both passes as one batched forward (see ``batched_passes``)."""
 
-    def __init__(self, model: X0Model, guider: CFGGuider | CFGStarGuider | APGGuider | STGGuider,
-                 video_context: mx.array, audio_context: mx.array | None = None,
-                 video_negative_context: mx.array | None = None, audio_negative_context: mx.array | None = None,
-                 batch_passes: str | bool = False):
-        if guider.needs == "negative" and guider.enabled() and video_negative_context is None:
+    def __init__(self, model: X0Model, guider: CFGStarGuider | APGGuider, video_context: mx.array,
+                 audio_context: mx.array | None = None, video_negative_context: mx.array | None = None,
+                 audio_negative_context: mx.array | None = None, batch_passes: str | bool = False):
+        if guider.enabled() and video_negative_context is None:
             raise ValueError(f"{type(guider).__name__} needs a negative prompt's context: encode the negative "
                              "prompt and pass video_negative_context (and audio_negative_context)")
         self.model, self.guider = model, guider
@@ -80,23 +88,18 @@ class GuidedDenoiser:
         sigma = _sigma(sigmas, step_index)
         pos = (modality(video, self.contexts[0], sigma), modality(audio, self.contexts[1], sigma))
         if not self.guider.enabled():
+            _count(1, 1)
             return self.model(*pos)
-        if self.guider.needs == "negative":
-            other_pass = GuidancePass(*self.negative_contexts)
-        else:
-            kinds = [PerturbationType.SKIP_VIDEO_SELF_ATTN]
-            kinds += [PerturbationType.SKIP_AUDIO_SELF_ATTN] if audio is not None else []
-            other_pass = GuidancePass(*self.contexts, tuple(Perturbation(k, self.guider.blocks) for k in kinds))
-        passes = [GuidancePass(*self.contexts), other_pass]
+        passes = [GuidancePass(*self.contexts), GuidancePass(*self.negative_contexts)]
         if should_batch(self.batch_passes, *pos, passes, _model_width(self.model)):
-            cond, other = run_batched(self.model, *pos, passes)
+            _count(2, 1)
+            cond, uncond = run_batched(self.model, *pos, passes)
         else:
+            _count(2, 2)
             cond = self.model(*pos)
-            other = self.model(modality(video, other_pass.video_context, sigma),
-                               modality(audio, other_pass.audio_context, sigma),
-                               BatchPerturbations.same(other_pass.perturbations, video.latent.shape[0])
-                               if other_pass.perturbations else None)
-        return tuple(c if c is None else c + self.guider.delta(c, o) for c, o in zip(cond, other))
+            uncond = self.model(modality(video, self.negative_contexts[0], sigma),
+                                modality(audio, self.negative_contexts[1], sigma))
+        return tuple(c if c is None else c + self.guider.delta(c, u) for c, u in zip(cond, uncond))
 
 
 class MultiModalGuidedDenoiser:
@@ -154,10 +157,12 @@ class MultiModalGuidedDenoiser:
             ag = MultiModalGuider(MultiModalGuiderParams(skip_step=vg.params.skip_step))
         skip_v, skip_a = vg.skips(step_index), ag.skips(step_index)
         if skip_v and skip_a:
+            _count(0, 0)
             return self.last
         pos_v = modality(video, self.contexts[0], sigma, enabled=not skip_v)
         pos_a = modality(audio, self.contexts[1], sigma, enabled=not skip_a)
         passes = self._passes(audio, vg, ag)
+        calls, forwards = self.calls, self.forwards
         if should_batch(self.batch_passes, pos_v, pos_a, list(passes.values()), _model_width(self.model)):
             self.calls += len(passes)
             self.forwards += 1
@@ -170,6 +175,7 @@ class MultiModalGuidedDenoiser:
             for name in ("ptb", "iso"):
                 if name in passes:
                     results[name] = self._run(pos_v, pos_a, list(passes[name].perturbations))
+        _count(self.calls - calls, self.forwards - forwards)
         cond_v, cond_a = results["cond"]
         neg, ptb, iso = (results.get(name, (0.0, 0.0)) for name in ("neg", "ptb", "iso"))
         if (vg.needs_isolated() or ag.needs_isolated()) and audio is None:

@@ -1,10 +1,10 @@
 """Guidance: combine the positive (conditioned) x0 prediction with extra passes of the transformer.
 
-Single-delta guiders (``CFGGuider``, ``CFGStarGuider``, ``STGGuider``, ``APGGuider``) return
-``delta(cond, other)`` that is added to ``cond``; ``needs`` says which extra pass supplies ``other``:
-``"negative"`` (negative prompt) or ``"perturbed"`` (STG in ``blocks``). ``MultiModalGuider`` is the LTX-2
-audio-video guider (CFG + STG + modality isolation + rescale) with ``MultiModalGuiderSchedule`` for
-sigma-dependent parameters. Formulas and defaults are those of ltx-core 1.0.0.
+Single-delta guiders (``CFGStarGuider``, ``APGGuider``) return ``delta(cond, uncond)``, added to ``cond``; the
+negative-prompt pass supplies ``uncond``. ``MultiModalGuider`` is the LTX-2 audio-video guider (CFG + STG +
+modality isolation + rescale) of one modality's values, ``MultiModalGuiderParams`` (the one record of them: the
+``guider`` group's keys are its fields), with ``MultiModalGuiderSchedule`` for sigma-dependent parameters.
+Formulas and defaults are those of ltx-core 1.0.0.
 """
 
 from __future__ import annotations
@@ -31,29 +31,11 @@ def projection_coef(to_project: mx.array, onto: mx.array) -> mx.array:
 
 
 @dataclass(frozen=True)
-class CFGGuider:
-    """Classifier-free guidance: ``delta = (scale - 1) * (cond - uncond)``; scale 1 disables it."""
-
-    scale: float = 3.0
-    needs = "negative"
-
-    def __post_init__(self):
-        object.__setattr__(self, "scale", check.real("scale", self.scale))
-
-    def enabled(self) -> bool:
-        return self.scale != 1.0
-
-    def delta(self, cond: mx.array, uncond: mx.array) -> mx.array:
-        return (self.scale - 1) * (cond - uncond)
-
-
-@dataclass(frozen=True)
 class CFGStarGuider:
     """CFG with the negative prediction rescaled onto the positive one (CFG-star):
     ``delta = (scale - 1) * (cond - projection_coef(cond, uncond) * uncond)``."""
 
     scale: float = 3.0
-    needs = "negative"
 
     def __post_init__(self):
         object.__setattr__(self, "scale", check.real("scale", self.scale))
@@ -66,26 +48,6 @@ class CFGStarGuider:
 
 
 @dataclass(frozen=True)
-class STGGuider:
-    """Spatio-temporal guidance: ``delta = scale * (cond - perturbed)``, where the perturbed pass replaces
-    self-attention by its value path in ``blocks`` (None: every block; both modalities); scale 0 disables it."""
-
-    scale: float = 1.0
-    blocks: tuple[int, ...] | None = (29,)
-    needs = "perturbed"
-
-    def __post_init__(self):
-        object.__setattr__(self, "scale", check.real("scale", self.scale))
-        object.__setattr__(self, "blocks", _blocks("blocks", self.blocks, self.scale != 0.0))
-
-    def enabled(self) -> bool:
-        return self.scale != 0.0
-
-    def delta(self, cond: mx.array, perturbed: mx.array) -> mx.array:
-        return self.scale * (cond - perturbed)
-
-
-@dataclass(frozen=True)
 class APGGuider:
     """Adaptive projected guidance (ltx-core ``LtxAPGGuider``): ``g = cond - uncond``, optionally
     ``g *= min(1, norm_threshold / |g|)`` (L2 over the last three axes); ``g_par = projection_coef(g, cond) *
@@ -94,7 +56,6 @@ class APGGuider:
     scale: float = 3.0
     eta: float = 1.0
     norm_threshold: float = 0.0
-    needs = "negative"
 
     def __post_init__(self):
         object.__setattr__(self, "scale", check.real("scale", self.scale))
@@ -116,7 +77,9 @@ class APGGuider:
 
 @dataclass(frozen=True)
 class MultiModalGuiderParams:
-    """One modality's guidance strengths (ltx-core defaults: no guidance).
+    """One modality's guidance values, the one record of them (ltx-core defaults: no guidance). The ``guider``
+    group's keys are these fields (video at the top level, audio under ``audio``), as far as the chosen guider
+    reads them (``ltx2.sampling.guidance``).
 
     cfg_scale: prompt adherence (1 = off); stg_scale: STG strength (0 = off) on ``stg_blocks`` (None: all);
     rescale_scale in [0, 1]: how much the guided prediction's std is pulled back to the positive one's;

@@ -12,7 +12,7 @@ def test_diff_of_runs_and_of_a_sweep(cli):
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["key", a.name, b.name]
     keys = [line.split()[0] for line in lines[1:-1]]
-    assert keys[0] == "@guider" and "seed" in keys and "guider.kind" in keys
+    assert keys[0] == "@guider" and "seed" in keys and "guider.cfg_scale" in keys
     assert "width" not in keys and "prompt" not in keys  # equal values are left out
     assert lines[-1].startswith(f"{len(keys)} differing of ") and lines[-1].endswith("across 2 runs")
 

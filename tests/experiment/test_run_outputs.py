@@ -105,11 +105,36 @@ def test_image_to_video_and_distilled(cli, tmp_path):
     assert frames.shape == (9, 64, 128, 3)
 
 
+# choice -> (denoiser calls, transformer passes per call) on the tiny model (4 steps). The default run: Euler and
+# guider=multimodal, 4 calls of 4 passes (positive, negative, STG, audio<->video isolated).
+CHOICES = {
+    "pipeline.sampler=heun": (7, 4),  # two calls per step, the last step (to sigma 0) an Euler one
+    "pipeline.sampler=res2s": (9, 4),  # two calls per step, then x0 at sigma 0
+    "guider=none": (4, 1),
+    "guider=cfg": (4, 2),
+    "guider=cfg_star": (4, 2),
+    "guider=apg": (4, 2),
+    "guider=stg": (4, 3),
+    "guider=hq": (4, 3),  # no STG
+    "scheduler=linear_quadratic": (4, 4),  # same step count, other sigmas
+    "scheduler=distilled": (8, 4),  # its 8 fixed sigmas
+}
+
+
 @pytest.mark.slow
-def test_every_sampler_and_guider(cli):
-    for overrides in (["pipeline.sampler=heun"], ["pipeline.sampler=res2s"], ["guider=none"], ["guider=cfg_star"],
-                      ["guider=apg"], ["guider=stg"], ["scheduler=linear_quadratic"], ["scheduler=distilled"]):
-        _one_run(cli, *overrides, "num_frames=9")
+def test_every_sampler_and_guider_changes_what_it_should(cli):
+    """Each choice changes the transformer passes it should (process.counts of the run record) and the output."""
+    default, _ = _one_run(cli, "num_frames=9", "output.save_latents=true")
+    base = cli.record(default)
+    counts = base["process"]["counts"]
+    assert (counts["denoise:calls"], counts["transformer:passes"]) == (4, 16)
+    for choice, (calls, per_call) in CHOICES.items():
+        run_dir, _ = _one_run(cli, choice, "num_frames=9", "output.save_latents=true")
+        record = cli.record(run_dir)
+        assert record["overrides"][0] == choice
+        counts = record["process"]["counts"]
+        assert (counts["denoise:calls"], counts["transformer:passes"]) == (calls, calls * per_call), choice
+        assert record["outputs"]["latents"]["sha256"] != base["outputs"]["latents"]["sha256"], choice
 
 
 def test_sweep_keeps_the_model_warm(cli):

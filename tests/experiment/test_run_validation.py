@@ -25,7 +25,7 @@ def image(tmp_path):
 
 HYDRA_CASES = {
     "unknown_option": (["guider=stgg"], ["Could not find 'guider/stgg'", "Available options in 'guider'"]),
-    "misspelt_key": (["guider.cfg_scal=3"], ["Could not override 'guider.cfg_scal'", "Key 'cfg_scal' not in 'GuiderSchema'"]),
+    "misspelt_key": (["guider.cfg_scal=3"], ["Could not override 'guider.cfg_scal'", "Key 'cfg_scal' not in 'MultiModalSchema'"]),
     "wrong_type": (["seed=abc"], ["Value 'abc' of type 'str' could not be converted to Integer", "seed"]),
     "wrong_type_in_group": (["guider.cfg_scale=high"], ["could not be converted to Float", "cfg_scale"]),
 }

@@ -45,7 +45,7 @@ from ltx2.conditioning.reference_video import ReferenceVideoConditioning
 from ltx2.loading.model_set import ModelSet
 from ltx2.pipelines.contract import Job
 from ltx2.pipelines.ic_lora import ICLoraPipeline, downscale_factor
-from ltx2.sampling.guidance import Guidance
+from ltx2.sampling.guidance import NoGuidance
 from ltx2.sampling.latent_state import VideoLatentShape, initial_video_state
 from ltx2.sampling.schedulers import DistilledScheduler
 from ltx2.tiny.loras import write_tiny_ic_lora
@@ -196,7 +196,7 @@ def test_ic_lora_pipeline_matches_reference(files, case):
                       loras=((lora, 1.0),))
     job = Job(models=models, prompt="a dancer on a stage", negative_prompt="", seed=10, width=c["width"],
               height=c["height"], num_frames=num_frames, fps=24.0, scheduler=DistilledScheduler(stage=1),
-              guidance=Guidance(kind="none"), conditioning=conditioning, pipeline=ICLoraPipeline(c["skip"]))
+              guidance=NoGuidance(), conditioning=conditioning, pipeline=ICLoraPipeline(c["skip"]))
     conditioning.validate(num_frames, 24.0)
     job.pipeline.check_job(models, conditioning, job.width, job.height, num_frames)
     result = job.pipeline(job)
@@ -245,7 +245,7 @@ def test_reference_video_steers_the_result(files):
         models = ModelSet(name="tiny", checkpoint=str(tiny / "tiny-ltx2.3.safetensors"),
                           gemma_root=str(tiny / "tiny-gemma"), dtype="float32", loras=((str(files["ic1"]), 1.0),))
         job = Job(models=models, prompt="a dancer on a stage", negative_prompt="", seed=10, width=128, height=64,
-                  num_frames=9, fps=24.0, scheduler=None, guidance=Guidance(kind="none"), pipeline=ICLoraPipeline(True),
+                  num_frames=9, fps=24.0, scheduler=None, guidance=NoGuidance(), pipeline=ICLoraPipeline(True),
                   conditioning=ReferenceVideoConditioning(str(files["video"]), attention_strength=attention))
         outs.append(to_numpy(job.pipeline(job).latents["video"]))
     assert np.abs(outs[0] - outs[1]).max() > 1e-2

@@ -42,7 +42,7 @@ from ltx2.pipelines.contract import Job
 from ltx2.pipelines.distilled import DistilledPipeline
 from ltx2.pipelines.one_stage import OneStagePipeline
 from ltx2.pipelines.two_stage import TwoStagePipeline
-from ltx2.sampling.guidance import Guidance
+from ltx2.sampling.guidance import MultiModal
 from ltx2.sampling.schedulers import LTX2Scheduler
 
 COSINE, MAX_ABS = 0.9999, 1e-3  # acceptance of issue 8
@@ -70,7 +70,7 @@ def models(tiny: Path, version: str = "ltx2.3") -> ModelSet:
 
 def make_job(tiny, pipeline, conditioning=None, width=96, height=64, num_frames=17, fps=24.0, steps=3,
              version="ltx2.3") -> Job:
-    guidance = Guidance(kind="multimodal", **VIDEO, audio=AUDIO)
+    guidance = MultiModal(**VIDEO, audio=AUDIO)
     return Job(models=models(tiny, version), prompt="a red fox in the snow", negative_prompt="blurry, low quality",
                seed=10, width=width, height=height, num_frames=num_frames, fps=fps,
                scheduler=LTX2Scheduler(steps), guidance=guidance, conditioning=conditioning or NoConditioning(),

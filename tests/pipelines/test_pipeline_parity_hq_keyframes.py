@@ -44,7 +44,7 @@ from ltx2.conditioning.keyframes import KeyframesConditioning
 from ltx2.pipelines.keyframe_interpolation import KeyframeInterpolationPipeline
 from ltx2.pipelines.one_stage import OneStagePipeline
 from ltx2.pipelines.two_stage_hq import TwoStageHQPipeline
-from ltx2.sampling.guidance import Guidance
+from ltx2.sampling.guidance import MultiModal
 from ltx2.sampling.loops import seeded_res2s_noise
 
 CPU, F32 = torch.device("cpu"), torch.float32
@@ -111,7 +111,7 @@ def test_two_stage_hq_matches_reference(tiny, image, second_image, mode):
     res_2s in both stages; keyframes: image at frame 0 replaces latent frame 0, the one at frame 16 is appended."""
     conditioning = keyframes(image, second_image) if mode == "keyframes" else None
     job = make_job(tiny, TwoStageHQPipeline(), conditioning, steps=3, **SIZE)
-    job = replace(job, guidance=Guidance(kind="multimodal", **HQ_VIDEO, audio=HQ_AUDIO))
+    job = replace(job, guidance=MultiModal(**HQ_VIDEO, audio=HQ_AUDIO))
     result = job.pipeline(job)
     v_pos, a_pos, v_neg, a_neg = contexts(job, negative=True)
     lora = job.models.distilled_lora

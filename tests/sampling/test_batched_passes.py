@@ -8,15 +8,15 @@ from test_loops import AUDIO, VIDEO, CountingModel, contexts, noised_states
 from ltx2.models.transformer import X0Model
 from ltx2.models.transformer.load import load_transformer
 from ltx2.sampling import (
-    CFGGuider,
+    APGGuider,
+    CFGStarGuider,
     GuidedDenoiser,
     LTX2Scheduler,
     MultiModalGuidedDenoiser,
     MultiModalGuiderParams,
-    STGGuider,
     batched_passes,
 )
-from ltx2.sampling.guidance import Guidance
+from ltx2.sampling.guidance import CFG, MultiModal
 from ltx2.tiny.checkpoint import write_tiny_checkpoint
 
 TOL = 2e-6  # absolute, per pass, on x0 of unit scale: the batched call differs only in matmul rounding (7e-7 seen)
@@ -70,7 +70,7 @@ def test_single_delta_denoisers_batched_equal_sequential(model):
     v_pos, a_pos, v_neg, a_neg = contexts("ltx2")
     video, audio = noised_states()
     sigmas = LTX2Scheduler(3).sigmas()
-    for guider in (CFGGuider(4.0), STGGuider(1.0, (1,))):
+    for guider in (CFGStarGuider(4.0), APGGuider(4.0, eta=0.5)):
         out = {mode: GuidedDenoiser(x0_model, guider, v_pos, a_pos, v_neg, a_neg, batch_passes=mode)(
             video, audio, sigmas, 0) for mode in ("false", "true")}
         assert _diff(out["true"], out["false"]) <= GUIDED_TOL
@@ -110,12 +110,12 @@ def test_auto_batches_small_calls_and_not_beyond_memory(model, monkeypatch):
 @pytest.mark.parametrize("value,expected", [("auto", "auto"), (True, "true"), ("False", "false"), ("true", "true")])
 def test_batch_mode_values(value, expected):
     assert batched_passes.batch_mode(value) == expected
-    assert Guidance("multimodal", batch_passes=value).batch_passes == expected
+    assert MultiModal(batch_passes=value).batch_passes == expected
 
 
 def test_bad_batch_mode_names_value_and_fix():
     with pytest.raises(ValueError, match=r"guider.batch_passes='sometimes' must be one of auto, true, false"):
-        Guidance("cfg", cfg_scale=3.0, batch_passes="sometimes")
+        CFG(cfg_scale=3.0, batch_passes="sometimes")
 
 
 def test_estimated_bytes_grows_with_passes():

@@ -10,21 +10,19 @@ from omegaconf import OmegaConf
 from ltx2.errors import ConfigError
 from ltx2.sampling import (
     APGGuider,
-    CFGGuider,
+    CFGStarGuider,
     DistilledScheduler,
     LinearQuadraticScheduler,
     LTX2Scheduler,
     MultiModalGuiderParams,
     MultiModalGuiderSchedule,
-    STGGuider,
 )
 
 YAML = """
 scheduler: {_target_: ltx2.sampling.LTX2Scheduler, steps: 30, terminal: 0.1}
 linear_quadratic: {_target_: ltx2.sampling.LinearQuadraticScheduler, steps: 8}
 distilled: {_target_: ltx2.sampling.DistilledScheduler, stage: 2}
-cfg: {_target_: ltx2.sampling.CFGGuider, scale: 3.0}
-stg: {_target_: ltx2.sampling.STGGuider, scale: 1.0, blocks: [28]}
+cfg_star: {_target_: ltx2.sampling.CFGStarGuider, scale: 3.0}
 apg: {_target_: ltx2.sampling.APGGuider, scale: 3.0, eta: 1.0, norm_threshold: 0.0}
 video: {_target_: ltx2.sampling.MultiModalGuiderParams, cfg_scale: 3.0, stg_scale: 1.0, stg_blocks: [29],
         rescale_scale: 0.7, modality_scale: 3.0, skip_step: 0}
@@ -42,8 +40,7 @@ def test_every_class_instantiates_from_yaml():
     assert isinstance(built["scheduler"], LTX2Scheduler) and built["scheduler"].sigmas().shape == (31,)
     assert isinstance(built["linear_quadratic"], LinearQuadraticScheduler)
     assert isinstance(built["distilled"], DistilledScheduler) and built["distilled"].steps == 3
-    assert isinstance(built["cfg"], CFGGuider) and isinstance(built["apg"], APGGuider)
-    assert isinstance(built["stg"], STGGuider) and built["stg"].blocks == (28,)
+    assert isinstance(built["cfg_star"], CFGStarGuider) and isinstance(built["apg"], APGGuider)
     assert isinstance(built["video"], MultiModalGuiderParams) and built["video"].stg_blocks == (29,)
     schedule = built["by_sigma"]
     assert isinstance(schedule, MultiModalGuiderSchedule)
