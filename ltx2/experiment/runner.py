@@ -16,7 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ltx2.experiment import planner
+from ltx2.experiment import planner, request
 from ltx2.experiment import validation as v
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
 
@@ -151,6 +151,7 @@ def _flat(node: Any, prefix: str = "") -> dict:
 # -- validation -------------------------------------------------------------------------------------------------
 def prepare(cfg: DictConfig) -> Job:
     """Every check that needs no weights, in the order a user would fix things. Raises RunConfigError."""
+    cfg = request.fill_in(cfg)  # inputs named with an example; the suggested size fitted to the pipeline
     v.check_raw(cfg)
     v.check_output_root("paths.output_root", cfg.paths.output_root)
     v.check_model_quantization(cfg.model)
@@ -288,7 +289,8 @@ def _record_fields(cfg: DictConfig, hydra_cfg, job: Job) -> dict:
     return {
         "seed": job.seed, "overrides": list(hydra_cfg.overrides.task), "choices": choices,
         "prompt": job.prompt, "negative_prompt": job.negative_prompt,
-        "request": {"width": job.width, "height": job.height, "num_frames": job.num_frames, "fps": job.fps},
+        "request": {"width": job.width, "height": job.height, "num_frames": job.num_frames, "fps": job.fps,
+                    "adapted": request.recorded(cfg)},
         "environment": environment(), "git": git_state(),
         "weights": {name: weight_fingerprint(path) for name, path in job.models.weight_files().items()},
     }
