@@ -103,12 +103,10 @@ def adaptations(cfg: DictConfig) -> list[Adaptation]:
 INPUTS = {
     "image": {"conditioning.path": ("photo.png", "the image the video starts from (PNG or JPEG)")},
     "audio": {"conditioning.path": ("voice.wav", "the sound the video follows (WAV; other formats via ffmpeg)")},
-    "reference_video": {"conditioning.path": ("control.mp4", "the control video (pose, depth, edges) the IC-LoRA "
-                                              "follows")},
+    "reference_video": {"conditioning.path": ("control.mp4", "the control video (pose, depth, edges) to follow")},
     "source_video": {"conditioning.path": ("clip.mp4", "the clip to retake"),
-                     "conditioning.end_time": ("0.5", "where the retaken range [start_time, end_time) ends, in "
-                                               "seconds within the clip")},
-    "keyframes": {"conditioning.images": (None, "the images to pass through, each at its frame")},
+                     "conditioning.end_time": ("0.5", "the end of the range to retake, in seconds")},
+    "keyframes": {"conditioning.images": (None, "the images the video passes through, each at its frame")},
 }
 CONDITIONING_OPTIONS = {"NoConditioning": "none", "ImageConditioning": "image", "AudioConditioning": "audio",
                         "ReferenceVideoConditioning": "reference_video", "SourceVideoConditioning": "source_video",
@@ -126,13 +124,13 @@ def check_inputs(cfg: DictConfig) -> None:
     if needed and option == "none":
         name = _choice("pipeline", pipeline.__name__)
         what = next(iter(INPUTS[needed].values()))[1]
-        raise ConfigError("conditioning", "none", f"pipeline={name} needs an input: {what}",
+        raise ConfigError("conditioning", "none", f"pipeline={name} needs conditioning={needed}: {what}",
                           f"add conditioning={needed} {example(needed, cfg)}")
     only = getattr(_class(raw.get("conditioning")), "PIPELINE", None)  # audio, reference_video, source_video
     with_pipeline = f" pipeline={only}" if only and needed != option else ""
     for key, (_, what) in INPUTS.get(option, {}).items():
         if OmegaConf.is_missing(cfg.conditioning, key.split(".", 1)[1]):
-            raise ConfigError(key, "???", f"conditioning={option} needs {what}",
+            raise ConfigError(key, "???", f"is required by conditioning={option}: {what}",
                               f"set {example(option, cfg, only=key)}{with_pipeline}")
 
 
