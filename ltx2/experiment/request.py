@@ -69,11 +69,12 @@ def fill_in(cfg: DictConfig) -> DictConfig:
 
 
 def recorded(cfg: DictConfig) -> dict:
-    """``request.adapted`` of the run record: {key: {suggested, used, rule}} (empty when nothing was adapted)."""
+    """For the run record's ``request``: {"adapted": {key: {suggested, used, rule}}}, or {} when nothing was."""
     try:
-        return {c.key: c.as_dict() for c in adaptations(cfg)}
+        changes = adaptations(cfg)
     except (ConfigError, OmegaConfBaseException):
         return {}
+    return {"adapted": {c.key: c.as_dict() for c in changes}} if changes else {}
 
 
 def adaptations(cfg: DictConfig) -> list[Adaptation]:

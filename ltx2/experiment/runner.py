@@ -290,7 +290,7 @@ def _record_fields(cfg: DictConfig, hydra_cfg, job: Job) -> dict:
         "seed": job.seed, "overrides": list(hydra_cfg.overrides.task), "choices": choices,
         "prompt": job.prompt, "negative_prompt": job.negative_prompt,
         "request": {"width": job.width, "height": job.height, "num_frames": job.num_frames, "fps": job.fps,
-                    "adapted": request.recorded(cfg)},
+                    **request.recorded(cfg)},
         "environment": environment(), "git": git_state(),
         "weights": {name: weight_fingerprint(path) for name, path in job.models.weight_files().items()},
     }

@@ -76,7 +76,7 @@ def test_every_pipeline_runs_with_defaults(examples, pipeline):
     proc = cli(*overrides)
     assert proc.returncode == 0, proc.stderr
     frames, record = _video_and_record(cli)
-    adapted = record["request"]["adapted"]
+    adapted = record["request"].get("adapted", {})  # present when something was adapted
     if pipeline in TWO_STAGE:
         assert frames.shape == (17, 64, 128, 3)
         assert adapted["width"] == {"suggested": 96, "used": 128, "rule": f"pipeline={pipeline} takes multiples of 64"}
