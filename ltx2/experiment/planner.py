@@ -32,8 +32,9 @@ from ltx2.models.vocoder.load import PREFIX as VOCODER_PREFIX
 
 GIB = 2**30
 # Measured on the tiny default run (MLX 0.32 CPU, Linux): what the pipelines import and allocate beyond the
-# process at plan time (video writer, tqdm, model modules, MLX's allocator and thread pools).
-RUNTIME_OVERHEAD = 170 * 2**20
+# process at plan time (video writer, tqdm, model modules, MLX's allocator and thread pools). 130 MiB since the
+# op seam (the CPU backend owns fewer scratch buffers): tiny run +11..15%, mid-size +1% (was +22..26% / +5%).
+RUNTIME_OVERHEAD = 130 * 2**20
 _TEXT_IN_TRANSFORMER = (VIDEO_CONNECTOR_PREFIX, AUDIO_CONNECTOR_PREFIX)
 
 

@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ltx2.errors import ConfigError
-from ltx2.experiment import planner
+from ltx2.experiment import planner, request
 from ltx2.experiment import validation as v
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
 from ltx2.pipelines.contract import Job
@@ -122,6 +122,7 @@ def prepare(cfg: DictConfig) -> Job:
     """The job of ``cfg``, checked before any weight loads: check the raw config, build the objects (files
     resolved, nothing loaded), check them in the order a user would fix things, then plan its memory (over
     budget: refused). Raises ConfigError."""
+    cfg = request.fill_in(cfg)  # inputs named with an example; the suggested size fitted to the pipeline
     v.check_config(cfg)
     job, cfg = build(cfg)
     validate(job, cfg)
@@ -245,7 +246,8 @@ def _record_fields(cfg: DictConfig, hydra_cfg, job: Job) -> dict:
     return {
         "seed": job.seed, "overrides": list(hydra_cfg.overrides.task), "choices": choices,
         "prompt": job.prompt, "negative_prompt": job.negative_prompt,
-        "request": {"width": job.width, "height": job.height, "num_frames": job.num_frames, "fps": job.fps},
+        "request": {"width": job.width, "height": job.height, "num_frames": job.num_frames, "fps": job.fps,
+                    **request.recorded(cfg)},
         "environment": environment(), "git": git_state(),
         "weights": {name: weight_fingerprint(path) for name, path in job.models.weight_files().items()},
     }

@@ -32,3 +32,22 @@ def write_tiny_ic_lora(path: str | os.PathLike, version: str = "ltx2.3", seed: i
     extra = {} if reference_downscale_factor is None else {
         "reference_downscale_factor": str(reference_downscale_factor)}
     return write_tiny_lora(path, version, seed, rank, extra)
+
+
+def stand_in(folder: str | os.PathLike, filename: str, version: str = "ltx2.3", ic_lora: bool = False) -> Path:
+    """The tiny stand-in a tiny model uses for the official LoRA file ``filename`` (a camera-control LoRA, or an
+    IC-LoRA with ``reference_downscale_factor`` 1), written under ``folder`` on first use. Its numbers follow from
+    the file name, so two presets get two different LoRAs and a second run gets the same one."""
+    import zlib
+
+    path = Path(folder) / f"loras-{version}" / filename
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        seed = zlib.crc32(filename.encode()) % 10_000
+        partial = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # atomic: sweeps may race
+        if ic_lora:
+            write_tiny_ic_lora(partial, version, seed=seed)
+        else:
+            write_tiny_lora(partial, version, seed=seed)
+        os.replace(partial, path)
+    return path

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = ("model", "pipeline", "scheduler", "guider", "conditioning", "prompts", "experiment", "debug")
+GROUPS = ("model", "pipeline", "scheduler", "guider", "conditioning", "prompts", "experiment", "debug", "size")
 
 
 def options(group: str) -> list[str]:
@@ -49,3 +49,60 @@ def test_model_defaults_follow_the_model():
     assert (tiny.width, tiny.num_frames, tiny.scheduler.steps) == (96, 17, 4)
     assert (dev.width, dev.height, dev.num_frames, dev.scheduler.steps) == (768, 512, 121, 30)
     assert list(dev.guider.stg_blocks) == [28] and list(_compose(["model=ltx2_19b_dev"]).guider.stg_blocks) == [29]
+
+
+# The values every preset resolved to before conf/ was deduplicated (model family bases in conf/model/family/, the
+# experiments' size in conf/size/): the dedupe changed no value.
+HF = "hf://Lightricks/"
+GEMMA = "hf://google/gemma-3-12b-it-qat-q4_0-unquantized"
+FAMILIES = {
+    "ltx2_19b": {"spatial_upsampler": HF + "LTX-2/ltx-2-spatial-upscaler-x2-1.0.safetensors",
+                 "distilled_lora": HF + "LTX-2/ltx-2-19b-distilled-lora-384.safetensors", "steps": 40, "stg": [29]},
+    "ltx2_3_22b": {"spatial_upsampler": HF + "LTX-2.3/ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
+                   "distilled_lora": HF + "LTX-2.3/ltx-2.3-22b-distilled-lora-384.safetensors", "steps": 30,
+                   "stg": [28]},
+}
+CHECKPOINTS = {
+    "ltx2_19b_dev": "LTX-2/ltx-2-19b-dev", "ltx2_19b_dev_fp8": "LTX-2/ltx-2-19b-dev-fp8",
+    "ltx2_19b_distilled": "LTX-2/ltx-2-19b-distilled", "ltx2_19b_distilled_fp8": "LTX-2/ltx-2-19b-distilled-fp8",
+    "ltx2_3_22b_dev": "LTX-2.3/ltx-2.3-22b-dev", "ltx2_3_22b_dev_fp8": "LTX-2.3-fp8/ltx-2.3-22b-dev-fp8",
+    "ltx2_3_22b_distilled": "LTX-2.3/ltx-2.3-22b-distilled",
+    "ltx2_3_22b_distilled_fp8": "LTX-2.3-fp8/ltx-2.3-22b-distilled-fp8",
+}
+
+
+@pytest.mark.parametrize("model", sorted(CHECKPOINTS))
+def test_real_model_presets_resolve_as_before(model):
+    family = FAMILIES["ltx2_19b" if "19b" in model else "ltx2_3_22b"]
+    cfg = OmegaConf.to_container(_compose([f"model={model}"]).model, resolve=True)
+    assert cfg == {
+        "_target_": "ltx2.loading.model_set.ModelSet", "name": model,
+        "checkpoint": f"{HF}{CHECKPOINTS[model]}.safetensors", "gemma_root": GEMMA,
+        "spatial_upsampler": family["spatial_upsampler"],
+        "distilled_lora": None if "distilled" in model else family["distilled_lora"],
+        "dtype": "bfloat16", "tiny": False, "quantize": None, "quantize_group_size": 64,
+        "suggested": {"width": 768, "height": 512, "num_frames": 121, "fps": 24.0, "steps": family["steps"],
+                      "stg_blocks": family["stg"]}}
+    assert options("model") == sorted([*CHECKPOINTS, "tiny"])  # the family bases are not options
+
+
+EXPERIMENT_SIZES = {"two_stage": (1536, 1024), "distilled": (1536, 1024), "keyframe_interpolation": (1536, 1024),
+                    "two_stage_hq": (1920, 1088)}
+INPUTS = {"keyframe_interpolation": ["conditioning.images=[{path: /x.png, frame_idx: 0}]"]}
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENT_SIZES))
+def test_experiment_sizes_resolve_as_before(experiment):
+    for model in ("tiny", "ltx2_3_22b_dev"):
+        cfg = _compose([f"experiment={experiment}", f"model={model}", *INPUTS.get(experiment, [])])
+        assert (cfg.width, cfg.height, cfg.num_frames, cfg.fps) == (*EXPERIMENT_SIZES[experiment], 121, 24.0)
+    steps = _compose([f"experiment={experiment}", "model=ltx2_3_22b_dev", *INPUTS.get(experiment, [])]).scheduler.steps
+    assert steps == (15 if experiment == "two_stage_hq" else 30)
+    small = _compose([f"experiment={experiment}", "size=suggested", *INPUTS.get(experiment, [])])
+    assert (small.width, small.height, small.num_frames) == (96, 64, 17)  # adapted to the pipeline when run
+
+
+def test_distilled_files_say_what_kind_of_thing_they_are():
+    for group, kind in (("pipeline", "PIPELINE"), ("scheduler", "SCHEDULER"), ("experiment", "EXPERIMENT")):
+        text = (CONF / group / "distilled.yaml").read_text()
+        assert f"# {group}=distilled: a" in text and kind in text.split("\n")[1 if group == "experiment" else 0]

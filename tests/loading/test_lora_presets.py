@@ -1,6 +1,8 @@
 """LoRA presets (conf/lora/): the official camera-control LoRAs and IC-LoRAs by name, resolved through the Hugging
-Face cache like the models (here: a temporary cache holding tiny LoRA files under the official repo and file names),
-several at once with per-LoRA strengths, and the camera_loras sweep, which reuses the base weights."""
+Face cache like the models (here: a temporary cache holding tiny LoRA files under the official repo and file names;
+``model.tiny=false`` makes the tiny files stand for a real model, which reads the cache), several at once with
+per-LoRA strengths; on the tiny model itself, tiny stand-ins written on first use; and the camera_loras sweep, which
+reuses the base weights."""
 
 import json
 from pathlib import Path
@@ -52,7 +54,7 @@ def test_presets_name_official_files(name):
 
 def test_two_presets_with_strengths_from_the_hub_cache(cli, hub):
     proc = cli("lora=[camera_dolly_in,camera_jib_up]", "lora.camera_dolly_in.strength=0.6", "debug=default",
-               "output.save_latents=true")
+               "output.save_latents=true", "model.tiny=false")
     assert proc.returncode == 0, proc.stderr
     run_dir = cli.run_dirs()[-1]
     record = cli.record(run_dir)
@@ -65,7 +67,8 @@ def test_two_presets_with_strengths_from_the_hub_cache(cli, hub):
     saved = (run_dir / "resolved_config.yaml").read_text()
     assert "strength: 0.6" in saved and "strength: 1.0" in saved
     # the strength reaches the weights: another strength, another video
-    proc = cli("lora=[camera_dolly_in,camera_jib_up]", "lora.camera_dolly_in.strength=1.0", "debug=default")
+    proc = cli("lora=[camera_dolly_in,camera_jib_up]", "lora.camera_dolly_in.strength=1.0", "debug=default",
+               "model.tiny=false")
     assert proc.returncode == 0, proc.stderr
     other = cli.record(cli.run_dirs()[-1])
     assert other["outputs"]["video"]["sha256"] != record["outputs"]["video"]["sha256"]
@@ -75,10 +78,30 @@ def test_missing_preset_file_names_the_fetch_command(cli, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    proc = cli("lora=[camera_static]", "debug=default")
+    proc = cli("lora=[camera_static]", "debug=default", "model.tiny=false")
     assert proc.returncode == 2, proc.stderr
     assert "lora.camera_static.path" in proc.stderr and "ltx2.download" in proc.stderr
     assert "Lightricks/LTX-2-19b-LoRA-Camera-Control-Static" in proc.stderr and not cli.files()
+
+
+def test_tiny_model_uses_tiny_stand_ins(cli, tmp_path, monkeypatch):
+    """The README's camera-LoRA example on the default model, with an empty Hugging Face cache: each preset maps to a
+    tiny stand-in under the tiny model's folder (another file per preset, the same file next time), recorded."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    videos = []
+    for lora in ("example_camera_dolly_in", "camera_jib_up", "example_camera_dolly_in"):
+        proc = cli(f"lora=[{lora}]", "debug=default")
+        assert proc.returncode == 0, proc.stderr
+        record = cli.record(cli.run_dirs()[-1])
+        adapted = record["request"]["adapted"][f"lora.{lora}.path"]
+        assert adapted["suggested"] == _preset(lora)["path"] and adapted["rule"].startswith("a tiny model uses")
+        name = parse(adapted["suggested"]).filename
+        assert adapted["used"] == str(cli.cache / "tiny" / "loras-ltx2.3" / name)
+        assert record["weights"][f"lora:{name}"]["path"] == adapted["used"]
+        videos.append(record["outputs"]["video"]["sha256"])
+    assert videos[0] != videos[1] and videos[0] == videos[2]
 
 
 @pytest.mark.slow

@@ -73,5 +73,5 @@ def test_experiment_a2v_composes_and_runs(cli, tmp_path):
     record = cli.record(cli.run_dirs()[-1])
     assert record["choices"]["pipeline"] == "a2v" and record["choices"]["conditioning"] == "audio"
     assert "denoise_stage_2" in record["phases"]
-    proc = cli("experiment=a2v", f"conditioning.path={tone}")  # tiny's 96 px width: refused, nothing written
+    proc = cli("experiment=a2v", f"conditioning.path={tone}", "width=96")  # a given 96 px width: refused
     assert proc.returncode == 2 and "multiple of 64" in proc.stderr

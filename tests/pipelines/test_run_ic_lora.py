@@ -62,7 +62,7 @@ REFUSALS = {
     "reference without ic_lora": (("conditioning=reference_video", "conditioning.path={ref}"),
                                   "drives pipeline=ic_lora only"),
     "no IC-LoRA": (("pipeline=ic_lora", "conditioning=reference_video", "conditioning.path={ref}", "width=128",
-                    "height=64", "num_frames=9"), "needs an IC-LoRA"),
+                    "height=64", "num_frames=9", "model.tiny=false"), "needs an IC-LoRA"),  # tiny: a stand-in
     "missing file": (("conditioning.path=/no/such/ref.mp4",), "does not exist"),
     "undecodable file": (("conditioning.path={junk}",), "cannot be decoded"),
     "frames not 8k+1": (("conditioning.path={ref10}", "num_frames=17"), "8k+1"),

@@ -67,7 +67,7 @@ def test_refusals_before_loading(cli, images, tmp_path):
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("not an image")
     cases = [
-        (("pipeline=keyframe_interpolation", *TINY), "needs images"),
+        (("pipeline=keyframe_interpolation", *TINY), "needs conditioning=keyframes"),
         (("experiment=keyframe_interpolation", *TINY), "conditioning.images"),
         (("experiment=keyframe_interpolation", *TINY, _images(dict(path=images[0], frame_idx=9))),
          "conditioning.images[0].frame_idx=9"),
