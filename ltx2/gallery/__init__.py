@@ -20,7 +20,10 @@ INDEX = "index.html"
 
 
 def is_sweep(directory: Path) -> bool:
-    return any(directory.glob("*/run_record.json"))
+    """A sweep directory holds job directories (a runs root holds only the ``latest`` link to one)."""
+    from ltx2.gallery.collect import job_dirs
+
+    return bool(job_dirs(directory))
 
 
 def write_gallery(directory: Path, rows: str | None = None, cols: str | None = None, sheet: bool = False) -> dict:

@@ -61,7 +61,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     """The job directories of a sweep (children holding a run record), in job order."""
     from ltx2.experiment.sweep import _job_num
 
-    dirs = [p.parent for p in sweep_dir.glob("*/run_record.json")]
+    dirs = [p.parent for p in sweep_dir.glob("*/run_record.json") if not p.parent.is_symlink()]
     return sorted(dirs, key=lambda d: (_job_num(d), d.name))
 
 
