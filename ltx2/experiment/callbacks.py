@@ -13,15 +13,22 @@ BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 class SweepSummary(Callback):
-    """Writes ``sweep_summary.json`` and ``sweep_summary.md`` into the sweep directory."""
+    """Writes ``sweep_summary.json`` and ``sweep_summary.md`` into the sweep directory, then the gallery, contact
+    sheet and identical-outputs report (ltx2/gallery). Also when a job failed: Hydra then raises after the last
+    job instead of calling ``on_multirun_end``, so the same end runs at process exit."""
 
     def __init__(self) -> None:
         self.started: float | None = None
+        self.config: DictConfig | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        import atexit
+
         from ltx2.experiment.sweep import check_config_order, warn
 
         self.started = time.time()
+        self.config = config
+        atexit.register(self._end)
         params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
         if params:
             message = check_config_order(dict(params))
@@ -29,10 +36,20 @@ class SweepSummary(Callback):
                 warn(message)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        self.config = config
+        self._end()
+
+    def _end(self) -> None:
+        import atexit
         import logging
 
         from ltx2.experiment.sweep import write_summary
+        from ltx2.gallery import sweep_end
 
+        config, self.config = self.config, None
+        atexit.unregister(self._end)
+        if config is None:
+            return
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if not sweep_dir.is_dir():
             return
@@ -40,6 +57,9 @@ class SweepSummary(Callback):
         t = summary["totals"]
         logging.getLogger("ltx2").info("sweep: %d jobs, %d completed, %d failed; summary in %s", t["jobs"],
                                        t["completed"], t["failed"], sweep_dir / "sweep_summary.md")
+        gallery = OmegaConf.select(config, "gallery", default=None)
+        settings = OmegaConf.to_container(gallery) if isinstance(gallery, DictConfig) else gallery
+        sweep_end(sweep_dir, settings, OmegaConf.select(config, "paths.output_root", default=None))
 
 
 class ComposeOnce(Callback):

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from ltx2.errors import ConfigError
 from ltx2.experiment import planner, request
 from ltx2.experiment import validation as v
+from ltx2.experiment.quality import RunQuality
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
 from ltx2.pipelines.contract import Job
 
@@ -39,6 +40,7 @@ def run_job(cfg: DictConfig) -> dict:
             log.info("skipping %s: it already holds a completed run of this config", run_dir)
             return done
         job = prepare(cfg)
+        job.info["quality_check"] = RunQuality(cfg.get("quality"))  # quality.fail_on checked before loading
     except ConfigError as e:
         _reject(run_dir, e)
     if job.plan is not None and planner.settings_of(cfg).show:  # plan=true: the table, nothing loaded or written
@@ -47,6 +49,7 @@ def run_job(cfg: DictConfig) -> dict:
         return {"plan": job.plan.as_dict()}
     _write_provenance(run_dir, cfg, hydra_cfg)
     handler = _log_to(run_dir / "run.log")
+    _link_latest(run_dir, cfg)
     before, earlier = model_set.stats(), _JOBS_IN_PROCESS
     _JOBS_IN_PROCESS += 1
     try:
@@ -232,6 +235,13 @@ def _write_provenance(run_dir: Path, cfg: DictConfig, hydra_cfg) -> None:
     OmegaConf.save(cfg, run_dir / "resolved_config.yaml", resolve=True)
 
 
+def _link_latest(run_dir: Path, cfg: DictConfig) -> None:
+    """``<output_root>/latest`` -> the newest run directory (a relative symlink, replaced atomically)."""
+    from ltx2.gallery.latest import link_latest
+
+    link_latest(Path(str(cfg.paths.output_root)) / "latest", run_dir)
+
+
 def _log_to(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
@@ -258,12 +268,16 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     from ltx2.io.media import write_video
     from ltx2.loading.checkpoint import save_checkpoint
 
-    result = job.pipeline(job)
+    from ltx2.experiment import previews
+
+    quality = job.info.pop("quality_check", None) or RunQuality(cfg.get("quality"))
+    with previews.attached(job, OmegaConf.select(cfg, "output.previews", default=0), run_dir):
+        result = job.pipeline(job)
     job.record.set(prompt_used=job.info.get("prompt_used", job.prompt),
                    prompt_enhanced=job.info.get("prompt_enhanced", False))
     video_path = run_dir / cfg.output.name
     with job.phase("decode_and_write"):
-        info = write_video(video_path, result.frames(), job.fps, audio=result.audio)
+        info = write_video(video_path, quality.watch(result.frames()), job.fps, audio=result.audio)
     job.record.add_output("video", video_path, **info)
     if result.audio is not None:
         _record_audio(job, cfg, run_dir, result.audio)
@@ -275,6 +289,7 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
         path = run_dir / "noise.safetensors"
         save_checkpoint(path, result.noise, {"what": "initial noise", "seed": str(job.seed)})
         job.record.add_output("noise", path)
+    quality.finish(job.record, result.latents, result.audio)  # raises QualityFailure for quality.fail_on
     return {"video": str(video_path)}
 
 

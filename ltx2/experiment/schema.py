@@ -24,6 +24,15 @@ class OutputSettings:
     save_latents: bool = False
     save_noise: bool = False
     save_audio: bool = False
+    previews: int = 0  # every N denoising steps: x0 preview PNGs + progress.webp (ltx2/experiment/previews.py)
+
+
+@dataclass
+class QualitySettings:
+    """Quality signals per run (ltx2/experiment/quality.py)."""
+
+    enabled: bool = True
+    fail_on: List[str] = field(default_factory=list)  # e.g. [nan, black, silent]: such a run ends failed
 
 
 @dataclass
@@ -146,6 +155,9 @@ class RunSchema:
     lora: Dict[str, Any] = field(default_factory=dict)
     conditioning: Any = None
     plan: PlanSchema = field(default_factory=PlanSchema)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    # sweep gallery (ltx2/gallery): {rows: key, cols: key}, or false to skip it and the contact sheet
+    gallery: Any = field(default_factory=lambda: {"rows": None, "cols": None})
 
 
 def register() -> None:

@@ -23,6 +23,7 @@ from ltx2.sampling.loops import euler_loop, heun_loop, res2s_loop
 from ltx2.sampling.noisers import DeterministicNoiser, GaussianNoiser
 
 log = logging.getLogger("ltx2")
+STEP_HOOKS: list[Callable] = []  # (StepInfo, loop title) -> None after every step, e.g. ltx2/experiment/previews.py
 SAMPLERS = ("euler", "heun", "res2s")
 
 
@@ -135,6 +136,8 @@ def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentSt
         def progress(info):
             bar.set_postfix(sigma=f"{info.sigma_next:.3f}")
             bar.update(1)
+            for hook in list(STEP_HOOKS):
+                hook(info, title)
 
         return loops[sampler](sigmas, video, audio, denoiser, callback=progress)
 
