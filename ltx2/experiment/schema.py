@@ -98,6 +98,14 @@ class PlanSchema:
 
 
 @dataclass
+class ObjectiveSchema:
+    """``objective``: the number the task returns for search sweepers (ltx2/experiment/objective.py)."""
+
+    expr: Optional[str] = None  # a run-record name (phases.denoise) or an expression over them; null: no number
+    direction: str = "minimize"  # minimize | maximize (must match hydra.sweeper.direction)
+
+
+@dataclass
 class RunSchema:
     prompt: str = MISSING
     negative_prompt: str = ""
@@ -118,6 +126,8 @@ class RunSchema:
     lora: Dict[str, Any] = field(default_factory=dict)
     conditioning: Any = None
     plan: PlanSchema = field(default_factory=PlanSchema)
+    objective: ObjectiveSchema = field(default_factory=ObjectiveSchema)
+    logger: Any = None  # the `logger` group: null / none (off) or mlflow (ltx2/experiment/tracking.py)
 
 
 def register() -> None:
