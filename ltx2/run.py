@@ -69,10 +69,23 @@ OmegaConf.register_new_resolver("ltx2_dirname", lambda name: _dirname(str(name))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="run")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """One job. With ``objective.expr`` set it returns that number of the finished run (search sweepers need it)."""
+    from ltx2.errors import ConfigError
+    from ltx2.experiment import objective
     from ltx2.experiment.runner import run_job
 
-    run_job(cfg)
+    try:
+        objective.check_for_sweeper(cfg.objective)
+    except ConfigError as e:
+        print(f"ltx2: invalid config: {e}", file=sys.stderr)
+        sys.exit(2)
+    result = run_job(cfg)
+    if cfg.objective.expr and "plan" not in result:
+        from hydra.core.hydra_config import HydraConfig
+
+        return objective.value_of_run(HydraConfig.get().runtime.output_dir, cfg.objective)
+    return None
 
 
 def cli() -> None:

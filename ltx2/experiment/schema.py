@@ -135,6 +135,14 @@ class PlanSchema:
 
 
 @dataclass
+class ObjectiveSchema:
+    """``objective``: the number the task returns for search sweepers (ltx2/experiment/objective.py)."""
+
+    expr: Optional[str] = None  # a run-record name (phases.denoise) or an expression over them; null: no number
+    direction: str = "minimize"  # minimize | maximize (must match hydra.sweeper.direction)
+
+
+@dataclass
 class RunSchema:
     prompt: str = MISSING
     negative_prompt: str = ""
@@ -158,6 +166,8 @@ class RunSchema:
     quality: QualitySettings = field(default_factory=QualitySettings)
     # sweep gallery (ltx2/gallery): {rows: key, cols: key}, or false to skip it and the contact sheet
     gallery: Any = field(default_factory=lambda: {"rows": None, "cols": None})
+    objective: ObjectiveSchema = field(default_factory=ObjectiveSchema)
+    logger: Any = None  # the `logger` group: null / none (off) or mlflow (ltx2/experiment/tracking.py)
 
 
 def register() -> None:

@@ -110,9 +110,14 @@ def summarize(sweep_dir: Path, started: float | None = None) -> dict:
                      "status": record.get("status"), "seconds": _seconds(record),
                      "output": f"{job_dir.name}/{video}" if video else None, "resumed": resumed,
                      "error": record.get("error"), "counts": counts})
+        if "objective" in record:  # objective.expr set: the job's number (ltx2/experiment/objective.py)
+            jobs[-1]["objective"] = record["objective"]
     jobs.sort(key=lambda j: (j["job"], j["dir"]))
     statuses = [j["status"] for j in jobs]
-    return {"sweep_dir": str(sweep_dir), "jobs": jobs,
+    from ltx2.experiment.objective import best
+
+    search = best(jobs, sweep_dir)
+    return {"sweep_dir": str(sweep_dir), "jobs": jobs, **({"search": search} if search else {}),
             "totals": {"jobs": len(jobs), "completed": statuses.count("completed"),
                        "failed": statuses.count("failed"), "resumed": sum(j["resumed"] for j in jobs),
                        "counts_this_invocation": dict(sorted(totals.items()))}}
@@ -133,6 +138,10 @@ def write_summary(sweep_dir: Path, started: float | None = None) -> dict:
     lines += ["", f"{t['jobs']} jobs: {t['completed']} completed ({t['resumed']} from an earlier invocation), "
               f"{t['failed']} failed. Loads and encodings this invocation: "
               + (", ".join(f"{k} x{n}" for k, n in t["counts_this_invocation"].items()) or "none")]
+    if "search" in summary:
+        b = summary["search"]["best_job"]
+        lines.append(f"Best {summary['search']['expr']} ({summary['search']['direction']}): {b['value']:.6g}, "
+                     f"job {b['job']} ({' '.join(b['overrides'])})")
     (sweep_dir / SUMMARY_MD).write_text("\n".join(lines) + "\n")
     return summary
 
