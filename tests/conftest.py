@@ -58,6 +58,10 @@ class Cli:
     def files(self) -> list[Path]:
         return sorted(p for p in self.runs.rglob("*") if p.is_file()) if self.runs.exists() else []
 
+    def left_behind(self) -> list[Path]:
+        """Every file and folder under the output root (the root itself may exist)."""
+        return sorted(self.runs.rglob("*")) if self.runs.exists() else []
+
     @staticmethod
     def record(run_dir: Path) -> dict:
         return json.loads((run_dir / "run_record.json").read_text())

@@ -295,10 +295,13 @@ def component(name: str, files: Path, args) -> dict:
 
 
 # -- end to end ----------------------------------------------------------------------------------------------------
+RUN_OVERRIDES: list[str] = []  # --run-overrides: appended to every `python -m ltx2.run` of e2e and sweep
+
+
 def ltx2_run(overrides: list[str], env: dict) -> float:
     """Wall seconds of one ``python -m ltx2.run`` process."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ltx2.run", *overrides], check=False, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "ltx2.run", *overrides, *RUN_OVERRIDES], check=False, capture_output=True,
                           text=True, env=env, cwd=env["BENCH_CWD"])
     seconds = time.perf_counter() - start
     if proc.returncode:
@@ -378,11 +381,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per side (best of; default 2, 1 quick)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.md / bench.json")
+    parser.add_argument("--run-overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="appended to every `python -m ltx2.run` of e2e and sweep (e.g. gallery=false)")
     parser.add_argument("--child", choices=sorted(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--side", choices=("mlx", "reference"), help=argparse.SUPPRESS)
     parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.repeats = args.repeats or (1 if args.quick else 2)
+    RUN_OVERRIDES.extend(args.run_overrides)
     if args.child:
         sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "pipelines")]
         return report(SIDES[args.child](args.side, args.files, args.quick, args.repeats))

@@ -114,7 +114,8 @@ class _Composed:
 class NothingLeftOnRefusal(Callback):
     """Hydra's basic sweeper writes ``multirun.yaml`` into the sweep directory, then composes every job of the batch
     before running any: a job that does not compose (e.g. a guider key the chosen guider ignores) stops the sweep
-    there. This removes that file and the then empty directory, so a refused sweep leaves nothing behind."""
+    there. This removes that file and the directories the sweep created (then empty: the sweep directory and its
+    dated parent), so a refused sweep leaves nothing behind."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from hydra.core.global_hydra import GlobalHydra
@@ -123,21 +124,38 @@ class NothingLeftOnRefusal(Callback):
             return
         loader = GlobalHydra.instance().config_loader()
         compose = loader.load_sweep_config
+        try:
+            # what exists before the sweep (paths.output_root: resolving the sweep dir would create the root)
+            existing = _nearest_existing(Path(str(config.paths.output_root)))
+        except Exception:  # an unresolvable sweep dir: Hydra reports it itself
+            return
 
         def composed_or_cleaned(master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
             try:
                 return compose(master_config, sweep_overrides)
             except Exception:
-                _remove_refused_sweep(Path(str(master_config.hydra.sweep.dir)))
+                _remove_refused_sweep(Path(str(master_config.hydra.sweep.dir)), existing)
                 raise
 
         loader.load_sweep_config = composed_or_cleaned  # shadows the method (instance); ComposeOnce's ends both
 
 
-def _remove_refused_sweep(sweep_dir: Path) -> None:
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _remove_refused_sweep(sweep_dir: Path, existing: Path) -> None:
+    """Remove ``multirun.yaml`` and the empty directories from ``sweep_dir`` up to ``existing`` (which stays)."""
     try:
-        if sorted(p.name for p in sweep_dir.iterdir()) == ["multirun.yaml"]:
-            (sweep_dir / "multirun.yaml").unlink()
-            sweep_dir.rmdir()
+        if sorted(p.name for p in sweep_dir.iterdir()) != ["multirun.yaml"]:
+            return
+        (sweep_dir / "multirun.yaml").unlink()
+        directory = sweep_dir.absolute()
+        while directory != existing and existing in directory.parents and not any(directory.iterdir()):
+            directory.rmdir()
+            directory = directory.parent
     except OSError:
         pass

@@ -42,10 +42,10 @@ def run_job(cfg: DictConfig) -> dict:
         job = prepare(cfg)
         job.info["quality_check"] = RunQuality(cfg.get("quality"))  # quality.fail_on checked before loading
     except ConfigError as e:
-        _reject(run_dir, e)
+        _reject(run_dir, e, Path(str(cfg.paths.output_root)))
     if job.plan is not None and planner.settings_of(cfg).show:  # plan=true: the table, nothing loaded or written
         planner.show(job.plan)
-        _remove_if_empty(run_dir)
+        _remove_if_empty(run_dir, Path(str(cfg.paths.output_root)))
         return {"plan": job.plan.as_dict()}
     _write_provenance(run_dir, cfg, hydra_cfg)
     handler = _log_to(run_dir / "run.log")
@@ -209,17 +209,20 @@ def _loras(cfg: DictConfig) -> tuple[tuple[str, float], ...]:
     return tuple(loras)
 
 
-def _reject(run_dir: Path, error: ConfigError) -> None:
+def _reject(run_dir: Path, error: ConfigError, output_root: Path) -> None:
     """Print the one-line reason and leave nothing behind (the run directory Hydra made is removed if empty)."""
     print(f"ltx2: invalid config: {error}", file=sys.stderr)
-    _remove_if_empty(run_dir)
+    _remove_if_empty(run_dir, output_root)
     sys.exit(2)
 
 
-def _remove_if_empty(run_dir: Path) -> None:
+def _remove_if_empty(run_dir: Path, output_root: Path) -> None:
+    """Remove ``run_dir`` if empty, then its empty parents below ``output_root`` (the dated folder Hydra made)."""
+    directory, root = run_dir.absolute(), output_root.absolute()
     try:
-        if run_dir.is_dir() and not any(run_dir.iterdir()):
-            run_dir.rmdir()
+        while directory != root and root in directory.parents and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+            directory = directory.parent
     except OSError:
         pass
 

@@ -200,15 +200,19 @@ def check_image(key: str, path: str | None) -> None:
 
 
 def check_output_root(key: str, root: str) -> None:
-    """The output root can be created and written to (tested with a temp file that is removed)."""
-    path = Path(root)
+    """The output root can be written to: tested with a temp file (removed) in it or, while it does not exist yet,
+    in its nearest existing parent. Creates nothing, so a run refused later leaves no folder behind."""
+    path = Path(root).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(path))
         with tempfile.NamedTemporaryFile(dir=path, prefix=".ltx2-write-test-"):
             pass
     except OSError as e:
         raise ConfigError(key, root, f"cannot be written to ({e.strerror or e})",
-                             f"choose a writable folder: {key}=/path/to/runs (or set LTX2_OUTPUT_ROOT)") from None
+                          f"choose a writable folder: {key}=/path/to/runs (or set LTX2_OUTPUT_ROOT)") from None
 
 
 def check_model_quantization(model: DictConfig) -> None:

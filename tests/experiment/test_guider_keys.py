@@ -29,17 +29,17 @@ def test_ignored_guider_key_is_refused(cli, case):
     errors = [x for x in proc.stderr.splitlines() if x.startswith("ltx2: invalid config:")]
     assert len(errors) == 1 and line in errors[0], proc.stderr
     assert "Fix: use guider=" in errors[0] or "Fix: set guider." in errors[0]
-    assert cli.files() == [], f"files were written: {cli.files()}"
+    assert cli.left_behind() == [], f"left behind: {cli.left_behind()}"
 
 
 def test_a_sweep_over_guiders_is_refused_before_any_job_runs(cli):
     """guider=stg,cfg with stg_scale: the stg job alone would run; the cfg job refuses the sweep, before the stg job."""
     proc = cli("-m", "guider=stg,cfg", "guider.stg_scale=2")
     assert proc.returncode == 2 and "guider.stg_scale=2: guider=cfg has no STG term" in proc.stderr, proc.stderr
-    assert cli.files() == [] and "loading transformer" not in proc.stderr
+    assert cli.left_behind() == [] and "loading transformer" not in proc.stderr
 
 
 def test_a_typo_keeps_hydras_message(cli):
     proc = cli("guider=cfg", "guider.cfg_scal=3")
     assert proc.returncode != 0 and "Could not override 'guider.cfg_scal'" in proc.stderr
-    assert "ltx2: invalid config" not in proc.stderr and cli.files() == []
+    assert "ltx2: invalid config" not in proc.stderr and cli.left_behind() == []

@@ -59,14 +59,14 @@ def test_plan_true_prints_the_phases_and_writes_nothing(cli):
     for phase in ("text_encoding", "denoise_stage_1", "denoise_stage_2", "decode"):
         assert f"| {phase} |" in result.stdout
     assert "predicted peak" in result.stdout
-    assert cli.files() == []
+    assert cli.left_behind() == []
 
 
 def test_over_budget_is_refused_before_loading_and_force_runs(cli):
     result = cli("plan.available_gb=0.05")
     assert result.returncode == 2
     assert "ltx2: invalid config: plan=" in result.stderr and "plan.force=true" in result.stderr
-    assert cli.files() == []
+    assert cli.left_behind() == []
     result = cli("plan.available_gb=0.05", "plan.force=true")
     assert result.returncode == 0, result.stderr
     (run_dir,) = cli.run_dirs()

@@ -10,7 +10,7 @@ def _assert_rejected(cli, proc, *fragments):
     assert "Traceback" not in proc.stderr, proc.stderr
     for fragment in fragments:
         assert fragment in proc.stderr, proc.stderr
-    assert cli.files() == [], f"files were written: {cli.files()}"
+    assert cli.left_behind() == [], f"left behind: {cli.left_behind()}"
 
 
 @pytest.fixture
