@@ -50,9 +50,11 @@ def child_env() -> dict:
     return dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
 
 
-def run_child(cmd: list[str], what: str, timeout: float = 3600) -> dict:
-    """Run ``cmd`` (which ends by calling ``report``) and return its result; a failure raises with its output."""
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=child_env(), timeout=timeout)
+def run_child(cmd: list[str], what: str, timeout: float = 3600, env: dict | None = None) -> dict:
+    """Run ``cmd`` (which ends by calling ``report``) and return its result; a failure raises with its output.
+    ``env``: added to the child's environment."""
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**child_env(), **(env or {})},
+                          timeout=timeout)
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
     if proc.returncode or not lines:
         raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -74,9 +76,9 @@ def machine() -> dict:
     if meminfo.is_file():
         match = re.search(r"^MemTotal:\s+(\d+) kB", meminfo.read_text(), re.MULTILINE)
         ram = int(match.group(1)) * 1024 if match else None
+    import ltx2  # noqa: F401  (fast BLAS before mlx)
     import mlx.core as mx
 
-    import ltx2  # noqa: F401  (fast BLAS before mlx)
     from ltx2.backends.cpu import blas as _blas
 
     versions = {"mlx": mx.__version__}

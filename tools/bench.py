@@ -52,10 +52,10 @@ def size(key: str, quick: bool):
 
 # -- the measured sides (each runs in a child) -------------------------------------------------------------------
 def transformer_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
+    import ltx2  # noqa: F401
     import mlx.core as mx
     from bench_transformer import make_inputs
 
-    import ltx2  # noqa: F401
     from ltx2.models.transformer import BatchPerturbations
 
     path = files / "transformer.safetensors"
@@ -94,10 +94,10 @@ def vae_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
 
 
 def text_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
+    import ltx2  # noqa: F401
     import mlx.core as mx
     import numpy as np
 
-    import ltx2  # noqa: F401
 
     root, tokens = files / "gemma", size("text_tokens", quick)
     rng = np.random.default_rng(0)
@@ -128,10 +128,10 @@ def text_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
 
 
 def vocoder_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
+    import ltx2  # noqa: F401
     import mlx.core as mx
     import numpy as np
 
-    import ltx2  # noqa: F401
 
     path, seconds_audio = files / "vocoder.safetensors", size("vocoder_seconds", quick)
     mel = np.random.default_rng(1).standard_normal((1, 2, int(100 * seconds_audio), 64)).astype(np.float32)
@@ -185,10 +185,10 @@ def pipeline_side(side: str, files: Path, quick: bool, repeats: int) -> dict:
     """The default tiny generation in-process with warm weights: one-stage guided denoising (the official
     multimodal guidance: CFG + STG + modality isolation, 4 Euler steps), then the video, audio VAE and vocoder
     decodes. Prompt contexts come from ltx2's text encoder (untimed) for both sides."""
+    import ltx2  # noqa: F401
     import mlx.core as mx
     import numpy as np
 
-    import ltx2  # noqa: F401
 
     job = _tiny_job(files / "tiny")
     if side == "mlx":
@@ -249,9 +249,9 @@ SIDES = {"transformer": transformer_side, "vae": vae_side, "text": text_side, "v
 
 def write_files(components: list[str], folder: Path, quick: bool) -> None:
     """The random weights both sides load."""
+    import ltx2  # noqa: F401
     import mlx.core as mx
 
-    import ltx2  # noqa: F401
 
     if "transformer" in components:
         from bench_transformer import WIDTHS

@@ -13,6 +13,7 @@ OpenCV does the image work (Farneback optical flow, Laplacian), pyloudnorm the I
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 
@@ -162,6 +163,26 @@ def judge(signals: dict) -> list[str]:
     return [name for name in SIGNALS if signals.get(name)]
 
 
+def _import_libraries() -> None:
+    try:
+        import cv2  # noqa: F401
+        import pyloudnorm  # noqa: F401
+    except ImportError:  # reported where they are used
+        pass
+
+
+_preload: threading.Thread | None = None
+
+
+def preload_libraries() -> None:
+    """Import OpenCV and pyloudnorm (1-2 s cold) in a background thread while the weights load and the
+    transformer runs, so that a single run does not wait for them when its frames arrive."""
+    global _preload
+    if _preload is None:
+        _preload = threading.Thread(target=_import_libraries, name="ltx2-quality-import", daemon=True)
+        _preload.start()
+
+
 class RunQuality:
     """The runner's handle: measure the frames while they are written, then record, warn and (opt-in) fail.
 
@@ -178,6 +199,8 @@ class RunQuality:
             raise ConfigError("quality.fail_on", unknown, f"signals are {', '.join(SIGNALS)}",
                               "quality.fail_on=[nan,black,silent]")
         self.video = VideoSignals()
+        if self.enabled:
+            preload_libraries()
 
     def watch(self, chunks: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
         return self.video.watch(chunks) if self.enabled else chunks
