@@ -1,0 +1,108 @@
+"""LTX-2.5 conv video VAE parity with ltx-core 1.2.0 (fp32): tiny split files written by ltx2.tiny.video_vae25,
+loaded by the official 1.2.0 configurators and key filters in the oracle venv, and by ours."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from oracles import v12
+
+import ltx2  # noqa: F401  (fast BLAS before mlx)
+from ltx2.errors import ConfigError
+from ltx2.models.video_vae import load_video_decoder, load_video_encoder
+from ltx2.tiny.video_vae25 import write_tiny_video_vae25
+
+pytestmark = pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
+
+TOLERANCE = 1e-4
+LATENT = 16
+CASES = {"32x32x8+attn": ("32x32x8", (1, 3, 17, 64, 96)), "16x16x4+attn": ("16x16x4", (1, 3, 9, 32, 48))}
+
+REFERENCE = """
+from ltx_core.loader.single_gpu_model_builder import SingleGPUModelBuilder
+from ltx_core.model.video_vae.model_configurator import (
+    VAE_DECODER_COMFY_KEYS_FILTER, VAE_ENCODER_COMFY_KEYS_FILTER, VideoDecoderConfigurator, VideoEncoderConfigurator,
+    is_diffusion_video_vae)
+
+def build(configurator, sd_ops, path):
+    model = SingleGPUModelBuilder(configurator, path, sd_ops).build(torch.device("cpu"), torch.float32)
+    meta = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.is_meta]
+    assert not meta, meta[:5]
+    return model.eval()
+
+with torch.no_grad():
+    for name in I["names"].split(","):
+        path = I[name + "/path"]
+        O[name + "/latent"] = build(VideoEncoderConfigurator, VAE_ENCODER_COMFY_KEYS_FILTER, path)(
+            torch.from_numpy(I[name + "/video"]))
+        O[name + "/diffusion"] = np.array(is_diffusion_video_vae(path))
+        if not is_diffusion_video_vae(path):
+            decoder = build(VideoDecoderConfigurator, VAE_DECODER_COMFY_KEYS_FILTER, path)
+            assert type(decoder).__name__ == "ConvVideoDecoder"
+            O[name + "/scale"] = np.array(tuple(decoder.video_downscale_factors), dtype=np.float32)
+            O[name + "/decoded"] = decoder(torch.from_numpy(I[name + "/latent"]))
+"""
+
+
+def _inputs(shape, seed):
+    rng = np.random.default_rng(seed)
+    video = rng.uniform(-1, 1, shape).astype(np.float32)
+    return video
+
+
+@pytest.fixture(scope="module")
+def case_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vae25")
+    files, inputs = {}, {}
+    for i, (name, (geometry, shape)) in enumerate(CASES.items()):
+        files[name] = write_tiny_video_vae25(root / f"{geometry}.safetensors", geometry, seed=i + 1,
+                                             latent_channels=LATENT, decoder_base_channels=8)
+        video = _inputs(shape, i)
+        t, s = (8, 32) if geometry == "32x32x8" else (4, 16)
+        latent_shape = (1, LATENT, (shape[2] - 1) // t + 1, shape[3] // s, shape[4] // s)
+        inputs.update({f"{name}/path": files[name], f"{name}/video": video,
+                       f"{name}/latent": np.random.default_rng(10 + i).standard_normal(latent_shape).astype(np.float32)})
+    files["diffusion"] = write_tiny_video_vae25(root / "diffusion.safetensors", "16x16x4", seed=5, diffusion=True,
+                                                latent_channels=LATENT)
+    inputs.update({"diffusion/path": files["diffusion"], "diffusion/video": _inputs(CASES["16x16x4+attn"][1], 9)})
+    names = ",".join([*CASES, "diffusion"])
+    return files, inputs, v12.run(REFERENCE, names=names, **inputs)
+
+
+def _to_mlx(x: np.ndarray) -> mx.array:
+    return mx.array(x).moveaxis(1, -1)
+
+
+def _to_torch(x: mx.array) -> np.ndarray:
+    return np.array(x.moveaxis(-1, 1))
+
+
+def _parity(ours: np.ndarray, ref: np.ndarray, what: str) -> None:
+    assert ours.shape == ref.shape, f"{what}: {ours.shape} vs reference {ref.shape}"
+    err = float(np.abs(ours - ref).max())
+    a, b = ours.astype(np.float64).ravel(), ref.astype(np.float64).ravel()
+    cos = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    print(f"\nPARITY {what}: max abs err {err:.3e}, cosine {cos:.8f}, reference max|x| {np.abs(ref).max():.3f}")
+    assert np.abs(ref).max() > 0.1, f"{what}: degenerate reference output"
+    assert err <= TOLERANCE, f"{what}: max abs error {err:.3e} > {TOLERANCE}"
+
+
+@v12.needed
+@pytest.mark.parametrize("name", list(CASES))
+def test_conv_vae25_encoder_and_decoder_match_1_2_0(case_files, name):
+    files, inputs, ref = case_files
+    encoder, decoder = load_video_encoder(files[name]), load_video_decoder(files[name])
+    assert (encoder.config.scale_factors[0], encoder.config.scale_factors[1]) == tuple(ref[f"{name}/scale"][:2])
+    assert decoder.config.scale_factors == encoder.config.scale_factors
+    _parity(_to_torch(encoder(_to_mlx(inputs[f"{name}/video"]))), ref[f"{name}/latent"], f"{name} encoder")
+    _parity(_to_torch(decoder(_to_mlx(inputs[f"{name}/latent"]))), ref[f"{name}/decoded"], f"{name} conv decoder")
+
+
+@v12.needed
+def test_diffusion_vae_file_gives_its_encoder_and_refuses_decoding(case_files):
+    files, inputs, ref = case_files
+    assert bool(ref["diffusion/diffusion"])
+    encoder = load_video_encoder(files["diffusion"])
+    _parity(_to_torch(encoder(_to_mlx(inputs["diffusion/video"]))), ref["diffusion/latent"], "diffusion-file encoder")
+    with pytest.raises(ConfigError, match="diffusion video decoder.*later version.*ltx-2.5-video-vae-conv") as e:
+        load_video_decoder(files["diffusion"])
+    assert "\n" not in str(e.value)
