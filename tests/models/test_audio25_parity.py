@@ -31,7 +31,8 @@ def build(configurator, sd_ops):
 
 with torch.no_grad():
     O["latent"] = build(AudioEncoderConfigurator, AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER)(torch.from_numpy(I["mel"]))
-    O["decoded"] = build(AudioDecoderConfigurator, AUDIO_VAE_DECODER_COMFY_KEYS_FILTER)(torch.from_numpy(I["latent_in"]))
+    decoder = build(AudioDecoderConfigurator, AUDIO_VAE_DECODER_COMFY_KEYS_FILTER)
+    O["decoded"] = decoder(torch.from_numpy(I["latent_in"]))
     vocoder = build(VocoderConfigurator, VOCODER_COMFY_KEYS_FILTER)
     assert type(vocoder).__name__ == "VocoderWithBWE"
     O["rate"] = np.array(vocoder.output_sampling_rate)

@@ -60,7 +60,8 @@ def test_duration_head_matches_1_2_0(tmp_path):
                        ("audio", head(None, mx.array(audio)))):
         ours = np.array(ours)
         err = float(np.abs(ours - ref[name]).max())
-        print(f"\nPARITY duration head ({name}): seconds {ours.tolist()} vs {ref[name].tolist()}, max abs err {err:.3e}")
+        print(f"\nPARITY duration head ({name}): seconds {ours.tolist()} vs {ref[name].tolist()}, "
+              f"max abs err {err:.3e}")
         assert ours.shape == (1,) and err <= TOLERANCE * max(1.0, abs(float(ref[name][0])))
     assert [seconds_to_frames(*case) for case in FRAME_CASES] == ref["frames"].tolist()
 

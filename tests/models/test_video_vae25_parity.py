@@ -9,6 +9,9 @@ from oracles import v12
 import ltx2  # noqa: F401  (fast BLAS before mlx)
 from ltx2.errors import ConfigError
 from ltx2.models.video_vae import load_video_decoder, load_video_encoder
+from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig
+from ltx2.models.video_vae.load import is_diffusion_video_vae
+from ltx2.tiny.video_vae25 import tiny_vae25_section
 from ltx2.tiny.video_vae25 import write_tiny_video_vae25
 
 pytestmark = pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU backend forced on
@@ -44,9 +47,7 @@ with torch.no_grad():
 
 
 def _inputs(shape, seed):
-    rng = np.random.default_rng(seed)
-    video = rng.uniform(-1, 1, shape).astype(np.float32)
-    return video
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def case_files(tmp_path_factory):
         t, s = (8, 32) if geometry == "32x32x8" else (4, 16)
         latent_shape = (1, LATENT, (shape[2] - 1) // t + 1, shape[3] // s, shape[4] // s)
         inputs.update({f"{name}/path": files[name], f"{name}/video": video,
-                       f"{name}/latent": np.random.default_rng(10 + i).standard_normal(latent_shape).astype(np.float32)})
+                       f"{name}/latent": np.random.default_rng(10 + i).standard_normal(latent_shape).astype("f4")})
     files["diffusion"] = write_tiny_video_vae25(root / "diffusion.safetensors", "16x16x4", seed=5, diffusion=True,
                                                 latent_channels=LATENT)
     inputs.update({"diffusion/path": files["diffusion"], "diffusion/video": _inputs(CASES["16x16x4+attn"][1], 9)})
@@ -100,9 +101,21 @@ def test_conv_vae25_encoder_and_decoder_match_1_2_0(case_files, name):
 @v12.needed
 def test_diffusion_vae_file_gives_its_encoder_and_refuses_decoding(case_files):
     files, inputs, ref = case_files
-    assert bool(ref["diffusion/diffusion"])
+    assert bool(ref["diffusion/diffusion"]) and is_diffusion_video_vae(files["diffusion"])
+    assert not any(is_diffusion_video_vae(files[name]) for name in CASES)
     encoder = load_video_encoder(files["diffusion"])
     _parity(_to_torch(encoder(_to_mlx(inputs["diffusion/video"]))), ref["diffusion/latent"], "diffusion-file encoder")
     with pytest.raises(ConfigError, match="diffusion video decoder.*later version.*ltx-2.5-video-vae-conv") as e:
         load_video_decoder(files["diffusion"])
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("geometry, factors, width", [("32x32x8", (8, 32), 8 * 4), ("16x16x4", (4, 16), 4 * 4)])
+def test_scale_factors_and_bottleneck_come_from_the_block_list(geometry, factors, width):
+    section = tiny_vae25_section(geometry, latent_channels=LATENT, decoder_base_channels=4)
+    assert EncoderConfig.from_metadata(section).scale_factors == factors
+    decoder = DecoderConfig.from_metadata(section)
+    assert decoder.scale_factors == factors and decoder.width == width
+    assert decoder.block_channels()[-1][1] == 4  # the upsampling blocks end at decoder_base_channels
+    nested = EncoderConfig.from_metadata(tiny_vae25_section(geometry, latent_channels=LATENT, diffusion=True))
+    assert nested.scale_factors == factors and nested.latent_channels == LATENT

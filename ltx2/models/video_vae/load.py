@@ -16,7 +16,7 @@ import mlx.core as mx
 
 from ltx2.errors import ConfigError
 from ltx2.loading.checkpoint import load_component, per_channel_statistics, read_header
-from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig
+from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig, has_conv_decoder
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.decoder import VideoDecoder
 from ltx2.models.video_vae.encoder import VideoEncoder
@@ -42,6 +42,12 @@ def vae_root(path: str | os.PathLike) -> str:
 
 def read_vae_section(path: str | os.PathLike) -> dict:
     return read_header(path).section("vae", " (is this an LTX-2 checkpoint or video-VAE file?)")
+
+
+def is_diffusion_video_vae(path: str | os.PathLike) -> bool:
+    """The file's ``config.vae._class_name`` names a diffusion decoder (LTX-2.5's default ``CausalDiffusionVAE``
+    file), not the conv ``CausalVideoAutoencoder``; the official ``is_diffusion_video_vae`` decides the same way."""
+    return not has_conv_decoder(read_vae_section(path))
 
 
 def load_video_encoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> VideoEncoder:
