@@ -19,7 +19,14 @@ TOLERANCE = 1e-4
 REFERENCE = """
 from ltx_core.duration_head import DURATION_HEAD_KEY_OPS, DurationHeadConfigurator
 from ltx_core.loader.single_gpu_model_builder import SingleGPUModelBuilder
-from ltx_pipelines.utils.helpers import seconds_to_clamped_num_frames
+# the official frames rule, run from its source without importing ltx_pipelines (~10 s of imports)
+import ast, importlib.util, pathlib
+from ltx_core.types import VIDEO_SCALE_FACTORS, SpatioTemporalScaleFactors
+_helpers = pathlib.Path(importlib.util.find_spec("ltx_pipelines").submodule_search_locations[0], "utils", "helpers.py")
+_wanted = {"snap_frames_to_grid", "seconds_to_clamped_num_frames"}
+_module = ast.Module([n for n in ast.parse(_helpers.read_text()).body
+                      if isinstance(n, ast.FunctionDef) and n.name in _wanted], [])
+exec(compile(_module, str(_helpers), "exec"))
 
 head = SingleGPUModelBuilder(DurationHeadConfigurator, I["path"], DURATION_HEAD_KEY_OPS).build(
     torch.device("cpu"), torch.float32).eval()
@@ -77,3 +84,4 @@ def test_duration_head_defaults_and_bad_config(tmp_path):
                     {"config": json.dumps({"duration_head": {"pooler_hidden_dim": 30}})})
     with pytest.raises(ConfigError, match="pooler_hidden_dim=30 is not a multiple of num_pooler_heads=4"):
         load_duration_head(bad)
+

@@ -18,7 +18,12 @@ pytestmark = pytest.mark.usefixtures("op_backend")  # the MLX ops, and the CPU b
 
 TOLERANCE = 1e-4
 LATENT = 16
-CASES = {"32x32x8+attn": ("32x32x8", (1, 3, 17, 64, 96)), "16x16x4+attn": ("16x16x4", (1, 3, 9, 32, 48))}
+CASES = {  # name -> geometry, video shape (B, C, F, H, W), section overrides
+    "32x32x8+attn": ("32x32x8", (1, 3, 17, 64, 96), {}),
+    "16x16x4+attn": ("16x16x4", (1, 3, 9, 32, 48), {}),
+    "16x16x4+attn+timestep": ("16x16x4", (1, 3, 9, 32, 48), {"timestep_conditioning": True}),
+}
+NOISE_SEED = 7
 
 REFERENCE = """
 from ltx_core.loader.single_gpu_model_builder import SingleGPUModelBuilder
@@ -42,7 +47,10 @@ with torch.no_grad():
             decoder = build(VideoDecoderConfigurator, VAE_DECODER_COMFY_KEYS_FILTER, path)
             assert type(decoder).__name__ == "ConvVideoDecoder"
             O[name + "/scale"] = np.array(tuple(decoder.video_downscale_factors), dtype=np.float32)
-            O[name + "/decoded"] = decoder(torch.from_numpy(I[name + "/latent"]))
+            latent = torch.from_numpy(I[name + "/latent"])
+            if decoder.timestep_conditioning:  # the decoder's only draw: latent-shaped noise
+                O[name + "/noise"] = torch.randn(latent.shape, generator=torch.Generator().manual_seed(I["seed"]))
+            O[name + "/decoded"] = decoder(latent, generator=torch.Generator().manual_seed(I["seed"]))
 """
 
 
@@ -54,9 +62,9 @@ def _inputs(shape, seed):
 def case_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("vae25")
     files, inputs = {}, {}
-    for i, (name, (geometry, shape)) in enumerate(CASES.items()):
-        files[name] = write_tiny_video_vae25(root / f"{geometry}.safetensors", geometry, seed=i + 1,
-                                             latent_channels=LATENT, decoder_base_channels=8)
+    for i, (name, (geometry, shape, overrides)) in enumerate(CASES.items()):
+        files[name] = write_tiny_video_vae25(root / f"{i}-{geometry}.safetensors", geometry, seed=i + 1,
+                                             latent_channels=LATENT, decoder_base_channels=8, **overrides)
         video = _inputs(shape, i)
         t, s = (8, 32) if geometry == "32x32x8" else (4, 16)
         latent_shape = (1, LATENT, (shape[2] - 1) // t + 1, shape[3] // s, shape[4] // s)
@@ -66,7 +74,7 @@ def case_files(tmp_path_factory):
                                                 latent_channels=LATENT)
     inputs.update({"diffusion/path": files["diffusion"], "diffusion/video": _inputs(CASES["16x16x4+attn"][1], 9)})
     names = ",".join([*CASES, "diffusion"])
-    return files, inputs, v12.run(REFERENCE, names=names, **inputs)
+    return files, inputs, v12.run(REFERENCE, names=names, seed=NOISE_SEED, **inputs)
 
 
 def _to_mlx(x: np.ndarray) -> mx.array:
@@ -95,7 +103,13 @@ def test_conv_vae25_encoder_and_decoder_match_1_2_0(case_files, name):
     assert (encoder.config.scale_factors[0], encoder.config.scale_factors[1]) == tuple(ref[f"{name}/scale"][:2])
     assert decoder.config.scale_factors == encoder.config.scale_factors
     _parity(_to_torch(encoder(_to_mlx(inputs[f"{name}/video"]))), ref[f"{name}/latent"], f"{name} encoder")
-    _parity(_to_torch(decoder(_to_mlx(inputs[f"{name}/latent"]))), ref[f"{name}/decoded"], f"{name} conv decoder")
+    noise = None
+    if decoder.config.timestep_conditioning:
+        def noise(shape, dtype):  # replays the reference's draw
+            assert shape == tuple(_to_mlx(ref[f"{name}/noise"]).shape)
+            return _to_mlx(ref[f"{name}/noise"]).astype(dtype)
+    decoded = decoder(_to_mlx(inputs[f"{name}/latent"]), None, noise)
+    _parity(_to_torch(decoded), ref[f"{name}/decoded"], f"{name} conv decoder")
 
 
 @v12.needed
