@@ -133,3 +133,14 @@ def test_scale_factors_and_bottleneck_come_from_the_block_list(geometry, factors
     assert decoder.block_channels()[-1][1] == 4  # the upsampling blocks end at decoder_base_channels
     nested = EncoderConfig.from_metadata(tiny_vae25_section(geometry, latent_channels=LATENT, diffusion=True))
     assert nested.scale_factors == factors and nested.latent_channels == LATENT
+
+
+def test_attention_in_frame_chunks_equals_one_pass(monkeypatch):
+    """Frames go through the attention in chunks when their scores would exceed the budget; same numbers."""
+    from ltx2.models.video_vae import attention
+
+    block = attention.AttnBlock3D(8)
+    x = mx.random.normal((2, 3, 4, 5, 8), key=mx.random.key(0))
+    whole = block(x)
+    monkeypatch.setattr(attention, "SCORE_BUDGET", 2 * 20 * 20)  # two frames per chunk: chunks 2, 2, 2
+    assert np.abs(np.array(block(x)) - np.array(whole)).max() < 1e-6

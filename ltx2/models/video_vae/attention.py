@@ -9,6 +9,7 @@ import mlx.nn as nn
 from ltx2 import ops
 
 NORM_EPS = 1e-12  # torch F.normalize: x / max(||x||, eps)
+SCORE_BUDGET = 1 << 28  # attention scores held at once (frames x (H*W)^2 elements): frames go in chunks below it
 
 
 class ChannelL2Norm(nn.Module):
@@ -51,5 +52,8 @@ class AttnBlock3D(nn.Module):
         b, f, h, w, c = x.shape
         qkv = self.to_qkv(self.norm(x)).reshape(b * f, h * w, 3 * c)
         q, k, v = qkv[..., :c], qkv[..., c: 2 * c], qkv[..., 2 * c:]
-        out = ops.attention(q, k, v, 1, c**-0.5)
+        step = max(1, SCORE_BUDGET // (h * w) ** 2)  # one head of width C: a frame's scores are (H*W)^2
+        out = [ops.attention(q[i: i + step], k[i: i + step], v[i: i + step], 1, c**-0.5)
+               for i in range(0, b * f, step)]
+        out = out[0] if len(out) == 1 else mx.concatenate(out, axis=0)
         return x + self.proj(out.reshape(b, f, h, w, c))
