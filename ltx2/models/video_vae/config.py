@@ -190,7 +190,8 @@ class DecoderConfig:
                               f"config.vae._class_name {vae_class_name(section)!r} is the diffusion video decoder "
                               "(the LTX-2.5 default file), which comes with a later version of ltx2 (its encoder "
                               "loads, its decoder does not)",
-                              f"decode with the conv-decoder file {CONV_VAE_FILE} (class {CONV_VAE_CLASS})")
+                              f"point the model's video_vae file at the conv-decoder file {CONV_VAE_FILE} (class "
+                              f"{CONV_VAE_CLASS})")
         problems = _common_problems(section)
         blocks = _blocks(section.get("decoder_blocks"), "decoder_blocks", DECODER_STRIDES, problems)
         config = cls(blocks=blocks, latent_channels=section.get("latent_channels", 128),
