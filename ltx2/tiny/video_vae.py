@@ -73,7 +73,8 @@ def tiny_vae_tensors(section: dict, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (shape[0], shape[-1], *shape[1:-1]) if len(shape) == 5 else shape
+    """MLX conv layout (O, *k, I) -> PyTorch (O, I, *k), for 3-D convs and the ``attn`` blocks' 1x1 Conv2d."""
+    return (shape[0], shape[-1], *shape[1:-1]) if len(shape) in (4, 5) else shape
 
 
 def _random_tensor(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -81,7 +82,7 @@ def _random_tensor(key: str, shape: tuple[int, ...], rng: np.random.Generator) -
     if key.endswith("timestep_scale_multiplier"):
         return np.array(1000.0, dtype=np.float32)
     values = rng.standard_normal(shape).astype(np.float32)
-    if key.endswith("norm3.weight"):
+    if key.endswith(("norm3.weight", "norm.gamma")):
         return 1 + 0.1 * values
     if key.endswith(".weight") and len(shape) >= 2:
         return values / np.sqrt(np.prod(shape[1:]))

@@ -13,7 +13,7 @@ from ltx2.models.upsampler.config import UpsamplerConfig
 from ltx2.models.upsampler.model import LatentUpsampler
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.layout import PerChannelStatistics
-from ltx2.models.video_vae.load import STATS_KEYS, STATS_PREFIX
+from ltx2.models.video_vae.load import STATS_KEYS, vae_root
 
 
 def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
@@ -36,14 +36,15 @@ def load_upsampler(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -
 
 
 def load_latent_statistics(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> PerChannelStatistics:
-    """The video latent statistics (``vae.per_channel_statistics.``) of the main checkpoint, without loading
-    the encoder."""
+    """The video latent statistics of the video VAE's file (``vae.per_channel_statistics.`` in a single-file
+    checkpoint, bare ``per_channel_statistics.`` in a split LTX-2.5 video-VAE file), without loading the encoder."""
     dtype = resolve_dtype(dtype, "upsampler")
-    stats = load_tensors(path, STATS_PREFIX)
-    missing = [STATS_PREFIX + k for k in STATS_KEYS if k not in stats]
+    prefix = vae_root(path) + "per_channel_statistics."
+    stats = load_tensors(path, prefix)
+    missing = [prefix + k for k in STATS_KEYS if k not in stats]
     if missing:
         raise ConfigError("checkpoint", str(path), f"no latent statistics {missing}",
-                          "use the main LTX-2 checkpoint (its vae.per_channel_statistics)")
+                          "use the file holding the video VAE (its per_channel_statistics)")
     module = PerChannelStatistics(stats[STATS_KEYS[0]].shape[0])
     load_weights_strict(module, {k: stats[k] for k in STATS_KEYS}, f"latent statistics in {path}", dtype)
     return module

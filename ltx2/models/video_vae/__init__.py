@@ -1,4 +1,5 @@
-"""LTX-2 / LTX-2.3 video VAE on MLX, channels-last: video (B, F, H, W, 3) in [-1, 1], latent (B, F', H', W', C)."""
+"""LTX-2 / LTX-2.3 / LTX-2.5 (conv decoder) video VAE on MLX, channels-last: video (B, F, H, W, 3) in [-1, 1],
+latent (B, F', H', W', C)."""
 
 from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig
 from ltx2.models.video_vae.decoder import VideoDecoder

@@ -1,8 +1,10 @@
 """Video VAE configuration, read from the checkpoint's ``config.vae`` metadata section.
 
-Defaults are the official configurator's (they matter only when a key is missing; note the decoder's
-``timestep_conditioning`` defaults to True there). The block lists default to empty, which builds a useless
-model, so they are required here.
+Two layouts: the flat one of ``CausalVideoAutoencoder`` (LTX-2, LTX-2.3 and the LTX-2.5 conv-decoder file), and the
+nested one of LTX-2.5's ``CausalDiffusionVAE`` file (``vae.encoder`` / ``vae.decoder`` sections; its decoder is a
+diffusion model this version does not run, its encoder is the conv encoder). Defaults are the official
+configurator's (they matter only when a key is missing; note the decoder's ``timestep_conditioning`` defaults to
+True there). The block lists default to empty, which builds a useless model, so they are required here.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from ltx2.models.video_vae.conv import PADDING_MODES
 
 # block name -> (time, height, width) stride
 ENCODER_STRIDES = {
-    "res_x": (1, 1, 1), "res_x_y": (1, 1, 1),
+    "res_x": (1, 1, 1), "attn": (1, 1, 1), "res_x_y": (1, 1, 1),
     "compress_time": (2, 1, 1), "compress_space": (1, 2, 2), "compress_all": (2, 2, 2), "compress_all_x_y": (2, 2, 2),
     "compress_time_res": (2, 1, 1), "compress_space_res": (1, 2, 2), "compress_all_res": (2, 2, 2),
 }
 DECODER_STRIDES = {
-    "res_x": (1, 1, 1), "res_x_y": (1, 1, 1),
+    "res_x": (1, 1, 1), "attn": (1, 1, 1), "res_x_y": (1, 1, 1),
     "compress_time": (2, 1, 1), "compress_space": (1, 2, 2), "compress_all": (2, 2, 2),
 }
+CONV_VAE_CLASS = "CausalVideoAutoencoder"  # the official default when ``_class_name`` is absent
+CONV_VAE_FILE = "vae/ltx-2.5-video-vae-conv-bf16.safetensors"
+SUPPORTED = "use an official LTX-2 / LTX-2.3 / LTX-2.5 video VAE"
 LOG_VAR_EXTRA_CHANNELS = {"per_channel": None, "uniform": 1, "constant": 1}  # None: doubles the channels
 
 
@@ -56,10 +61,20 @@ def _blocks(raw, key: str, strides: dict, problems: list[str]) -> tuple[Block, .
     return tuple(blocks)
 
 
-def _common_problems(section: dict) -> list[str]:
+def vae_class_name(section: dict) -> str:
+    """``config.vae._class_name``: ``CausalVideoAutoencoder`` (conv decoder) unless the file says otherwise."""
+    return section.get("_class_name", CONV_VAE_CLASS)
+
+
+def has_conv_decoder(section: dict) -> bool:
+    return vae_class_name(section) == CONV_VAE_CLASS
+
+
+def _common_problems(section: dict, dims=None) -> list[str]:
     problems = []
-    if section.get("dims", 3) != 3:
-        problems.append(f"dims={section.get('dims')!r} (supported: 3)")
+    dims = section.get("dims", 3) if dims is None else dims
+    if dims != 3:
+        problems.append(f"dims={dims!r} (supported: 3)")
     if section.get("norm_layer", "pixel_norm") != "pixel_norm":
         problems.append(f"norm_layer={section.get('norm_layer')!r} (supported: 'pixel_norm')")
     return problems
@@ -89,13 +104,22 @@ class EncoderConfig:
 
     @classmethod
     def from_metadata(cls, section: dict) -> EncoderConfig:
-        """Build from the ``vae`` section; raise one ConfigError listing every problem."""
-        problems = _common_problems(section)
-        blocks = _blocks(section.get("encoder_blocks"), "encoder_blocks", ENCODER_STRIDES, problems)
-        config = cls(blocks=blocks, in_channels=section.get("in_channels", 3),
-                     latent_channels=section.get("latent_channels", 128), patch_size=section.get("patch_size", 4),
-                     latent_log_var=section.get("latent_log_var", "uniform"),
-                     spatial_padding_mode=section.get("spatial_padding_mode", "zeros"))
+        """Build from the ``vae`` section (flat, or nested with an ``encoder`` sub-section whose ``out_channels``
+        is the latent width and ``blocks`` the block list); raise one ConfigError listing every problem."""
+        if isinstance(section.get("encoder"), dict):
+            encoder = section["encoder"]
+            latent = encoder.get("out_channels", section.get("latent_channels", 128))
+            raw_blocks, key = encoder.get("blocks", encoder.get("encoder_blocks")), "encoder.blocks"
+            problems = _common_problems(encoder, encoder.get("dims", section.get("dims", 3)))
+        else:
+            encoder, latent = section, section.get("latent_channels", 128)
+            raw_blocks, key = section.get("encoder_blocks"), "encoder_blocks"
+            problems = _common_problems(section)
+        blocks = _blocks(raw_blocks, key, ENCODER_STRIDES, problems)
+        padding = encoder.get("spatial_padding_mode", section.get("encoder_spatial_padding_mode", "zeros"))
+        config = cls(blocks=blocks, in_channels=encoder.get("in_channels", 3), latent_channels=latent,
+                     patch_size=encoder.get("patch_size", 4),
+                     latent_log_var=encoder.get("latent_log_var", "uniform"), spatial_padding_mode=padding)
         if config.latent_log_var not in LOG_VAR_EXTRA_CHANNELS:
             problems.append(f"latent_log_var={config.latent_log_var!r} (supported: {sorted(LOG_VAR_EXTRA_CHANNELS)})")
         if config.spatial_padding_mode not in PADDING_MODES:
@@ -103,7 +127,7 @@ class EncoderConfig:
         problems += config._channel_problems() if blocks else []
         if problems:
             raise ConfigError("checkpoint", "config.vae", "unsupported video encoder config: " + "; ".join(problems),
-                              "use an official LTX-2 / LTX-2.3 checkpoint")
+                              SUPPORTED)
         return config
 
     def block_channels(self) -> list[tuple[int, int]]:
@@ -149,11 +173,25 @@ class DecoderConfig:
 
     @property
     def width(self) -> int:
-        """Feature width after ``conv_in``: ``8 * decoder_base_channels``, fixed by the official code."""
-        return 8 * self.base_channels
+        """Feature width after ``conv_in`` (the bottleneck): ``decoder_base_channels`` times the product of the
+        upsampling blocks' channel multipliers, so the last block ends at ``decoder_base_channels``."""
+        product = 1
+        for block in self.blocks:
+            if block.name.startswith("compress_"):
+                product *= block.get("multiplier", 1)
+            elif block.name == "res_x_y":
+                product *= block.get("multiplier", 2)
+        return self.base_channels * product
 
     @classmethod
     def from_metadata(cls, section: dict) -> DecoderConfig:
+        if not has_conv_decoder(section):
+            raise ConfigError("config.vae._class_name", vae_class_name(section),
+                              f"config.vae._class_name {vae_class_name(section)!r} is the diffusion video decoder "
+                              "(the LTX-2.5 default file), which comes with a later version of ltx2 (its encoder "
+                              "loads, its decoder does not)",
+                              f"point the model's video_vae file at the conv-decoder file {CONV_VAE_FILE} (class "
+                              f"{CONV_VAE_CLASS})")
         problems = _common_problems(section)
         blocks = _blocks(section.get("decoder_blocks"), "decoder_blocks", DECODER_STRIDES, problems)
         config = cls(blocks=blocks, latent_channels=section.get("latent_channels", 128),
@@ -167,7 +205,7 @@ class DecoderConfig:
         problems += config._channel_problems() if blocks else []
         if problems:
             raise ConfigError("checkpoint", "config.vae", "unsupported video decoder config: " + "; ".join(problems),
-                              "use an official LTX-2 / LTX-2.3 checkpoint")
+                              SUPPORTED)
         return config
 
     def block_channels(self) -> list[tuple[int, int]]:

@@ -1,10 +1,12 @@
-"""Video VAE decoder: normalized latent (B, F', H', W', C) -> pixels (B, 1+8(F'-1), 32H', 32W', 3)."""
+"""Video VAE decoder (conv): normalized latent (B, F', H', W', C) -> pixels (B, 1+t(F'-1), sH', sW', 3), with
+(t, s) = ``config.scale_factors`` ((8, 32) for the LTX-2 / 2.3 VAEs)."""
 
 from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
 
+from ltx2.models.video_vae.attention import AttnBlock3D
 from ltx2.models.video_vae.config import DECODER_STRIDES, DecoderConfig
 from ltx2.models.video_vae.conv import CausalConv3d
 from ltx2.models.video_vae.inputs import check_latent
@@ -19,6 +21,8 @@ def _decoder_block(block, cin: int, cout: int, config: DecoderConfig) -> nn.Modu
         return ResBlockStack(cin, block.get("num_layers"), pad, noise, config.timestep_conditioning)
     if block.name == "res_x_y":
         return ResnetBlock3D(cin, cout, pad, noise)
+    if block.name == "attn":
+        return AttnBlock3D(cin)
     residual = block.name == "compress_all" and bool(block.get("residual", False))
     return DepthToSpaceUpsample(cin, DECODER_STRIDES[block.name], pad, residual, block.get("multiplier", 1))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from ltx2.models.video_vae.attention import AttnBlock3D
 from ltx2.models.video_vae.config import ENCODER_STRIDES, EncoderConfig
 from ltx2.models.video_vae.conv import CausalConv3d
 from ltx2.models.video_vae.inputs import check_video
@@ -19,6 +20,8 @@ def _encoder_block(block, cin: int, cout: int, padding: str) -> nn.Module:
         return ResBlockStack(cin, block.get("num_layers"), padding)
     if block.name == "res_x_y":
         return ResnetBlock3D(cin, cout, padding)
+    if block.name == "attn":
+        return AttnBlock3D(cin)
     if block.name.endswith("_res"):
         return SpaceToDepthDownsample(cin, cout, stride, padding)
     return CausalConv3d(cin, cout, padding, stride)  # compress_time / _space / _all / compress_all_x_y

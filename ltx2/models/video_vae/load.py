@@ -1,8 +1,11 @@
-"""Build the video encoder / decoder from an official single-file checkpoint.
+"""Build the video encoder / decoder from an official checkpoint: the LTX-2 / LTX-2.3 single file or the
+LTX-2.5 video-VAE file.
 
 Keys: ``vae.encoder.*`` / ``vae.decoder.*`` for each half, and ``vae.per_channel_statistics.*`` stored once for
-both. Of the statistics only ``std-of-means`` and ``mean-of-means`` are used; the files carry others
-(``channel``, ``mean-of-stds``, ...) that the official code ignores too.
+both; the split LTX-2.5 files carry the same keys without the ``vae.`` root. Of the statistics only
+``std-of-means`` and ``mean-of-means`` are used; the files carry others (``channel``, ``mean-of-stds``, ...) that
+the official code ignores too. An LTX-2.5 ``CausalDiffusionVAE`` file gives its (conv) encoder; its decoder is
+refused with the conv-decoder file as the fix.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import mlx.core as mx
 
 from ltx2.errors import ConfigError
 from ltx2.loading.checkpoint import load_component, per_channel_statistics, read_header
-from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig
+from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig, has_conv_decoder
 from ltx2.models.video_vae.conv import torch_to_mlx_conv
 from ltx2.models.video_vae.decoder import VideoDecoder
 from ltx2.models.video_vae.encoder import VideoEncoder
@@ -22,16 +25,29 @@ ENCODER_PREFIX = "vae.encoder."
 DECODER_PREFIX = "vae.decoder."
 STATS_PREFIX = "vae.per_channel_statistics."
 STATS_KEYS = ("std-of-means", "mean-of-means")
+SPLIT_ROOT = ""  # the split LTX-2.5 video-VAE files: bare encoder. / decoder. / per_channel_statistics.
 
 
 def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
-    """Checkpoint tensors (component prefix removed) -> module keys and MLX layout: 5-D conv weights
-    (O, I, kT, kH, kW) -> (O, kT, kH, kW, I); everything else as is."""
-    return {k: torch_to_mlx_conv(v) if v.ndim == 5 else v for k, v in weights.items()}
+    """Checkpoint tensors (component prefix removed) -> module keys and MLX layout: conv weights
+    (O, I, kT, kH, kW) -> (O, kT, kH, kW, I) and the ``attn`` blocks' 1x1 Conv2d (O, I, 1, 1) -> (O, 1, 1, I);
+    everything else as is."""
+    return {k: torch_to_mlx_conv(v) if v.ndim in (4, 5) else v for k, v in weights.items()}
+
+
+def vae_root(path: str | os.PathLike) -> str:
+    """``"vae."`` for a single-file checkpoint, ``""`` for a split video-VAE file (bare ``encoder.*`` ...)."""
+    return "vae." if read_header(path).keys_with_prefix("vae.") else SPLIT_ROOT
 
 
 def read_vae_section(path: str | os.PathLike) -> dict:
-    return read_header(path).section("vae", " (is this an LTX-2 checkpoint with the video VAE?)")
+    return read_header(path).section("vae", " (is this an LTX-2 checkpoint or video-VAE file?)")
+
+
+def is_diffusion_video_vae(path: str | os.PathLike) -> bool:
+    """The file's ``config.vae._class_name`` names a diffusion decoder (LTX-2.5's default ``CausalDiffusionVAE``
+    file), not the conv ``CausalVideoAutoencoder``; the official ``is_diffusion_video_vae`` decides the same way."""
+    return not has_conv_decoder(read_vae_section(path))
 
 
 def load_video_encoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> VideoEncoder:
@@ -40,7 +56,7 @@ def load_video_encoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32
         config = EncoderConfig.from_metadata(read_vae_section(path))
     except ConfigError as e:
         raise e.about("checkpoint", str(path)) from None
-    return _load(VideoEncoder(config), path, ENCODER_PREFIX, "video encoder", dtype)
+    return _load(VideoEncoder(config), path, "encoder.", "video encoder", dtype)
 
 
 def load_video_decoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> VideoDecoder:
@@ -50,9 +66,10 @@ def load_video_decoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32
         config = DecoderConfig.from_metadata(read_vae_section(path))
     except ConfigError as e:
         raise e.about("checkpoint", str(path)) from None
-    return _load(VideoDecoder(config), path, DECODER_PREFIX, "video decoder", dtype)
+    return _load(VideoDecoder(config), path, "decoder.", "video decoder", dtype)
 
 
-def _load(model, path, prefix: str, what: str, dtype: str | mx.Dtype):
-    stats = per_channel_statistics(path, STATS_PREFIX, STATS_KEYS)
-    return load_component(model, path, prefix, what, dtype, sanitize, stats)
+def _load(model, path, part: str, what: str, dtype: str | mx.Dtype):
+    root = vae_root(path)
+    stats = per_channel_statistics(path, root + "per_channel_statistics.", STATS_KEYS)
+    return load_component(model, path, root + part, what, dtype, sanitize, stats)

@@ -43,6 +43,9 @@ def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
 
 
 def load_vocoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> Vocoder:
-    """The vocoder of an official checkpoint (HiFi-GAN for LTX-2, BigVGAN-v2 + BWE for LTX-2.3)."""
+    """The vocoder of an official checkpoint or audio-VAE file (HiFi-GAN for LTX-2, BigVGAN-v2 + BWE for LTX-2.3
+    and LTX-2.5). A vocoder with BWE always gets float32 weights, whatever ``dtype`` says: the official one runs
+    its whole pass in float32 (bf16 accumulation through its ~100 convolutions degrades the spectrum)."""
     config = read_vocoder_config(path)
+    dtype = "float32" if config.bwe else dtype
     return Vocoder(config, load_component(build_vocoder(config), path, PREFIX, "vocoder", dtype, sanitize))

@@ -34,5 +34,8 @@ class Vocoder:
         return n
 
     def __call__(self, mel: mx.array) -> mx.array:
-        """mel (B, T, 64, 2) -> waveform (B, 2, S)."""
-        return self.module(mel)
+        """mel (B, T, 64, 2) -> waveform (B, 2, S). With BWE the pass runs in float32 (mel and weights) and the
+        waveform comes back in the mel's dtype, as the official ``VocoderWithBWE``."""
+        if not self.config.bwe:
+            return self.module(mel)
+        return self.module(mel.astype(mx.float32)).astype(mel.dtype)
