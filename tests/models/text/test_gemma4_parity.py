@@ -1,0 +1,112 @@
+"""The LTX-2.5 text encoder (Gemma 4 unified, one file) against ltx-core 1.2.0: the reference loads OUR tiny
+text-encoder file with its official loader ops (tokenizer op only: the processor op imports torchvision, unusable
+in the oracle venv, and only enhancement uses it) and encodes a prompt; the embeddings processor is built from
+(connector file, TE file) as its PromptEncoder does. Compared: token ids (exact), every hidden state (prompt rows;
+pad rows are never used), the V2 features and the connector outputs.
+
+Acceptance: float32 max abs error <= 1e-4; bfloat16 error (vs the float32 reference) within 2x the reference's own
+bfloat16-vs-float32 error. Two configs: the packer recipe's (5 sliding + 1 full layer, GQA 2/1) and one with
+``attention_k_eq_v``, 4/2 GQA, two KV-shared layers with double-wide MLPs and a custom layer pattern.
+"""
+
+from dataclasses import replace
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from oracles import v12
+
+import ltx2  # noqa: F401  (fast BLAS before mlx)
+from ltx2.models.text.encoder import TextEncoder
+from ltx2.models.text.gemma4 import FULL, SLIDING
+from ltx2.tiny.checkpoint import tiny_transformer_section
+from ltx2.tiny.gemma4 import TINY_GEMMA4, write_tiny_connector_file, write_tiny_text_encoder_file
+
+TOL = 1e-4
+PROMPT = "  A red fox jumps over the lazy dog, slowly, at dusk; the camera pans left.  "
+CONFIGS = {
+    "recipe": TINY_GEMMA4,
+    "k_eq_v_shared": replace(TINY_GEMMA4, num_attention_heads=4, num_key_value_heads=2, attention_k_eq_v=True,
+                             num_global_key_value_heads=1, sliding_window=8, num_kv_shared_layers=2,
+                             use_double_wide_mlp=True, layer_types=(SLIDING, SLIDING, FULL, SLIDING, SLIDING, FULL)),
+}
+
+REFERENCE = """
+from ltx_core.loader import SingleGPUModelBuilder
+from ltx_core.text_encoders.gemma import EMBEDDINGS_PROCESSOR_KEY_OPS
+from ltx_core.text_encoders.gemma.encoders.encoder_configurator import (
+    EmbeddingsProcessorConfigurator, GemmaTextEncoderConfigurator, get_gemma_ops)
+
+te_file, tr_file = I["te"], I["tr"]
+sd_ops, module_ops = get_gemma_ops(te_file)
+module_ops = tuple(op for op in module_ops if op.name != "ProcessorLoad")
+for name in ("float32", "bfloat16"):
+    dtype = getattr(torch, name)
+    te = SingleGPUModelBuilder(model_path=(te_file,),
+                               model_class_configurator=GemmaTextEncoderConfigurator.with_gemma_model_path(te_file),
+                               model_sd_ops=sd_ops, module_ops=module_ops).build(device=torch.device("cpu"),
+                                                                                dtype=dtype).eval()
+    ids = te.tokenizer.tokenize_with_weights(I["prompt"])["gemma"]
+    O["ids"] = np.array([int(t) for t, _ in ids])
+    with torch.no_grad():
+        (hs, mask), = te.encode([I["prompt"]])
+    O["mask"] = mask
+    for i, h in enumerate(hs):
+        O[f"{name}.hs{i}"] = h
+    ep = SingleGPUModelBuilder(model_path=(tr_file, te_file),
+                               model_class_configurator=EmbeddingsProcessorConfigurator.with_gemma_model_path(te_file),
+                               model_sd_ops=EMBEDDINGS_PROCESSOR_KEY_OPS).build(device=torch.device("cpu"),
+                                                                               dtype=dtype).eval()
+    with torch.no_grad():
+        video, audio = ep.feature_extractor(hs, mask)
+        out = ep.process_hidden_states(hs, mask)
+    O[f"{name}.video_features"], O[f"{name}.audio_features"] = video, audio
+    O[f"{name}.video"], O[f"{name}.audio"] = out.video_encoding, out.audio_encoding
+"""
+
+
+def _ours(te, tr, dtype):
+    with TextEncoder(te, tr, dtype=dtype) as encoder:
+        tokens = encoder.tokenize(PROMPT)
+        states, mask = encoder.hidden_states(PROMPT)
+        video, audio = encoder.processor.feature_extractor(states, mask)
+        context = encoder.processor(states, mask)
+        out = {f"hs{i}": h for i, h in enumerate(states)}
+        out.update(video_features=video, audio_features=audio, video=context.video, audio=context.audio)
+        return tokens, {k: np.array(v.astype(mx.float32)) for k, v in out.items()}
+
+
+def _err(a, b, rows=None):
+    a, b = (x[:, rows] if rows is not None else x for x in (a, b))
+    return float(np.abs(a - b).max())
+
+
+@v12.needed
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_gemma4_text_encoder_matches_reference(tmp_path, name):
+    config = CONFIGS[name]
+    te = write_tiny_text_encoder_file(tmp_path / "tiny-te.safetensors", seed=3, config=config)
+    tr = write_tiny_connector_file(tmp_path / "tiny-tr.safetensors", tiny_transformer_section("ltx2.3"), seed=3)
+    ref = v12.run(REFERENCE, te=te, tr=tr, prompt=PROMPT)
+    tokens, fp32 = _ours(te, tr, "float32")
+    _, bf16 = _ours(te, tr, "bfloat16")
+    assert np.array(tokens.input_ids)[0].tolist() == ref["ids"].astype(int).tolist()
+    assert np.array(tokens.attention_mask)[0].tolist() == ref["mask"][0].astype(int).tolist()
+    n = tokens.num_tokens
+    rows = slice(-n, None)
+    keys = [f"hs{i}" for i in range(config.num_hidden_states)] + ["video_features", "audio_features", "video",
+                                                                     "audio"]
+    report = []
+    for key in keys:
+        r = rows if key.startswith("hs") else None
+        e32 = _err(fp32[key], ref[f"float32.{key}"], r)
+        e16 = _err(bf16[key], ref[f"float32.{key}"], r)
+        ref16 = _err(ref[f"bfloat16.{key}"], ref[f"float32.{key}"], r)
+        a, b = (x[:, r].ravel() if r is not None else x.ravel() for x in (fp32[key], ref[f"float32.{key}"]))
+        cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+        report.append((key, e32, cosine, e16, ref16))
+    print(f"\n[{name}] n={n} tokens; key: fp32 max|err|, fp32 cosine, bf16 max|err| vs ref fp32, ref bf16 max|err|")
+    for key, e32, cosine, e16, ref16 in report:
+        print(f"  {key:15s} {e32:.2e} {cosine:.8f} {e16:.2e} {ref16:.2e}")
+    assert all(e32 <= TOL for _, e32, *_ in report), report
+    assert all(e16 <= 2 * ref16 + 1e-6 for *_, e16, ref16 in report), report
