@@ -9,6 +9,7 @@ bfloat16-vs-float32 error. Two configs: the packer recipe's (5 sliding + 1 full 
 ``attention_k_eq_v``, 4/2 GQA, two KV-shared layers with double-wide MLPs and a custom layer pattern.
 """
 
+import json
 from dataclasses import replace
 
 import mlx.core as mx
@@ -110,3 +111,76 @@ def test_gemma4_text_encoder_matches_reference(tmp_path, name):
         print(f"  {key:15s} {e32:.2e} {cosine:.8f} {e16:.2e} {ref16:.2e}")
     assert all(e32 <= TOL for _, e32, *_ in report), report
     assert all(e16 <= 2 * ref16 + 1e-6 for *_, e16, ref16 in report), report
+
+
+PACKER = """
+import json, tempfile
+from pathlib import Path
+import safetensors
+from transformers import AutoModelForImageTextToText
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+from ltx_core.text_encoders.gemma.gemma_assets import GemmaAssets, build_text_encoder_tensors_from_gemma_root
+
+ours = GemmaAssets.load(I["te"])  # the reference reads our file's config, tokenizer and sidecars
+cfg = dict(ours.config_dict)
+root = Path(tempfile.mkdtemp())
+hf = AutoModelForImageTextToText.from_config(CONFIG_MAPPING[cfg["model_type"]].from_dict(cfg))
+hf.save_pretrained(root)
+(root / "tokenizer.json").write_bytes(ours.tokenizer_json)
+for name, data in ours.sidecars.items():
+    (root / name).write_bytes(data)
+with safetensors.safe_open(I["te"], "pt") as f:
+    projection = {k: f.get_tensor(k) for k in f.keys() if k.startswith("text_embedding_projection.")}
+tensors, meta = build_text_encoder_tensors_from_gemma_root(str(root), projection, gemma_version=cfg["gemma_version"])
+keys = sorted(k for k in tensors if k != "tokenizer_json" and not k.startswith("hf_asset__"))
+O["keys"] = np.array(keys)
+O["dtypes"] = np.array([str(tensors[k].dtype).removeprefix("torch.") for k in keys])
+O["shapes"] = np.array([json.dumps(list(tensors[k].shape)) for k in keys])
+O["assets"] = np.array(sorted(k for k in tensors if k == "tokenizer_json" or k.startswith("hf_asset__")))
+O["metadata"] = np.array(sorted(meta))
+O["version"] = np.array(json.loads(meta["gemma_config"])["gemma_version"])
+"""
+
+TOKENS = """
+from ltx_core.text_encoders.gemma.encoders.base_encoder import build_gemma_tokenizer
+from ltx_core.text_encoders.gemma.gemma_assets import GemmaAssets
+
+tokenizer = build_gemma_tokenizer(GemmaAssets.load(I["te"]))
+for i, prompt in enumerate(json.loads(I["prompts"])):
+    pairs = tokenizer.tokenize_with_weights(prompt)["gemma"]
+    O[f"ids{i}"] = np.array([int(t) for t, _ in pairs])
+    O[f"mask{i}"] = np.array([int(w) for _, w in pairs])
+"""
+_SAFETENSORS_DTYPES = {"F32": "float32", "BF16": "bfloat16", "F16": "float16", "U8": "uint8"}
+
+
+@v12.needed
+def test_tiny_file_has_the_official_packer_layout(tmp_path):
+    from ltx2.loading.checkpoint import read_header
+
+    te = write_tiny_text_encoder_file(tmp_path / "tiny-te.safetensors", seed=0)
+    ref = v12.run(PACKER, te=te)
+    header = read_header(te)
+    ours = {k: v for k, v in header.tensors.items() if k != "tokenizer_json" and not k.startswith("hf_asset__")}
+    assert sorted(ours) == ref["keys"].tolist()
+    assert [_SAFETENSORS_DTYPES[ours[k][0]] for k in sorted(ours)] == ref["dtypes"].tolist()
+    assert [list(ours[k][1]) for k in sorted(ours)] == [json.loads(s) for s in ref["shapes"].tolist()]
+    assert sorted(k for k in header.tensors if k not in ours) == ref["assets"].tolist()
+    assert all(header.tensors[k][0] == "U8" for k in ref["assets"].tolist())
+    assert sorted(header.metadata) == ref["metadata"].tolist() == ["format", "gemma_config"]
+    assert str(ref["version"]) == "gemma4-12b-ltx-v1"
+
+
+@v12.needed
+def test_tokens_match_the_reference_tokenizer(tmp_path):
+    from ltx2.models.text.encoder import TextEncoder
+
+    te = write_tiny_text_encoder_file(tmp_path / "tiny-te.safetensors", seed=0)
+    tr = write_tiny_connector_file(tmp_path / "tiny-tr.safetensors", tiny_transformer_section("ltx2.3"), seed=0)
+    prompts = [PROMPT, "", "   ", "x" * 1500, "x" * 1023, "x" * 1024, "<bos>a <eos> b<pad>", "caf\u00e9 \u2014 \U0001f98a"]
+    ref = v12.run(TOKENS, te=te, prompts=json.dumps(prompts))
+    tokenizer = TextEncoder(te, tr, dtype="float32").tokenizer
+    for i, prompt in enumerate(prompts):
+        tokens = tokenizer(prompt)
+        assert np.array(tokens.input_ids)[0].tolist() == ref[f"ids{i}"].tolist(), prompt[:20]
+        assert np.array(tokens.attention_mask)[0].tolist() == ref[f"mask{i}"].tolist(), prompt[:20]
