@@ -177,7 +177,8 @@ def test_tokens_match_the_reference_tokenizer(tmp_path):
 
     te = write_tiny_text_encoder_file(tmp_path / "tiny-te.safetensors", seed=0)
     tr = write_tiny_connector_file(tmp_path / "tiny-tr.safetensors", tiny_transformer_section("ltx2.3"), seed=0)
-    prompts = [PROMPT, "", "   ", "x" * 1500, "x" * 1023, "x" * 1024, "<bos>a <eos> b<pad>", "caf\u00e9 \u2014 \U0001f98a"]
+    prompts = [PROMPT, "", "   ", "x" * 1500, "x" * 1023, "x" * 1024, "<bos>a <eos> b<pad>",
+               "caf\u00e9 \u2014 \U0001f98a"]
     ref = v12.run(TOKENS, te=te, prompts=json.dumps(prompts))
     tokenizer = TextEncoder(te, tr, dtype="float32").tokenizer
     for i, prompt in enumerate(prompts):
