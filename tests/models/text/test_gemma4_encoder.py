@@ -163,3 +163,10 @@ def test_long_prompt_is_truncated_with_a_warning(files, caplog):
         tokens = tokenizer("x" * 1100)
     assert tokens.num_tokens == 1024 and tokens.dropped == 1101 - 1024
     assert "the last 77 tokens were dropped" in caplog.text
+
+
+def test_gemma4_system_prompts_are_stored():
+    from ltx2.models.text.enhance import system_prompt
+
+    for mode in ("t2v", "i2v"):
+        assert len(system_prompt(mode, "gemma4")) > 1000 and system_prompt(mode, "gemma4") != system_prompt(mode)
