@@ -83,7 +83,7 @@ def _err(a, b, rows=None):
 
 
 @v12.needed
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", ["recipe", pytest.param("k_eq_v_shared", marks=pytest.mark.slow)])
 def test_gemma4_text_encoder_matches_reference(tmp_path, name):
     config = CONFIGS[name]
     te = write_tiny_text_encoder_file(tmp_path / "tiny-te.safetensors", seed=3, config=config)
