@@ -185,3 +185,37 @@ def test_tokens_match_the_reference_tokenizer(tmp_path):
         tokens = tokenizer(prompt)
         assert np.array(tokens.input_ids)[0].tolist() == ref[f"ids{i}"].tolist(), prompt[:20]
         assert np.array(tokens.attention_mask)[0].tolist() == ref[f"mask{i}"].tolist(), prompt[:20]
+
+
+STRUCTURE = """
+from transformers import AutoModelForImageTextToText, Gemma4UnifiedConfig
+
+for i, text in enumerate(json.loads(I["variants"])):
+    config = Gemma4UnifiedConfig(text_config=text)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config)
+    prefix = "model.language_model."
+    state = {k.removeprefix(prefix): v for k, v in model.state_dict().items() if k.startswith(prefix)}
+    O[f"keys{i}"] = np.array(sorted(state))
+    O[f"shapes{i}"] = np.array([json.dumps(list(state[k].shape)) for k in sorted(state)])
+    O[f"config{i}"] = np.array(json.dumps(config.to_dict()))
+"""
+VARIANTS = [{}, {"attention_k_eq_v": True, "num_global_key_value_heads": 2, "num_kv_shared_layers": 6,
+                 "use_double_wide_mlp": True}]
+
+
+@v12.needed
+def test_full_size_structure_matches_transformers():
+    """transformers 5.14.1's default Gemma4Unified text model (2304 wide, 30 layers) and a k_eq_v / KV-shared
+    variant, built on meta from the config dict it serializes: our module has exactly its parameter names
+    (layer_scalar included) and shapes; nothing is evaluated."""
+    from mlx.utils import tree_flatten
+
+    from ltx2.models.text.gemma4 import Gemma4Config, Gemma4TextModel
+
+    ref = v12.run(STRUCTURE, variants=json.dumps(VARIANTS))
+    for i in range(len(VARIANTS)):
+        config = Gemma4Config.from_hf(json.loads(str(ref[f"config{i}"])))
+        ours = {k: list(v.shape) for k, v in tree_flatten(Gemma4TextModel(config).parameters())}
+        assert sorted(ours) == ref[f"keys{i}"].tolist()
+        assert [ours[k] for k in sorted(ours)] == [json.loads(s) for s in ref[f"shapes{i}"].tolist()]
