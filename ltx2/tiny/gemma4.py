@@ -108,9 +108,11 @@ def _bytes(data: bytes) -> mx.array:
 
 
 def write_tiny_text_encoder_file(path: str | os.PathLike, seed: int = 0, config: Gemma4Config = TINY_GEMMA4,
-                                 video_dim: int = 32, audio_dim: int = 16, dtype: mx.Dtype = mx.float32) -> Path:
+                                 video_dim: int = 32, audio_dim: int = 16, dtype: mx.Dtype = mx.float32,
+                                 tokenizer_config: dict | None = None) -> Path:
     """Write the tiny text-encoder file; ``video_dim`` / ``audio_dim``: the transformer's video / audio inner dims
-    (the tiny LTX-2.3 transformer's 32 / 16 by default)."""
+    (the tiny LTX-2.3 transformer's 32 / 16 by default); ``tokenizer_config``: entries added to (or replacing those
+    of) its ``tokenizer_config.json``."""
     tokenizer = build_tiny_tokenizer(bos=False)
     if tokenizer.get_vocab_size() > config.vocab_size:
         raise ValueError(f"tiny tokenizer has {tokenizer.get_vocab_size()} tokens, more than vocab_size="
@@ -121,7 +123,8 @@ def write_tiny_text_encoder_file(path: str | os.PathLike, seed: int = 0, config:
     sidecars = {
         "tokenizer_config.json": {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>",
                                   "unk_token": "<unk>", "padding_side": "left",
-                                  "tokenizer_class": "GemmaTokenizer", "model_max_length": 1024},
+                                  "tokenizer_class": "GemmaTokenizer", "model_max_length": 1024,
+                                  **(tokenizer_config or {})},
         "processor_config.json": {"processor_class": "Gemma4UnifiedProcessor"},
         "generation_config.json": {"bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0},
     }

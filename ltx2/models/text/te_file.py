@@ -17,6 +17,7 @@ Also the encoder-version check the reference runs when it builds the embeddings 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -28,6 +29,8 @@ from ltx2.errors import ConfigError
 from ltx2.loading.checkpoint import load_weights_strict, read_header
 from ltx2.models.text.gemma import QUANT_BITS, load_quantizing
 from ltx2.models.text.gemma4 import TE_FILE_FIX, Gemma4Config, Gemma4TextModel
+
+log = logging.getLogger(__name__)
 
 GEMMA_CONFIG_KEY = "gemma_config"
 TOKENIZER_KEY = "tokenizer_json"
@@ -152,8 +155,11 @@ def check_gemma_version(transformer: str | os.PathLike, gemma_hf: dict, gemma_wh
         return
     version = metadata.get("model_version")
     if parse_model_version(version) >= GEMMA_SOURCE_REQUIRED_SINCE:
-        if actual is None:
-            return  # the reference only warns when neither side declares a version
+        if actual is None:  # the reference only warns when neither side declares a version
+            log.warning("%s: model_version=%r declares no gemma_source_checkpoint.gemma_version and %s has no "
+                        "gemma_version either: the text encoder's compatibility is not checked", transformer,
+                        version, gemma_where)
+            return
         raise ConfigError("checkpoint", str(transformer), f"model_version={version!r} must declare "
                           "gemma_source_checkpoint.gemma_version in its metadata", "use the official transformer file")
     model_type = gemma_hf.get("model_type")

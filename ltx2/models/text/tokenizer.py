@@ -113,8 +113,12 @@ class FileTokenizer:
         self.backend = tok = Tokenizer.from_buffer(tokenizer_json)
         config = tokenizer_config
         specials = {k: _token_text(config.get(k)) for k in _SPECIAL_TOKEN_KEYS}
-        extra = config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
-        names = [t for t in specials.values() if t] + [t for t in map(_token_text, extra) if t]
+        # transformers' order: named tokens, a dict of extra named tokens, other "*_token" entries, a list of extras
+        extra = config.get("extra_special_tokens", config.get("additional_special_tokens")) or []
+        named_extra = list(extra.values()) if isinstance(extra, dict) else []
+        other = [v for k, v in config.items() if k.endswith("_token") and k not in _SPECIAL_TOKEN_KEYS]
+        listed = [] if isinstance(extra, dict) else list(extra)
+        names = [t for t in map(_token_text, [*specials.values(), *named_extra, *other, *listed]) if t]
         added = {t.content for t in tok.get_added_tokens_decoder().values()}
         missing = [t for t in dict.fromkeys(names) if t not in added]
         if missing:
@@ -128,7 +132,8 @@ class FileTokenizer:
             ids = [(t, tok.token_to_id(t)) for t, on in ((bos, add_bos), (eos, add_eos)) if on]
             tok.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=ids)
         tok.no_padding()
-        tok.enable_truncation(max_length)
+        self.truncation_side = config.get("truncation_side", "right")
+        tok.enable_truncation(max_length, direction=self.truncation_side)
         self.bos_id = tok.token_to_id(bos) if bos else None
         if self.bos_id is None:
             raise ConfigError("model.text_encoder", where, f"the tokenizer has no bos token ({bos!r}); the text "
@@ -150,7 +155,7 @@ class FileTokenizer:
         if full >= self.max_length:  # maybe cut: count what was dropped
             self.backend.no_truncation()
             full = len(self.backend.encode(text).ids)
-            self.backend.enable_truncation(self.max_length)
+            self.backend.enable_truncation(self.max_length, direction=self.truncation_side)
         if not ids or ids[0] != self.bos_id:
             full += 1
             ids = [self.bos_id, *ids][: self.max_length]

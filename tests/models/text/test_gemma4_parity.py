@@ -171,14 +171,22 @@ def test_tiny_file_has_the_official_packer_layout(tmp_path):
     assert str(ref["version"]) == "gemma4-12b-ltx-v1"
 
 
+# A tokenizer config exercising transformers' rules: bos added by the post-processor (no second one), a named
+# model-specific token and listed extras that the tokenizer lacks (added as special tokens), left truncation.
+RICH_TOKENIZER = {"add_bos_token": True, "image_token": "<image_soft_token>", "truncation_side": "left",
+                  "extra_special_tokens": ["<start_of_turn>", "<end_of_turn>", "<new_special>"]}
+
+
 @v12.needed
-def test_tokens_match_the_reference_tokenizer(tmp_path):
+@pytest.mark.parametrize("tokenizer_config", [None, RICH_TOKENIZER], ids=["tiny", "rich"])
+def test_tokens_match_the_reference_tokenizer(tmp_path, tokenizer_config):
     from ltx2.models.text.encoder import TextEncoder
 
-    te = write_tiny_text_encoder_file(tmp_path / "tiny-te.safetensors", seed=0)
+    te = write_tiny_text_encoder_file(tmp_path / "tiny-te.safetensors", seed=0, tokenizer_config=tokenizer_config)
     tr = write_tiny_connector_file(tmp_path / "tiny-tr.safetensors", tiny_transformer_section("ltx2.3"), seed=0)
     prompts = [PROMPT, "", "   ", "x" * 1500, "x" * 1023, "x" * 1024, "<bos>a <eos> b<pad>",
-               "caf\u00e9 \u2014 \U0001f98a"]
+               "caf\u00e9 \u2014 \U0001f98a", "a <image_soft_token> b <new_special><end_of_turn>",
+               "y" * 1100 + "<new_special>"]
     ref = v12.run(TOKENS, te=te, prompts=json.dumps(prompts))
     tokenizer = TextEncoder(te, tr, dtype="float32").tokenizer
     for i, prompt in enumerate(prompts):
