@@ -101,7 +101,7 @@ def test_quantized_gemma4_error_is_bounded(files, bits):
     assert 0 < max(errors) < QUANT_BOUNDS[bits][0] and ratio < QUANT_BOUNDS[bits][1]
 
 
-def test_version_check(files, tiny_text, tmp_path):
+def test_version_check(files, tiny_text, tmp_path, caplog):
     section = files["section"]
     wrong = write_tiny_connector_file(tmp_path / "wrong.safetensors", section, gemma_version="gemma4-12b-it")
     with pytest.raises(ConfigError, match="gemma_version='gemma4-12b-ltx-v1' but the transformer wrong.safetensors "
@@ -115,6 +115,9 @@ def test_version_check(files, tiny_text, tmp_path):
     with pytest.raises(ConfigError, match="gemma_version=None but the transformer"):  # Gemma 3 root + LTX-2.5
         TextEncoder(tiny_text["gemma"], files["tr"])
     TextEncoder(tiny_text["gemma"], tiny_text["ltx2.3"])  # LTX-2.3 + Gemma 3: fine
+    with caplog.at_level(logging.WARNING):  # neither side declares a version: only a warning, as the reference
+        TextEncoder(tiny_text["gemma"], undeclared)
+    assert "compatibility is not checked" in caplog.text
     old = write_tiny_connector_file(tmp_path / "old.safetensors", section, gemma_version=None, model_version="2.3.0")
     TextEncoder(tiny_text["gemma"], old)
     assert parse_model_version("2.5.0") == (2, 5, 0) and parse_model_version("2.3.rc1") == (2, 3)
