@@ -146,7 +146,9 @@ class TextEncoder:
         text encoder (Gemma 4 unified) cannot generate: refused with a ConfigError, as the reference."""
         if self.is_file:
             raise ConfigError("text.enhance_prompt", True, f"the LTX-2.5 text encoder ({self.gemma_root.name}, Gemma 4 "
-                              "unified) encodes only and cannot rewrite prompts", "turn prompt enhancement off")
+                              "unified) encodes only and cannot rewrite prompts", "set text.enhance_prompt=false (the "
+                              "reference enhances LTX-2.5 prompts only with a separate Gemma 3 / Gemma 4 instruct "
+                              "model)")
         try:
             gemma, tokenizer = self.gemma, self.tokenizer
         except Exception as e:  # noqa: BLE001 - enhancement never stops a run

@@ -150,7 +150,7 @@ def check_gemma_version(transformer: str | os.PathLike, gemma_hf: dict, gemma_wh
             raise ConfigError("model.text_encoder", gemma_where, f"gemma_version={actual!r} but the transformer "
                               f"{Path(transformer).name} was trained with gemma_version={expected!r}",
                               "use the text-encoder file released with this transformer"
-                              + (f" ({LTX25_GEMMA_VERSION}: {TE_FILE_FIX.removeprefix('use ')})"
+                              + (" (LTX-2.5: gemma4-12b-with-proj-ltx-2.5-*.safetensors)"
                                  if expected == LTX25_GEMMA_VERSION else ""))
         return
     version = metadata.get("model_version")
