@@ -72,6 +72,8 @@ class Gemma4Config:
         if not self.layer_types:  # 5 sliding : 1 full, as transformers
             types = tuple(SLIDING if (i + 1) % 6 else FULL for i in range(self.num_hidden_layers))
             object.__setattr__(self, "layer_types", types)
+        if len(self.layer_types) != self.num_hidden_layers:
+            raise ValueError(f"{len(self.layer_types)} layer_types for {self.num_hidden_layers} layers")
         if self.layer_types[-1] != FULL:  # transformers forces the last layer to full attention
             object.__setattr__(self, "layer_types", (*self.layer_types[:-1], FULL))
 
@@ -116,14 +118,13 @@ class Gemma4Config:
         unknown = sorted(set(values.get("layer_types", ())) - {SLIDING, FULL})
         if unknown:
             problems.append(f"layer_types {unknown} (supported: {SLIDING!r}, {FULL!r})")
+        n_layers = values.get("num_hidden_layers", cls.num_hidden_layers)
+        if "layer_types" in values and len(values["layer_types"]) != n_layers:
+            problems.append(f"{len(values['layer_types'])} layer_types for num_hidden_layers={n_layers}")
         if problems:
             raise ConfigError("model.text_encoder", where, "unsupported Gemma 4 config: " + "; ".join(problems),
                               TE_FILE_FIX)
-        config = cls(**values, gemma_version=hf.get("gemma_version"))
-        if len(config.layer_types) != config.num_hidden_layers:
-            raise ConfigError("model.text_encoder", where, f"{len(config.layer_types)} layer_types for "
-                              f"{config.num_hidden_layers} layers", TE_FILE_FIX)
-        return config
+        return cls(**values, gemma_version=hf.get("gemma_version"))
 
 
 class RMSNorm(nn.Module):
