@@ -76,6 +76,11 @@ class Gemma4Config:
             raise ValueError(f"{len(self.layer_types)} layer_types for {self.num_hidden_layers} layers")
         if self.layer_types[-1] != FULL:  # transformers forces the last layer to full attention
             object.__setattr__(self, "layer_types", (*self.layer_types[:-1], FULL))
+        first = self.first_kv_shared_layer
+        orphans = set(self.layer_types[first:]) - set(self.layer_types[:first])
+        if not 0 <= self.num_kv_shared_layers <= self.num_hidden_layers or orphans:
+            raise ValueError(f"num_kv_shared_layers={self.num_kv_shared_layers}: the last layers reuse the keys and "
+                             f"values of an earlier layer of their type, but {sorted(orphans) or 'none'} has none")
 
     @property
     def num_hidden_states(self) -> int:
@@ -124,7 +129,10 @@ class Gemma4Config:
         if problems:
             raise ConfigError("model.text_encoder", where, "unsupported Gemma 4 config: " + "; ".join(problems),
                               TE_FILE_FIX)
-        return cls(**values, gemma_version=hf.get("gemma_version"))
+        try:
+            return cls(**values, gemma_version=hf.get("gemma_version"))
+        except ValueError as e:
+            raise ConfigError("model.text_encoder", where, f"unsupported Gemma 4 config: {e}", TE_FILE_FIX) from None
 
 
 class RMSNorm(nn.Module):

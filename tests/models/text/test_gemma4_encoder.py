@@ -136,6 +136,10 @@ def test_bad_inputs_fail_before_loading(files, tmp_path):
     save_checkpoint(tmp_path / "silu.safetensors", weights, {**metadata, "gemma_config": json.dumps(config)})
     with pytest.raises(ConfigError, match="hidden_activation='silu'"):
         TextEncoder(tmp_path / "silu.safetensors", files["tr"])
+    config["text_config"].update(hidden_activation="gelu_pytorch_tanh", num_kv_shared_layers=1)  # no full before
+    save_checkpoint(tmp_path / "shared.safetensors", weights, {**metadata, "gemma_config": json.dumps(config)})
+    with pytest.raises(ConfigError, match="num_kv_shared_layers=1: .* \\['full_attention'\\] has none"):
+        TextEncoder(tmp_path / "shared.safetensors", files["tr"])
     with pytest.raises(ValueError, match="quantize_bits=2"):
         TextEncoder(files["te"], files["tr"], quantize_bits=2)
 
