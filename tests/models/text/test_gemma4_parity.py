@@ -7,6 +7,9 @@ pad rows are never used), the V2 features and the connector outputs.
 Acceptance: float32 max abs error <= 1e-4; bfloat16 error (vs the float32 reference) within 2x the reference's own
 bfloat16-vs-float32 error. Two configs: the packer recipe's (5 sliding + 1 full layer, GQA 2/1) and one with
 ``attention_k_eq_v``, 4/2 GQA, two KV-shared layers with double-wide MLPs and a custom layer pattern.
+
+Measured (seed 3, 74 prompt tokens, CPU): float32 hidden states max|err| <= 6.9e-5 (values up to ~30, cosine 1.0),
+V2 features <= 8.6e-6, connector outputs <= 1.2e-5; bfloat16 error 0.7x-1.7x the reference's own.
 """
 
 import json
