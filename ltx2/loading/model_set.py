@@ -217,12 +217,15 @@ class ModelSet:
         return cached(("upsampler", _identity(path), self.dtype), lambda: load_upsampler(path, self.dtype))
 
     def text_encoder(self, quantize_bits: int | None = None):
-        """Text encoder (Gemma + embeddings processor). Not cached: it frees itself after encoding."""
+        """Text encoder (Gemma + embeddings processor). Not cached: it frees itself after encoding. The model's
+        text-encoder file when it has one (LTX-2.5: Gemma 4), else its Gemma 3 root (LTX-2 / LTX-2.3)."""
         from ltx2.models.text.encoder import TextEncoder
 
-        if not self.gemma_root:
-            raise ValueError(f"model {self.name} has no Gemma root: set model.gemma_root=/path/to/gemma-3-12b-it")
-        return TextEncoder(self.gemma_root, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits)
+        gemma = self.files.path("text_encoder") if self.files.has("text_encoder") else self.gemma_root
+        if not gemma:
+            raise ValueError(f"model {self.name} has no text encoder: set model.gemma_root=/path/to/gemma-3-12b-it "
+                             "(LTX-2 / LTX-2.3) or the LTX-2.5 text-encoder file")
+        return TextEncoder(gemma, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits)
 
     def weight_files(self) -> dict[str, str]:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,

@@ -98,8 +98,9 @@ def byte_to_symbol() -> dict[int, str]:
     return table
 
 
-def build_tiny_tokenizer():
-    """A ``tokenizers.Tokenizer``: byte level, no merges, ``<bos>`` prepended."""
+def build_tiny_tokenizer(bos: bool = True):
+    """A ``tokenizers.Tokenizer``: byte level, no merges, ``<bos>`` prepended (``bos=False``: nothing added, as
+    Gemma 4's tokenizer)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
     vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
@@ -109,6 +110,8 @@ def build_tiny_tokenizer():
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
+    if not bos:
+        return tokenizer
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", SPECIAL_TOKENS.index("<bos>"))])
     return tokenizer

@@ -1,5 +1,9 @@
 """The text encoder a pipeline uses: prompt(s) -> TextContext(s), loading Gemma and the embeddings processor on
-first use and freeing them on ``release()`` (or leaving a ``with`` block), so denoising starts without them."""
+first use and freeing them on ``release()`` (or leaving a ``with`` block), so denoising starts without them.
+
+Two kinds, chosen from what it is given: a Gemma 3 root folder (LTX-2 / LTX-2.3: ``model.gemma_root``; the text
+projection sits with the connectors in the checkpoint) or the LTX-2.5 single text-encoder file (Gemma 4 unified +
+tokenizer + text projection, ``model.text_encoder``; the connectors sit with the transformer)."""
 
 from __future__ import annotations
 
@@ -16,56 +20,95 @@ from ltx2.loading.checkpoint import read_header, resolve_dtype
 from ltx2.models.text.config import GEMMA_ROOT_FIX, MAX_TOKENS, GemmaConfig
 from ltx2.models.text.enhance import PromptEnhancement, enhance_or_keep
 from ltx2.models.text.gemma import QUANT_BITS, GemmaTextModel, load_gemma, read_gemma_config
+from ltx2.models.text.gemma4 import MODEL_TYPE as GEMMA4_MODEL_TYPE
+from ltx2.models.text.gemma4 import Gemma4Config, Gemma4TextModel
 from ltx2.models.text.processor import EmbeddingsProcessor, TextContext, load_embeddings_processor
-from ltx2.models.text.tokenizer import GemmaTokenizer, Tokens
+from ltx2.models.text.te_file import (
+    check_gemma_version,
+    is_text_encoder_file,
+    load_text_encoder_file,
+    read_asset,
+    read_gemma_hf_config,
+)
+from ltx2.models.text.tokenizer import FileTokenizer, GemmaTokenizer, Tokens
 
 # Bump when a code change alters the contexts for the same inputs (invalidates the embedding cache).
 TEXT_ENCODING_VERSION = 1
 
 
 class TextEncoder:
-    """Tokenizer + Gemma 3 + embeddings processor of one Gemma root and one LTX checkpoint.
+    """Tokenizer + Gemma + embeddings processor of one Gemma source and one LTX checkpoint (the file holding the
+    text connectors: the single-file LTX-2 / 2.3 checkpoint or the LTX-2.5 transformer file).
 
+    ``gemma``: a Gemma 3 root folder, or an LTX-2.5 text-encoder ``.safetensors`` file (Gemma 4).
     ``quantize_bits`` (4 or 8) runs Gemma with MLX affine quantization (group size 64); None keeps ``dtype``.
     Components load lazily; ``release()`` frees them (use the encoder as a context manager).
     """
 
-    def __init__(self, gemma_root: str | os.PathLike, checkpoint: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16",
+    def __init__(self, gemma: str | os.PathLike, checkpoint: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16",
                  quantize_bits: int | None = None, max_length: int = MAX_TOKENS):
-        self.gemma_root, self.checkpoint = Path(gemma_root), Path(checkpoint)
-        if not self.gemma_root.is_dir():
+        self.gemma_root, self.checkpoint = Path(gemma), Path(checkpoint)
+        self.is_file = is_text_encoder_file(self.gemma_root)
+        if self.is_file and not self.gemma_root.is_file():
+            raise ConfigError("model.text_encoder", str(self.gemma_root), "does not exist", "pass the LTX-2.5 "
+                              "text-encoder file (gemma4-12b-with-proj-ltx-2.5-*.safetensors)")
+        if not self.is_file and not self.gemma_root.is_dir():
             raise ConfigError("model.gemma_root", str(self.gemma_root), "is not a folder", GEMMA_ROOT_FIX)
         if not self.checkpoint.is_file():
             raise ConfigError("checkpoint", str(self.checkpoint), "does not exist", "pass the official LTX-2 / "
-                              "LTX-2.3 .safetensors (its text connectors live beside the transformer)")
+                              "LTX-2.3 .safetensors (or the LTX-2.5 transformer file): the text connectors live "
+                              "beside the transformer")
         if quantize_bits is not None and quantize_bits not in QUANT_BITS:
             raise ValueError(f"Gemma quantize_bits={quantize_bits!r} is not supported: use one of {QUANT_BITS} "
                              "or None (unquantized)")
         self.dtype = resolve_dtype(dtype)
         self.quantize_bits = quantize_bits
         self.max_length = max_length
-        self.gemma_config: GemmaConfig = read_gemma_config(self.gemma_root)
-        self._tokenizer: GemmaTokenizer | None = None
-        self._gemma: GemmaTextModel | None = None
+        if self.is_file:
+            hf = read_gemma_hf_config(self.gemma_root)
+            self.gemma_config: GemmaConfig | Gemma4Config = Gemma4Config.from_hf(hf, str(self.gemma_root))
+        else:
+            self.gemma_config = read_gemma_config(self.gemma_root)
+            hf = json.loads((self.gemma_root / "config.json").read_text())
+        check_gemma_version(self.checkpoint, hf, str(self.gemma_root))
+        self._tokenizer: GemmaTokenizer | FileTokenizer | None = None
+        self._gemma: GemmaTextModel | Gemma4TextModel | None = None
         self._processor: EmbeddingsProcessor | None = None
+
+    @property
+    def family(self) -> str:
+        """``gemma3`` (a root folder) or ``gemma4_unified`` (the LTX-2.5 text-encoder file)."""
+        return GEMMA4_MODEL_TYPE if self.is_file else "gemma3"
 
     # -- components, loaded on first use -------------------------------------------------------------------
     @property
-    def tokenizer(self) -> GemmaTokenizer:
+    def tokenizer(self) -> GemmaTokenizer | FileTokenizer:
         if self._tokenizer is None:
-            self._tokenizer = GemmaTokenizer(self.gemma_root, self.max_length)
+            if self.is_file:
+                config = read_asset(self.gemma_root, "tokenizer_config.json")
+                data = read_asset(self.gemma_root, "tokenizer.json")
+                if data is None or config is None:
+                    raise ConfigError("model.text_encoder", str(self.gemma_root), "has no tokenizer ('tokenizer_json' "
+                                      "and 'hf_asset__tokenizer_config.json')", "use the official LTX-2.5 "
+                                      "text-encoder file")
+                self._tokenizer = FileTokenizer(data, json.loads(config), self.max_length, str(self.gemma_root))
+            else:
+                self._tokenizer = GemmaTokenizer(self.gemma_root, self.max_length)
         return self._tokenizer
 
     @property
-    def gemma(self) -> GemmaTextModel:
+    def gemma(self) -> GemmaTextModel | Gemma4TextModel:
         if self._gemma is None:
-            self._gemma = load_gemma(self.gemma_root, self.dtype, self.quantize_bits)
+            load = load_text_encoder_file if self.is_file else load_gemma
+            self._gemma = load(self.gemma_root, self.dtype, self.quantize_bits)
         return self._gemma
 
     @property
     def processor(self) -> EmbeddingsProcessor:
         if self._processor is None:
-            self._processor = load_embeddings_processor(self.checkpoint, self.gemma_config, self.dtype)
+            self._processor = load_embeddings_processor(
+                self.checkpoint, self.gemma_config, self.dtype,
+                projection_path=self.gemma_root if self.is_file else None)
         return self._processor
 
     @property
@@ -99,7 +142,13 @@ class TextEncoder:
         return contexts
 
     def enhance(self, prompt: str, options: PromptEnhancement) -> tuple[str, bool]:
-        """(prompt to use, enhanced?) — falls back to ``prompt`` with a warning on any failure."""
+        """(prompt to use, enhanced?) — falls back to ``prompt`` with a warning on any failure. The LTX-2.5
+        text encoder (Gemma 4 unified) cannot generate: refused with a ConfigError, as the reference."""
+        if self.is_file:
+            raise ConfigError("text.enhance_prompt", True, f"the LTX-2.5 text encoder ({self.gemma_root.name}, Gemma 4 "
+                              "unified) encodes only and cannot rewrite prompts", "set text.enhance_prompt=false (the "
+                              "reference enhances LTX-2.5 prompts only with a separate Gemma 3 / Gemma 4 instruct "
+                              "model)")
         try:
             gemma, tokenizer = self.gemma, self.tokenizer
         except Exception as e:  # noqa: BLE001 - enhancement never stops a run
@@ -141,16 +190,21 @@ def _free() -> None:
 def text_encoder_fingerprint(gemma_root: str | os.PathLike, checkpoint: str | os.PathLike, dtype: mx.Dtype,
                              quantize_bits: int | None, max_length: int) -> str:
     """Identity of everything that determines the contexts, without reading any weights: every file of the
-    Gemma root (relative path, size, mtime), the checkpoint (path, size, mtime, header digest), the dtype,
+    Gemma root (relative path, size, mtime) or the text-encoder file (name, size, mtime, and the family key
+    ``gemma4_unified``), the checkpoint (path, size, mtime, header digest), the dtype,
     quantization, token length and TEXT_ENCODING_VERSION. A changed or replaced file changes it."""
     digest = hashlib.sha256()
     settings = {"version": TEXT_ENCODING_VERSION, "dtype": str(dtype), "quantize_bits": quantize_bits,
                 "max_length": max_length}
-    digest.update(json.dumps(settings, sort_keys=True).encode())
     root = Path(gemma_root).resolve()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    if is_text_encoder_file(root):  # Gemma 4 file: its own family key, so it never shares an entry with Gemma 3
+        settings["text_encoder"] = GEMMA4_MODEL_TYPE
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
         stat = path.stat()
-        digest.update(f"gemma:{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        name = path.name if path == root else path.relative_to(root)
+        digest.update(f"gemma:{name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     checkpoint = Path(checkpoint).resolve()
     stat = checkpoint.stat()
     digest.update(f"checkpoint:{checkpoint}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())

@@ -48,9 +48,12 @@ class PromptEnhancement:
                 "temperature": self.temperature, "top_k": self.top_k}
 
 
-@functools.lru_cache(maxsize=2)
-def system_prompt(mode: str) -> str:
-    return (_PROMPTS / f"gemma_{mode}_system_prompt.txt").read_text()
+@functools.lru_cache(maxsize=4)
+def system_prompt(mode: str, family: str = "gemma3") -> str:
+    """The reference's system prompt for ``mode`` and the enhancing model's ``family`` ("gemma3", or "gemma4" for
+    a dense Gemma 4 instruct model; see prompts/README.md)."""
+    name = {"gemma3": "gemma", "gemma4": "gemma4"}[family]
+    return (_PROMPTS / f"{name}_{mode}_system_prompt.txt").read_text()
 
 
 def chat_messages(prompt: str, mode: str) -> list[dict]:

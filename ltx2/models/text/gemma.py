@@ -66,15 +66,23 @@ class GemmaTextModel(nn.Module):
         if bits not in QUANT_BITS:
             raise ValueError(f"Gemma quantization bits={bits!r} is not supported: use one of {QUANT_BITS} (or none)")
 
-        def chosen(path: str, module: nn.Module) -> bool:
-            inside = not under or path == under or path.startswith(under + ".")
-            return inside and _quantizable(module, group_size)
-
-        count = sum(chosen(p, m) for p, m in self.language_model.named_modules())
-        nn.quantize(self.language_model, group_size=group_size, bits=bits, class_predicate=chosen)
+        count = quantize_under(self.language_model, bits, group_size, under)
         self.quantization = {"bits": bits, "group_size": group_size,
                              "layers": count + (self.quantization or {}).get("layers", 0)}
         return count
+
+
+def quantize_under(root: nn.Module, bits: int, group_size: int, under: str = "") -> int:
+    """Quantize (in place) the embeddings and linear layers of ``root`` under the module path ``under`` (default
+    all) whose input width is a multiple of ``group_size``; returns how many were quantized."""
+
+    def chosen(path: str, module: nn.Module) -> bool:
+        inside = not under or path == under or path.startswith(under + ".")
+        return inside and _quantizable(module, group_size)
+
+    count = sum(chosen(p, m) for p, m in root.named_modules())
+    nn.quantize(root, group_size=group_size, bits=bits, class_predicate=chosen)
+    return count
 
 
 def _quantizable(module: nn.Module, group_size: int) -> bool:
@@ -152,21 +160,28 @@ def load_gemma(root: str | os.PathLike, dtype: mx.Dtype = mx.bfloat16, quantize_
 
 def _load_quantizing(model: GemmaTextModel, weights: dict[str, mx.array], what: str, dtype: mx.Dtype, bits: int,
                      group_size: int) -> None:
-    """Load and quantize one part at a time (embeddings, each layer, final norm), so the peak memory is the
-    quantized model plus one unquantized layer, not the whole unquantized model."""
-    inner = model.language_model.model
-    prefixes = ["model.embed_tokens.", "model.norm."] + [f"model.layers.{i}." for i in range(len(inner.layers))]
+    n_layers = len(model.language_model.model.layers)
+    prefixes = ["model.embed_tokens.", "model.norm."] + [f"model.layers.{i}." for i in range(n_layers)]
+    load_quantizing(model, model.language_model, weights, prefixes, what, dtype, bits, group_size,
+                    "use a Gemma 3 folder whose config.json describes its weights")
+
+
+def load_quantizing(model, root: nn.Module, weights: dict[str, mx.array], prefixes: list[str], what: str,
+                    dtype: mx.Dtype, bits: int, group_size: int, fix: str) -> None:
+    """Load and quantize one part at a time (``prefixes``: embeddings, final norm, each layer, as module paths of
+    ``root`` + "."), so the peak memory is the quantized model plus one unquantized layer, not the whole
+    unquantized model. ``model.quantize(bits, group_size, under=path)`` quantizes one part of ``root``."""
     unexpected = sorted(k for k in weights if not k.startswith(tuple(prefixes)))
     if unexpected:
         raise ConfigError("weights", what, f"does not match its config: {len(unexpected)} unexpected: "
-                          + ", ".join(unexpected[:8]), "use a Gemma 3 folder whose config.json describes its weights")
+                          + ", ".join(unexpected[:8]), fix)
     for prefix in prefixes:
         path = prefix.rstrip(".")
         part = {k.removeprefix(prefix): weights.pop(k) for k in [k for k in weights if k.startswith(prefix)]}
-        load_weights_strict(_submodule(model.language_model, path), part, f"{what} ({path})", dtype)
+        load_weights_strict(_submodule(root, path), part, f"{what} ({path})", dtype)
         model.quantize(bits, group_size, under=path)
-        mx.eval(_submodule(model.language_model, path).parameters())  # (quantizing may replace the module)
-    skipped = [p for p, m in model.language_model.named_modules() if hasattr(m, "to_quantized") and "scales" not in m]
+        mx.eval(_submodule(root, path).parameters())  # (quantizing may replace the module)
+    skipped = [p for p, m in root.named_modules() if hasattr(m, "to_quantized") and "scales" not in m]
     if skipped:
         log.warning("Gemma quantization: %d layers have an input width not divisible by group_size=%d and stay "
                     "unquantized (e.g. %s)", len(skipped), group_size, skipped[0])

@@ -33,7 +33,8 @@ class TextContext:
 class EmbeddingsProcessor(nn.Module):
     """feature extractor -> video / audio connectors."""
 
-    def __init__(self, config: TextProcessorConfig, gemma: GemmaConfig, audio: bool = True):
+    def __init__(self, config: TextProcessorConfig, gemma, audio: bool = True):
+        """``gemma``: the text model's config (GemmaConfig or Gemma4Config: hidden_size, num_hidden_states)."""
         super().__init__()
         self.config = config
         d, n_layers = gemma.hidden_size, gemma.num_hidden_states
@@ -41,7 +42,7 @@ class EmbeddingsProcessor(nn.Module):
             if config.video.dim != d:
                 raise ConfigError("model.gemma_root", f"hidden size {d}", f"LTX-2 text connectors are "
                                   f"{config.video.dim} wide: the checkpoint and the Gemma root do not belong together",
-                                  "use the Gemma root that belongs to this checkpoint")
+                                  "use the Gemma root (or text-encoder file) that belongs to this checkpoint")
             self.feature_extractor = FeatureExtractorV1(d, n_layers)
         else:
             self.feature_extractor = FeatureExtractorV2(d, n_layers, config.video_features,
@@ -73,15 +74,21 @@ def sanitize(weights: dict[str, mx.array]) -> dict[str, mx.array]:
     return out
 
 
-def load_embeddings_processor(path: str | os.PathLike, gemma: GemmaConfig | None = None,
-                              dtype: mx.Dtype = mx.bfloat16, audio: bool | None = None) -> EmbeddingsProcessor:
-    """Feature extractor + connectors of an official checkpoint. ``gemma`` is the text model feeding it (the
-    reference's Gemma-3-12B by default); ``audio=None`` builds the audio connector when the file has one."""
+def load_embeddings_processor(path: str | os.PathLike, gemma=None, dtype: mx.Dtype = mx.bfloat16,
+                              audio: bool | None = None,
+                              projection_path: str | os.PathLike | None = None) -> EmbeddingsProcessor:
+    """Feature extractor + connectors of an official checkpoint. ``gemma`` is the text model config feeding it
+    (GemmaConfig or Gemma4Config; the reference's Gemma-3-12B by default); ``audio=None`` builds the audio
+    connector when the file has one. ``projection_path``: the file holding ``text_embedding_projection.*`` when
+    it is not ``path`` (LTX-2.5: the text-encoder file; the connectors stay with the transformer)."""
     header = read_header(path)
     section = header.section("transformer")
-    if not header.keys_with_prefix(VIDEO_CONNECTOR_PREFIX) or not header.keys_with_prefix(FEATURES_PREFIX):
-        raise ConfigError("checkpoint", str(path), f"no text connector weights ('{VIDEO_CONNECTOR_PREFIX}*' and "
-                          f"'{FEATURES_PREFIX}*')", "use an official LTX-2 / LTX-2.3 checkpoint")
+    projection_path = projection_path or path
+    projection = read_header(projection_path)
+    if not header.keys_with_prefix(VIDEO_CONNECTOR_PREFIX) or not projection.keys_with_prefix(FEATURES_PREFIX):
+        where = path if projection_path == path else f"{path} + {projection_path}"
+        raise ConfigError("checkpoint", str(where), f"no text connector weights ('{VIDEO_CONNECTOR_PREFIX}*' and "
+                          f"'{FEATURES_PREFIX}*')", "use an official LTX-2 / LTX-2.3 / LTX-2.5 checkpoint")
     if audio is None:
         audio = bool(header.keys_with_prefix(AUDIO_CONNECTOR_PREFIX))
     gemma = gemma or GemmaConfig()
@@ -90,9 +97,9 @@ def load_embeddings_processor(path: str | os.PathLike, gemma: GemmaConfig | None
         processor = EmbeddingsProcessor(config, gemma, audio)
     except ConfigError as e:
         raise e.about(e.key, str(path) if e.key == "checkpoint" else e.value) from None
-    _check_feature_width(header.tensors, config, gemma, path)
-    weights = {}
-    for prefix in (FEATURES_PREFIX, VIDEO_CONNECTOR_PREFIX) + ((AUDIO_CONNECTOR_PREFIX,) if audio else ()):
+    _check_feature_width(projection.tensors, config, gemma, projection_path)
+    weights = {FEATURES_PREFIX + k: v for k, v in load_tensors(projection_path, FEATURES_PREFIX).items()}
+    for prefix in (VIDEO_CONNECTOR_PREFIX,) + ((AUDIO_CONNECTOR_PREFIX,) if audio else ()):
         weights.update({prefix + k: v for k, v in load_tensors(path, prefix).items()})
     weights = sanitize(weights)
     if not audio:
@@ -103,7 +110,7 @@ def load_embeddings_processor(path: str | os.PathLike, gemma: GemmaConfig | None
     return processor
 
 
-def _check_feature_width(tensors: dict, config: TextProcessorConfig, gemma: GemmaConfig, path) -> None:
+def _check_feature_width(tensors: dict, config: TextProcessorConfig, gemma, path) -> None:
     key = FEATURES_PREFIX + ("aggregate_embed.weight" if config.version == 1 else "video_aggregate_embed.weight")
     if key not in tensors:
         raise ConfigError("checkpoint", str(path), f"missing {key} (LTX-{'2' if config.version == 1 else '2.3'} "
@@ -113,4 +120,4 @@ def _check_feature_width(tensors: dict, config: TextProcessorConfig, gemma: Gemm
     if width != expected:
         raise ConfigError("checkpoint", str(path), f"{key} takes {width} features but the Gemma model gives "
                           f"{expected} ({gemma.hidden_size} x {gemma.num_hidden_states} hidden states)",
-                          "use the Gemma root that belongs to this checkpoint")
+                          "use the Gemma root (or text-encoder file) that belongs to this checkpoint")
