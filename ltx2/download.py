@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
               "check the network (or set HF_ENDPOINT), then run again", file=sys.stderr)
         return 1
     need = sum(size for _, _, files in plan for _, size in files)
+    for key, ref, files in plan:
+        print(f"  {_gb(sum(size for _, size in files)):>10}  {key}: {ref.what}")
     Path(cache_dir()).mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(cache_dir()).free
     print(f"ltx2: {len(missing)} references, {sum(len(f) for _, _, f in plan)} files, {_gb(need)} to download "

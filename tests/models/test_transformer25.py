@@ -155,3 +155,12 @@ def test_video_state_marks_the_first_latent_frame():
     assert _np(keyframes_mask_of(appended))[0, :, 0].tolist() == [1.0] * 6 + [0.0] * 16  # conditioning: unmarked
     assert clear_conditioning(appended, shape.tokens).keyframes_mask is None  # as the reference's
     assert keyframes_mask_of(LatentState(state.latent, state.denoise_mask, state.positions, state.latent)) is None
+
+
+def test_the_transformer_input_carries_the_mask_over_appended_tokens():
+    from ltx2.sampling.denoise import modality
+
+    state = initial_video_state(VideoLatentShape(1, 3, 2, 3), 24.0, mx.float32)
+    appended = dataclasses.replace(state, latent=mx.concatenate([state.latent, state.latent[:, :4]], axis=1))
+    m = modality(appended, mx.zeros((1, 7, 32)), mx.array(0.5))
+    assert m.keyframes_mask.shape == (1, 22, 1) and float(m.keyframes_mask.sum()) == 6.0
