@@ -111,7 +111,8 @@ class Checkpoint:
         present = {c: k for c, k in keys.items() if c in self.files and self.files[c].is_file()}
         for component, key in present.items():
             header = self.header(component)
-            check_kind(key, header.path, file_kinds(header.metadata, header.tensors), component)
+            if key != "model.checkpoint":  # the single file: its sections are checked by ltx2.experiment.validation
+                check_kind(key, header.path, file_kinds(header.metadata, header.tensors), component)
             if version is not None and (component == "transformer" or key != "model.checkpoint"):
                 check_version(key, header.path, header.metadata, version, model)
         if "transformer" in present and "text_encoder" in present:
