@@ -178,3 +178,13 @@ def test_download_fetches_what_the_pipeline_reads(cli, split, tmp_path, monkeypa
     assert "skipped  model.duration_head" in out and "3 of 4 files are not in the Hugging Face cache" in proc.stderr
     proc = cli("model=ltx2_5_22b_distilled", "pipeline=distilled", "audio.enabled=false", module="ltx2.download")
     assert "missing  model.spatial_upsampler" in proc.stdout and "skipped  model.audio_vae" in proc.stdout
+
+
+def test_run_validation_names_the_component_keys(split, tmp_path):
+    from ltx2.experiment.validation import check_model_files
+
+    parts = {"transformer": split["transformer"], "text_encoder": split["text_encoder"]}
+    check_model_files(Checkpoint.from_files(video_vae=split["video_vae"], **parts), None, need_upsampler=False)
+    bare = _file(tmp_path / "bare.safetensors", {"decoder.conv.weight": (2,)}, {"config": {}})
+    with pytest.raises(ConfigError, match=r"^model\.video_vae=.*has no vae section"):
+        check_model_files(Checkpoint.from_files(video_vae=bare, **parts), None, need_upsampler=False)
