@@ -275,6 +275,12 @@ class ModelSet:
         """Text encoder (Gemma + embeddings processor). Not cached: it frees itself after encoding."""
         from ltx2.models.text.encoder import TextEncoder
 
+        if self.component_files.get("text_encoder") and not self.gemma_root:
+            from ltx2.errors import ConfigError
+
+            raise ConfigError("model.text_encoder", self.component_files["text_encoder"], "the one-file Gemma 4 text "
+                              "encoder of LTX-2.5 has no loader in this ltx2 yet (the Gemma 3 text encoder reads "
+                              "model.gemma_root)", "use an LTX-2 / LTX-2.3 model for now")
         if not self.gemma_root:
             raise ValueError(f"model {self.name} has no Gemma root: set model.gemma_root=/path/to/gemma-3-12b-it")
         return TextEncoder(self.gemma_root, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits)
