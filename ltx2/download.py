@@ -1,7 +1,10 @@
-"""`python -m ltx2.download model=<name> ['lora=[a,b]'] [other overrides]`: fetch every hub file the composed
-config names (model checkpoint, Gemma folder, upsampler, distilled LoRA, selected LoRAs) into the Hugging Face
-cache. Prints what is cached, what is missing and the disk space needed first; huggingface_hub shows progress and
-resumes interrupted downloads. With HF_HUB_OFFLINE=1 it only reports (exit 1 when something is missing).
+"""`python -m ltx2.download model=<name> [pipeline=<name>] ['lora=[a,b]'] [other overrides]`: fetch the hub files
+the composed config names and the chosen pipeline reads (the model checkpoint or, for a model shipped one file per
+component, its transformer, text encoder and VAEs; the Gemma folder; the upsampler and distilled LoRA only for a
+pipeline whose stages use them; the selected LoRAs) into the Hugging Face cache. Prints what is cached, what is
+missing, what it skips and why, and the download size and free disk space before downloading; huggingface_hub
+shows progress and resumes interrupted downloads. With HF_HUB_OFFLINE=1 it only reports (exit 1 when something is
+missing).
 """
 
 from __future__ import annotations
@@ -28,20 +31,44 @@ def compose(overrides: list[str]) -> DictConfig:
         return hydra_compose("run", overrides=overrides)
 
 
-def references(cfg: DictConfig) -> list[tuple[str, object]]:
-    """(config key, HubRef) of every hf:// value the config names."""
+# model files every pipeline reads (when the model names them); the others only when the pipeline needs them
+ALWAYS = ("checkpoint", "transformer", "text_encoder", "video_vae", "gemma_root")
+
+
+def needed_model_files(cfg: DictConfig) -> tuple[list[str], list[tuple[str, str]]]:
+    """(model keys the chosen pipeline reads, [(model key, why it is skipped)]) from the pipeline's phases: the
+    spatial upsampler and distilled LoRA only for the stages that use them, the audio VAE for audio, and the
+    temporal upsampler and duration head, which no ltx2 pipeline runs yet, never."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    pipeline_name = OmegaConf.select(cfg, "pipeline._target_", default="?").rsplit(".", 1)[-1]
+    phases = instantiate(cfg.pipeline, _convert_="all").phases()
+    optional = {
+        "spatial_upsampler": (phases.upsampler, f"{pipeline_name} runs no upsampled stage"),
+        "distilled_lora": (phases.distilled_lora, f"{pipeline_name} runs no distilled-LoRA stage"),
+        "audio_vae": (bool(OmegaConf.select(cfg, "audio.enabled", default=True)) or phases.encodes_audio,
+                      "audio.enabled=false"),
+        "temporal_upsampler": (False, "no ltx2 pipeline runs the temporal upsampler yet"),
+        "duration_head": (False, "no ltx2 pipeline predicts the duration yet"),
+    }
+    keys = list(ALWAYS) + [k for k, (needed, _) in optional.items() if needed]
+    skipped = [(k, why) for k, (needed, why) in optional.items() if not needed]
+    return keys, skipped
+
+
+def references(cfg: DictConfig) -> tuple[list[tuple[str, object]], list[tuple[str, object, str]]]:
+    """(config key, HubRef) of every hf:// value the chosen pipeline needs, and (key, HubRef, why) of those the
+    config names but the pipeline does not read."""
+    from omegaconf import OmegaConf
+
     from ltx2.loading.hub import parse
 
-    keys = [f"model.{k}" for k in ("checkpoint", "gemma_root", "spatial_upsampler", "distilled_lora")]
-    keys += [f"lora.{name}.path" for name in (cfg.get("lora") or {})]
-    refs = []
-    for key in keys:
-        from omegaconf import OmegaConf
-
-        ref = parse(OmegaConf.select(cfg, key, default=None))
-        if ref is not None:
-            refs.append((key, ref))
-    return refs
+    keys, skipped = needed_model_files(cfg)
+    wanted = [f"model.{k}" for k in keys] + [f"lora.{name}.path" for name in (cfg.get("lora") or {})]
+    refs = [(key, parse(OmegaConf.select(cfg, key, default=None))) for key in wanted]
+    unused = [(f"model.{k}", parse(OmegaConf.select(cfg, f"model.{k}", default=None)), why) for k, why in skipped]
+    return [(k, r) for k, r in refs if r is not None], [(k, r, why) for k, r, why in unused if r is not None]
 
 
 def _remote_files(api, ref) -> list[tuple[str, int]]:
@@ -79,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - Hydra's compose errors are already one readable line
         print(f"ltx2: cannot compose the config: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
-    refs = references(cfg)
+    try:
+        refs, unused = references(cfg)
+    except Exception as e:  # noqa: BLE001 - a pipeline that cannot be built: its error is one line
+        print(f"ltx2: cannot build the pipeline: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    for key, ref, why in unused:
+        print(f"  skipped  {key}: {ref.what} (not needed: {why})")
     if not refs:
         print("ltx2: this config names no Hugging Face files (all paths are local): nothing to fetch")
         return 0
@@ -112,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
               "check the network (or set HF_ENDPOINT), then run again", file=sys.stderr)
         return 1
     need = sum(size for _, _, files in plan for _, size in files)
+    for key, ref, files in plan:
+        print(f"  {_gb(sum(size for _, size in files)):>10}  {key}: {ref.what}")
     Path(cache_dir()).mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(cache_dir()).free
     print(f"ltx2: {len(missing)} references, {sum(len(f) for _, _, f in plan)} files, {_gb(need)} to download "

@@ -66,10 +66,17 @@ class SuggestedSettings:
 class ModelSettings:
     _target_: str = "ltx2.loading.model_set.ModelSet"
     name: str = MISSING
-    checkpoint: str = MISSING
+    checkpoint: Optional[str] = None  # one file (LTX-2 / LTX-2.3), or the files below, one per component (LTX-2.5)
     gemma_root: Optional[str] = None
     spatial_upsampler: Optional[str] = None
     distilled_lora: Optional[str] = None
+    transformer: Optional[str] = None
+    text_encoder: Optional[str] = None
+    video_vae: Optional[str] = None
+    audio_vae: Optional[str] = None
+    temporal_upsampler: Optional[str] = None
+    duration_head: Optional[str] = None
+    version: Optional[str] = None  # the model version of a preset ("2.5"): files of another version are refused
     dtype: str = "bfloat16"
     tiny: bool = False
     quantize: Optional[int] = None  # transformer weights: null, 8 or 4 bits (MLX affine)

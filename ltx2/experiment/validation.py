@@ -97,9 +97,13 @@ def check_model_files(checkpoint, gemma_root: str | None, need_upsampler: bool) 
     for component, section in needed.items():
         by_file.setdefault(checkpoint.path(component), []).append((component, section))
     for path, parts in by_file.items():
-        key = "model.checkpoint" if parts[0][0] == "transformer" else f"model.files.{parts[0][0]}"
+        single = checkpoint.files.get("transformer") == checkpoint.files.get("video_vae")  # LTX-2 / LTX-2.3
+        key = f"model.{parts[0][0]}" if not single else "model.checkpoint"
         check_checkpoint(key, str(path), tuple(section for _, section in parts))
-    if not gemma_root or not (Path(gemma_root) / "config.json").is_file():
+    if "text_encoder" in checkpoint.files:  # one text-encoder file (LTX-2.5), checked by ModelSet.check_files
+        check_file("model.text_encoder", str(checkpoint.path("text_encoder")), "the text-encoder file",
+                   "set model.text_encoder=/path/to/the-text-encoder.safetensors")
+    elif not gemma_root or not (Path(gemma_root) / "config.json").is_file():
         raise ConfigError("model.gemma_root", gemma_root, "must be a Gemma 3 folder (config.json, "
                           "model*.safetensors, tokenizer files)",
                           "download google/gemma-3-12b-it and set model.gemma_root=/path/to/it")

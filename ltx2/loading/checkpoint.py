@@ -75,7 +75,7 @@ COMPONENT_OF = {section: component for component, section in SECTION_OF.items()}
 @dataclass(frozen=True)
 class Checkpoint:
     """The weight files of one model, ``{component: file}``: transformer, video_vae, audio_vae, vocoder,
-    spatial_upsampler (and text_encoder, temporal_upsampler where a release ships them). Today's LTX-2 / LTX-2.3
+    spatial_upsampler (and text_encoder, temporal_upsampler, duration_head where a release ships them). Today's LTX-2 / LTX-2.3
     release is one file for the first four plus the upsampler's own file; a release with one file per component
     is the same object with more files. Headers are parsed once per process (``read_header``'s cache)."""
 
@@ -88,6 +88,36 @@ class Checkpoint:
         files = {component: Path(path) for component in SINGLE_FILE_COMPONENTS}
         files.update({component: Path(p) for component, p in others.items() if p})
         return cls(files)
+
+    @classmethod
+    def from_files(cls, checkpoint: str | os.PathLike | None = None,
+                   **components: str | os.PathLike | None) -> Checkpoint:
+        """A single-file checkpoint (LTX-2 / LTX-2.3), one file per component (LTX-2.5: ``transformer``,
+        ``text_encoder``, ``video_vae``, ``audio_vae``, ``spatial_upsampler``, ...), or both (a component's own file
+        replaces the single file's). The audio VAE file also holds the vocoder. None values are absent."""
+        files = {component: Path(checkpoint) for component in SINGLE_FILE_COMPONENTS} if checkpoint else {}
+        files.update({component: Path(p) for component, p in components.items() if p})
+        if components.get("audio_vae"):
+            files["vocoder"] = Path(components["audio_vae"])
+        return cls(files)
+
+    def check_files(self, keys: Mapping[str, str], version: str | None = None, model: str = "") -> None:
+        """Refuse, from the headers alone, a file given for a component it does not hold (``keys``: component ->
+        the config key that named its file), one of another model version than ``version`` ("2.5"), and a text
+        encoder that is not the Gemma build the transformer names. Files not on disk are left to the checks that
+        report missing files."""
+        from ltx2.loading.file_kinds import check_gemma_pairing, check_kind, check_version, file_kinds
+
+        present = {c: k for c, k in keys.items() if c in self.files and self.files[c].is_file()}
+        for component, key in present.items():
+            header = self.header(component)
+            if key != "model.checkpoint":  # the single file: its sections are checked by ltx2.experiment.validation
+                check_kind(key, header.path, file_kinds(header.metadata, header.tensors), component)
+            if version is not None and (component == "transformer" or key != "model.checkpoint"):
+                check_version(key, header.path, header.metadata, version, model)
+        if "transformer" in present and "text_encoder" in present:
+            check_gemma_pairing(self.files["transformer"], self.header("transformer").metadata,
+                                self.files["text_encoder"], self.header("text_encoder").metadata)
 
     def path(self, component: str) -> Path:
         if component not in self.files:

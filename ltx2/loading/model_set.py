@@ -91,12 +91,22 @@ def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
     return copy
 
 
-@dataclass
+# The files a one-file-per-component model (LTX-2.5) names, each under ``model.<component>``; spatial_upsampler
+# and distilled_lora are also set by single-file models.
+SPLIT_COMPONENTS = ("transformer", "text_encoder", "video_vae", "audio_vae", "temporal_upsampler", "duration_head")
+
+
+@dataclass(init=False)
 class ModelSet:
-    """Files of a model (mirroring the official CLI's flags) and lazy accessors for its networks."""
+    """Files of a model (mirroring the official CLI's flags) and lazy accessors for its networks.
+
+    Either one ``checkpoint`` (LTX-2 / LTX-2.3: transformer, VAEs and vocoder in one file) or one file per
+    component (``transformer=``, ``text_encoder=``, ``video_vae=``, ``audio_vae=``, ``temporal_upsampler=``,
+    ``duration_head=``: LTX-2.5), plus ``spatial_upsampler`` and ``distilled_lora``; a component's own file
+    replaces the checkpoint's. ``version`` ("2.5"): the model version a preset is, files of another are refused."""
 
     name: str
-    checkpoint: str
+    checkpoint: str | None = None
     gemma_root: str | None = None
     spatial_upsampler: str | None = None
     distilled_lora: str | None = None
@@ -106,29 +116,74 @@ class ModelSet:
     loras: tuple[tuple[str, float], ...] = ()
     quantize: int | None = None  # transformer weights: None (dtype), 8 or 4 bits (MLX affine)
     quantize_group_size: int = 64
+    version: str | None = None
+    component_files: dict = field(default_factory=dict)  # component of SPLIT_COMPONENTS -> its file
+
+    def __init__(self, name: str, checkpoint: str | None = None, gemma_root: str | None = None,
+                 spatial_upsampler: str | None = None, distilled_lora: str | None = None, dtype: str = "bfloat16",
+                 tiny: bool = False, suggested: dict | None = None, loras=(), quantize: int | None = None,
+                 quantize_group_size: int = 64, version: str | None = None, **component_files: str | None):
+        # (an explicit __init__: model.transformer / model.text_encoder are files here, and methods below)
+        unknown = sorted(set(component_files) - set(SPLIT_COMPONENTS))
+        if unknown:
+            raise TypeError(f"ModelSet got unexpected keys {unknown} (files: {', '.join(SPLIT_COMPONENTS)})")
+        self.name, self.checkpoint, self.gemma_root = name, checkpoint, gemma_root
+        self.spatial_upsampler, self.distilled_lora, self.dtype, self.tiny = spatial_upsampler, distilled_lora, dtype, tiny
+        self.suggested = dict(suggested or {})
+        self.loras = loras
+        self.quantize, self.quantize_group_size = quantize, quantize_group_size
+        self.version = None if version is None else str(version)
+        self.component_files = {c: p for c, p in component_files.items() if p}
+        self.__post_init__()
 
     def __post_init__(self):
+        from ltx2.errors import ConfigError
         from ltx2.models.transformer.quantize import check_quantization
 
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
         check_quantization(self.quantize, self.quantize_group_size)
+        if not self.checkpoint and not self.component_files.get("transformer"):
+            raise ConfigError("model.checkpoint", None, "a model needs its weight files: model.checkpoint (one file, "
+                              "LTX-2 / LTX-2.3) or model.transformer and the other component files (LTX-2.5)",
+                              "choose a model preset (model=ltx2_3_22b_dev, model=ltx2_5_22b_dev, ...) or set "
+                              "model.checkpoint=/path/to/file.safetensors")
 
     @property
     def files(self) -> Checkpoint:
-        """The model's weight files by component (the single-file checkpoint plus the spatial upsampler)."""
-        return Checkpoint.single_file(self.checkpoint, spatial_upsampler=self.spatial_upsampler)
+        """The model's weight files by component (the single-file checkpoint and/or each component's own file, plus
+        the spatial upsampler)."""
+        return Checkpoint.from_files(self.checkpoint, spatial_upsampler=self.spatial_upsampler, **self.component_files)
+
+    def file_keys(self) -> dict[str, str]:
+        """component -> the config key that names its file (``model.checkpoint`` for the single file's transformer)."""
+        keys = {} if not self.checkpoint else {"transformer": "model.checkpoint"}
+        keys.update({c: f"model.{c}" for c in self.component_files})
+        if self.spatial_upsampler:
+            keys["spatial_upsampler"] = "model.spatial_upsampler"
+        return keys
 
     def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False) -> None:
-        """hf:// references -> files in the local Hugging Face cache (ltx2.loading.hub). The checkpoint and Gemma (and the
-        upsampler / distilled LoRA when the pipeline needs them) must be there; others are resolved when present."""
+        """hf:// references -> files in the local Hugging Face cache (ltx2.loading.hub). The checkpoint (or the
+        transformer, video VAE and text encoder files) and Gemma (and the upsampler / distilled LoRA when the
+        pipeline needs them) must be there; others are resolved when present. Then the files present are checked
+        from their headers (right component, right model version, matching Gemma build), before any loading."""
         from ltx2.loading.hub import resolve
 
         self.checkpoint = resolve("model.checkpoint", self.checkpoint, self.name)
         self.gemma_root = resolve("model.gemma_root", self.gemma_root, self.name)
+        for component, value in list(self.component_files.items()):
+            self.component_files[component] = resolve(f"model.{component}", value, self.name,
+                                                      required=component in ("transformer", "text_encoder",
+                                                                             "video_vae"))
         self.spatial_upsampler = resolve("model.spatial_upsampler", self.spatial_upsampler, self.name,
                                          required=need_upsampler)
         self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name,
                                       required=need_distilled_lora)
+        self.check_files()
+
+    def check_files(self) -> None:
+        """Each named file on disk holds its component and fits this model (ltx2.loading.file_kinds)."""
+        self.files.check_files(self.file_keys(), self.version, self.name)
 
     def ensure_files(self, seed: int = 0) -> None:
         """``tiny``: write the tiny official-format files on first use (no download)."""
@@ -229,6 +284,7 @@ class ModelSet:
 
     def weight_files(self) -> dict[str, str]:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,
-                 "spatial_upsampler": self.spatial_upsampler, "distilled_lora": self.distilled_lora}
+                 "spatial_upsampler": self.spatial_upsampler, "distilled_lora": self.distilled_lora,
+                 **self.component_files}
         files.update({f"lora:{Path(p).name}": p for p, _ in self.loras})
         return {k: v for k, v in files.items() if v and not str(v).startswith("hf://")}  # hf://: not fetched

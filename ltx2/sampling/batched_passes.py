@@ -95,7 +95,7 @@ def _batched(m: Modality | None, contexts: list[mx.array], n: int) -> Modality |
     sigma = m.sigma if m.sigma.size == 1 else _repeat(m.sigma.reshape(-1), n)
     return Modality(latent=_repeat(m.latent, n), sigma=sigma, timesteps=_repeat(m.timesteps, n),
                     positions=_repeat(m.positions, n), context=mx.concatenate(contexts, axis=0), enabled=m.enabled,
-                    attention_mask=_repeat(m.attention_mask, n))
+                    attention_mask=_repeat(m.attention_mask, n), keyframes_mask=_repeat(m.keyframes_mask, n))
 
 
 def run_batched(model, video: Modality, audio: Modality | None,

@@ -23,7 +23,7 @@ from ltx2.sampling.guiders import (
     MultiModalGuiderSchedule,
     as_schedule,
 )
-from ltx2.sampling.latent_state import LatentState
+from ltx2.sampling.latent_state import LatentState, keyframes_mask_of
 
 X0Pair = tuple[mx.array, mx.array | None]
 
@@ -35,7 +35,7 @@ def modality(state: LatentState | None, context: mx.array | None, sigma: mx.arra
         return None
     return Modality(latent=state.latent, sigma=sigma, timesteps=state.denoise_mask * sigma,
                     positions=state.positions, context=context, enabled=enabled,
-                    attention_mask=state.attention_mask)
+                    attention_mask=state.attention_mask, keyframes_mask=keyframes_mask_of(state))
 
 
 def _sigma(sigmas: mx.array, step_index: int) -> mx.array:

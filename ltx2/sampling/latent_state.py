@@ -31,7 +31,9 @@ class LatentState:
 
     latent: (B, T, C) current noisy tokens (compute dtype); denoise_mask: (B, T, 1) float32, 1 = denoise fully,
     0 = keep ``clean_latent``; positions: (B, 3, T, 2) video / (B, 1, T, 2) audio bounds; clean_latent: (B, T, C)
-    the tokens before noising (conditioning latents included); attention_mask: optional (B, T, T) in [0, 1].
+    the tokens before noising (conditioning latents included); attention_mask: optional (B, T, T) in [0, 1];
+    keyframes_mask: optional (B, T0, 1) float32 marker of single-pixel-frame latents (video: the target's first
+    latent frame), T0 <= T: tokens appended after it are unmarked (``keyframes_mask_of``).
     """
 
     latent: mx.array
@@ -39,6 +41,17 @@ class LatentState:
     positions: mx.array
     clean_latent: mx.array
     attention_mask: mx.array | None = None
+    keyframes_mask: mx.array | None = None
+
+
+def keyframes_mask_of(state: LatentState) -> mx.array | None:
+    """The state's keyframes mask over all its tokens, (B, T, 1): conditioning tokens appended after the mask
+    was made extend it with zeros (only generated keyframe slots are marked, and they set it themselves)."""
+    mask = state.keyframes_mask
+    if mask is None or mask.shape[1] >= state.latent.shape[1]:
+        return mask
+    pad = mx.zeros((mask.shape[0], state.latent.shape[1] - mask.shape[1], mask.shape[2]), mask.dtype)
+    return mx.concatenate([mask, pad], axis=1)
 
 
 @dataclass(frozen=True)
@@ -128,11 +141,15 @@ def _initial_latent(shape, latent: mx.array | None, dtype: mx.Dtype, what: str) 
 def initial_video_state(shape: VideoLatentShape, fps: float, dtype: mx.Dtype = mx.bfloat16,
                         latent: mx.array | None = None) -> LatentState:
     """Clean state (zeros, or ``latent`` (B, C, F, H, W)) to be noised; positions rounded to ``dtype`` as the
-    reference pipelines do; mask all ones."""
+    reference pipelines do; mask all ones; keyframes mask 1 on the first latent frame (H*W tokens: the causal VAE
+    makes it one pixel frame), 0 elsewhere, always (models without a keyframe embedding ignore it)."""
     x = patchify_video(_initial_latent(shape, latent, dtype, "video"))
+    first_frame = shape.height * shape.width
+    keyframes = (mx.arange(shape.tokens) < first_frame).astype(mx.float32)
     return LatentState(latent=x, denoise_mask=mx.ones((shape.batch, shape.tokens, 1), dtype=mx.float32),
                        positions=video_positions(shape.frames, shape.height, shape.width, fps, shape.batch, dtype),
-                       clean_latent=x)
+                       clean_latent=x,
+                       keyframes_mask=mx.broadcast_to(keyframes[None, :, None], (shape.batch, shape.tokens, 1)))
 
 
 def initial_audio_state(shape: AudioLatentShape, dtype: mx.Dtype = mx.bfloat16,
@@ -145,7 +162,7 @@ def initial_audio_state(shape: AudioLatentShape, dtype: mx.Dtype = mx.bfloat16,
 
 def clear_conditioning(state: LatentState, tokens: int) -> LatentState:
     """Drop tokens appended by conditioning items (keep the first ``tokens``), mask back to ones, no attention
-    mask."""
+    mask, no keyframes mask (as the reference's ``clear_conditioning``)."""
     return LatentState(latent=state.latent[:, :tokens], denoise_mask=mx.ones_like(state.denoise_mask[:, :tokens]),
                        positions=state.positions[:, :, :tokens], clean_latent=state.clean_latent[:, :tokens])
 

@@ -42,9 +42,13 @@ def test_run_from_the_hf_cache(cli, hub, cache_dir):
     record = cli.record(cli.run_dirs()[-1])
     assert record["status"] == "completed"
     assert record["weights"]["checkpoint"]["path"].startswith(str(hub / "models--Lightricks--LTX-2.3" / "snapshots"))
-    proc = cli("model=ltx2_3_22b_dev", module="ltx2.download")  # only the distilled LoRA is missing
+    proc = cli("model=ltx2_3_22b_dev", module="ltx2.download")  # one_stage reads no upsampler and no LoRA
+    assert proc.returncode == 0 and "all 2 files are in the Hugging Face cache" in proc.stdout
+    assert "skipped  model.distilled_lora: ltx-2.3-22b-distilled-lora-384.safetensors of Lightricks/LTX-2.3 (not " \
+           "needed: OneStagePipeline runs no distilled-LoRA stage)" in proc.stdout
+    proc = cli("model=ltx2_3_22b_dev", "pipeline=two_stage", module="ltx2.download")  # only the LoRA is missing
     assert proc.returncode == 1 and proc.stdout.count("cached ") == 3
     assert "missing  model.distilled_lora: ltx-2.3-22b-distilled-lora-384.safetensors of Lightricks/LTX-2.3" \
         in proc.stdout
-    proc = cli("model=ltx2_3_22b_dev", "model.distilled_lora=null", module="ltx2.download")
+    proc = cli("model=ltx2_3_22b_dev", "pipeline=two_stage", "model.distilled_lora=null", module="ltx2.download")
     assert proc.returncode == 0 and "all 3 files are in the Hugging Face cache" in proc.stdout

@@ -20,10 +20,13 @@ FIXED_AV_VALUES = {"use_audio_video_cross_attention": True, "share_ff": False, "
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Architecture of an LTX-2 ("V1", 19B) or LTX-2.3 ("V2", 22B) transformer.
+    """Architecture of an LTX-2 ("V1", 19B), LTX-2.3 or LTX-2.5 ("V2", 22B) transformer.
 
-    Defaults are the official code's defaults, which differ from the real checkpoints' headers
-    (rope_type, frequencies_precision, av_ca_timestep_scale_multiplier): always build from the header.
+    Defaults are the official (ltx-core 1.2.0) code's defaults, which differ from the real checkpoints' headers
+    (frequencies_precision, av_ca_timestep_scale_multiplier): always build from the header. LTX-2.5 adds
+    ``ff_bias``/``audio_ff_bias`` (False: bias-free feed-forward linears), ``use_keyframes_abs_pos_embedding``
+    (a learned (1, D) vector added to video tokens marked in ``Modality.keyframes_mask``) and
+    ``use_prompt_adaln_single`` (False: the text K/V modulation is the static per-block table only).
     """
 
     num_attention_heads: int = 32
@@ -45,11 +48,16 @@ class TransformerConfig:
     audio_positional_embedding_max_pos: tuple[int, ...] = (20,)
     timestep_scale_multiplier: float = 1000
     av_ca_timestep_scale_multiplier: float = 1
-    rope_type: str = "interleaved"
+    rope_type: str = "split"
     frequencies_precision: str = "float32"
     apply_gated_attention: bool = False
     cross_attention_adaln: bool = False
     caption_proj_before_connector: bool = False
+    ff_bias: bool = True
+    audio_ff_bias: bool = True
+    use_keyframes_abs_pos_embedding: bool = False
+    use_prompt_adaln_single: bool = True
+    connector_ff_bias: bool = True  # the text connectors stored beside the transformer (ltx2.models.text)
 
     @property
     def inner_dim(self) -> int:
@@ -66,6 +74,11 @@ class TransformerConfig:
     @property
     def adaln_coefficient(self) -> int:
         return 9 if self.cross_attention_adaln else 6
+
+    @property
+    def has_prompt_adaln(self) -> bool:
+        """The per-step prompt AdaLN (``prompt_adaln_single``) exists: cross-attention AdaLN and not switched off."""
+        return self.cross_attention_adaln and self.use_prompt_adaln_single
 
     @property
     def has_caption_projection(self) -> bool:
@@ -90,14 +103,17 @@ class TransformerConfig:
                 values[key] = tuple(values[key])
         if values.get("frequencies_precision") in (None, False):
             values["frequencies_precision"] = "float32"
-        for key in ("apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector"):
+        for key in ("apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector",
+                    "use_keyframes_abs_pos_embedding"):
             values[key] = bool(values.get(key, False))
+        for key in ("ff_bias", "audio_ff_bias", "use_prompt_adaln_single", "connector_ff_bias"):
+            values[key] = bool(values.get(key, True))
         config = cls(audio=audio, **values)
         problems += config._consistency_problems()
         if problems:
             raise ConfigError("checkpoint", "config.transformer",
                               "unsupported transformer config: " + "; ".join(problems),
-                              "use an official LTX-2 / LTX-2.3 checkpoint")
+                              "use an official LTX-2 / LTX-2.3 / LTX-2.5 checkpoint")
         return config
 
     def _consistency_problems(self) -> list[str]:
@@ -114,8 +130,7 @@ class TransformerConfig:
             if self.audio_cross_attention_dim != self.audio_inner_dim:
                 problems.append(f"audio_cross_attention_dim={self.audio_cross_attention_dim} must equal "
                                 f"audio heads*head_dim={self.audio_inner_dim}")
-            if self.rope_type == "split" and self.num_attention_heads != self.audio_num_attention_heads:
-                problems.append("split RoPE in audio<->video attention needs num_attention_heads == "
-                                f"audio_num_attention_heads (got {self.num_attention_heads} and "
-                                f"{self.audio_num_attention_heads})")
+            if self.num_attention_heads != self.audio_num_attention_heads:  # the 1.2.0 configurator's check
+                problems.append("an audio-video transformer needs num_attention_heads == audio_num_attention_heads "
+                                f"(got {self.num_attention_heads} and {self.audio_num_attention_heads})")
         return problems

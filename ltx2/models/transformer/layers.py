@@ -34,20 +34,21 @@ def silu(x: mx.array) -> mx.array:
 
 
 class FeedForward(nn.Module):
-    """``net.0.proj`` (D -> 4D) -> GELU(tanh) -> ``net.2`` (4D -> D); key names as the checkpoint's."""
+    """``net.0.proj`` (D -> 4D) -> GELU(tanh) -> ``net.2`` (4D -> D); key names as the checkpoint's.
+    ``bias=False``: both linears without bias (LTX-2.5's ``ff_bias`` / ``audio_ff_bias``)."""
 
-    def __init__(self, dim: int, mult: int = 4):
+    def __init__(self, dim: int, mult: int = 4, bias: bool = True):
         super().__init__()
-        self.net = [_GeluProj(dim, dim * mult), nn.Identity(), Linear(dim * mult, dim)]
+        self.net = [_GeluProj(dim, dim * mult, bias), nn.Identity(), Linear(dim * mult, dim, bias=bias)]
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.net[2](self.net[0](x))
 
 
 class _GeluProj(nn.Module):
-    def __init__(self, dim_in: int, dim_out: int):
+    def __init__(self, dim_in: int, dim_out: int, bias: bool = True):
         super().__init__()
-        self.proj = Linear(dim_in, dim_out)
+        self.proj = Linear(dim_in, dim_out, bias=bias)
 
     def __call__(self, x: mx.array) -> mx.array:
         return ops.linear_gelu(self.proj, x)

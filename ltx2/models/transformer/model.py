@@ -1,4 +1,4 @@
-"""The LTX-2 / LTX-2.3 diffusion transformer (velocity prediction) and its x0 wrapper."""
+"""The LTX-2 / LTX-2.3 / LTX-2.5 diffusion transformer (velocity prediction) and its x0 wrapper."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ class Modality:
     enabled: bool = True
     context_mask: mx.array | None = None  # (B, L) 1 = attend; float masks are used as additive biases
     attention_mask: mx.array | None = None  # (B, T, T) in [0, 1]: conditioning attention strengths
+    # (B, T, 1) or (B, T), video: > 0 on tokens of a single-pixel-frame latent (the target's first latent frame),
+    # which get the model's keyframe embedding (LTX-2.5); None: no token marked
+    keyframes_mask: mx.array | None = None
 
 
 class LTXModel(nn.Module):
@@ -39,8 +42,10 @@ class LTXModel(nn.Module):
         self.adaln_single = AdaLayerNormSingle(c.inner_dim, c.adaln_coefficient)
         if c.has_caption_projection:
             self.caption_projection = CaptionProjection(c.caption_channels, c.inner_dim)
-        if c.cross_attention_adaln:
+        if c.has_prompt_adaln:
             self.prompt_adaln_single = AdaLayerNormSingle(c.inner_dim, 2)
+        if c.use_keyframes_abs_pos_embedding:
+            self.keyframes_abs_pos_embedding = mx.zeros((1, c.inner_dim))
         self.scale_shift_table = mx.zeros((2, c.inner_dim))  # output rows: shift, scale
         self.proj_out = Linear(c.inner_dim, c.out_channels)
         if c.audio:
@@ -49,7 +54,7 @@ class LTXModel(nn.Module):
             self.audio_adaln_single = AdaLayerNormSingle(ad, c.adaln_coefficient)
             if c.has_caption_projection:
                 self.audio_caption_projection = CaptionProjection(c.caption_channels, ad)
-            if c.cross_attention_adaln:
+            if c.has_prompt_adaln:
                 self.audio_prompt_adaln_single = AdaLayerNormSingle(ad, 2)
             self.audio_scale_shift_table = mx.zeros((2, ad))
             self.audio_proj_out = Linear(ad, c.audio_out_channels)
@@ -82,13 +87,17 @@ class LTXModel(nn.Module):
         heads = c.num_attention_heads if is_video else c.audio_num_attention_heads
         dim = c.inner_dim if is_video else c.audio_inner_dim
         x = self[prefix + "patchify_proj"](m.latent)
+        if is_video:
+            x = self._add_keyframe_embedding(x, m.keyframes_mask)
         timesteps, embedded = _adaln_per_token(self[prefix + "adaln_single"], m.timesteps * c.timestep_scale_multiplier,
                                                batch, dtype)
         prompt_timestep = None
-        if c.cross_attention_adaln:
+        if c.has_prompt_adaln:
             prompt_timestep, _ = self[prefix + "prompt_adaln_single"](
                 _per_sample(m.sigma, batch) * c.timestep_scale_multiplier, dtype)
             prompt_timestep = prompt_timestep.reshape(batch, -1, prompt_timestep.shape[-1])
+        elif c.cross_attention_adaln:  # no prompt AdaLN: the K/V modulation is the block's static table (+ 0)
+            prompt_timestep = mx.zeros((batch, 1, 2 * dim), dtype)
         context = m.context
         if c.has_caption_projection:
             context = self[prefix + "caption_projection"](context)
@@ -117,6 +126,14 @@ class LTXModel(nn.Module):
             t * (c.av_ca_timestep_scale_multiplier / c.timestep_scale_multiplier), dtype)
         return replace(args, cross_pe=cross_pe, cross_scale_shift=scale_shift.reshape(batch, 1, -1),
                        cross_gate=gate.reshape(batch, 1, -1))
+
+    def _add_keyframe_embedding(self, x: mx.array, keyframes_mask: mx.array | None) -> mx.array:
+        """``x + (mask > 0) * keyframes_abs_pos_embedding`` right after patchify_proj (video only); a model without
+        the embedding, or no mask, leaves ``x`` as it is."""
+        if keyframes_mask is None or "keyframes_abs_pos_embedding" not in self:
+            return x
+        mask = keyframes_mask.reshape(x.shape[0], x.shape[1], 1)
+        return x + (mask > 0).astype(x.dtype) * self.keyframes_abs_pos_embedding.astype(x.dtype)
 
     # -- output side ------------------------------------------------------------------------------------------
     def _output(self, args: StreamArgs, prefix: str) -> mx.array:
