@@ -65,7 +65,12 @@ def gemma_files(gemma_root: str | Path) -> list[Path]:
 
 def gemma_config(gemma_root: str | Path) -> dict:
     """Gemma 3's text config (multimodal checkpoints nest it under ``text_config``), 12B defaults for absent keys."""
-    raw = json.loads((Path(gemma_root) / "config.json").read_text())
+    return gemma_config_of(json.loads((Path(gemma_root) / "config.json").read_text()))
+
+
+def gemma_config_of(raw: dict) -> dict:
+    """The text config of a Hugging Face Gemma config (Gemma 3 folder, or a Gemma 4 text-encoder file's
+    ``gemma_config``), 12B defaults for absent keys."""
     text = raw.get("text_config", raw)
     defaults = {"hidden_size": 3840, "num_hidden_layers": 48, "intermediate_size": 15360, "num_attention_heads": 16,
                 "vocab_size": 262208}

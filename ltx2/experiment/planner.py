@@ -194,17 +194,28 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
         return est.tensors_bytes(checkpoint.header(component).tensors, prefixes, dtype_bytes, quantize, exclude, knobs)
 
     # text encoding: Gemma + the embeddings processor, freed afterwards
-    gemma_cfg = est.gemma_config(models.gemma_root)
-    gemma = sum(est.tensors_bytes(read_header(f).tensors, ("",), b, request.text_quantize_bits, VISION_PREFIXES,
-                                  knobs)
-                for f in est.gemma_files(models.gemma_root))
-    processor = est.tensors_bytes(checkpoint.header("transformer").tensors, (FEATURES_PREFIX,) + _TEXT_IN_TRANSFORMER,
-                                  b, None, (), knobs)
+    if checkpoint.has("text_encoder"):  # LTX-2.5: Gemma 4 and the text projection in one file
+        from ltx2.models.text.te_file import PROJECTION_PREFIX, TEXT_ONLY_EXCLUDED, read_gemma_hf_config
+
+        gemma_cfg = est.gemma_config_of(read_gemma_hf_config(checkpoint.path("text_encoder")))
+        te_tensors = checkpoint.header("text_encoder").tensors
+        gemma = est.tensors_bytes(te_tensors, ("",), b, request.text_quantize_bits, TEXT_ONLY_EXCLUDED, knobs)
+        processor = est.tensors_bytes(te_tensors, (PROJECTION_PREFIX,), b, None, (), knobs)
+        processor += est.tensors_bytes(checkpoint.header("transformer").tensors, _TEXT_IN_TRANSFORMER, b, None, (),
+                                       knobs)
+    else:
+        gemma_cfg = est.gemma_config(models.gemma_root)
+        gemma = sum(est.tensors_bytes(read_header(f).tensors, ("",), b, request.text_quantize_bits, VISION_PREFIXES,
+                                      knobs)
+                    for f in est.gemma_files(models.gemma_root))
+        processor = est.tensors_bytes(checkpoint.header("transformer").tensors,
+                                      (FEATURES_PREFIX,) + _TEXT_IN_TRANSFORMER, b, None, (), knobs)
     prompts = 2 if request.negative_prompt else 1
     phases = [Phase("text_encoding", {"gemma": gemma, "text processor": processor},
                     est.text_encode(gemma_cfg, MAX_TOKENS, prompts, b, knobs=knobs))]
 
-    video_encoder = ("video_encoder", "video_vae", (video_vae.ENCODER_PREFIX, video_vae.STATS_PREFIX))
+    vae_root = video_vae.vae_root(checkpoint.path("video_vae"))  # "vae." in a single file, "" in a split one
+    video_encoder = ("video_encoder", "video_vae", (f"{vae_root}encoder.", f"{vae_root}per_channel_statistics."))
     transformer = weights("transformer", "transformer", (TRANSFORMER_PREFIX,), b, request.quantize_bits,
                           _TEXT_IN_TRANSFORMER)
     held: dict[str, int] = {"transformer": transformer}
@@ -231,7 +242,8 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
     held = dict(held)
     latent = _video_latent(request.num_frames, request.height, request.width)
     decode = est.video_decode(checkpoint.config("vae"), _tile(latent), b, knobs)
-    held["video decoder"] = weights("video_decoder", "video_vae", (video_vae.DECODER_PREFIX, video_vae.STATS_PREFIX))
+    held["video decoder"] = weights("video_decoder", "video_vae", (f"{vae_root}decoder.",
+                                                                    f"{vae_root}per_channel_statistics."))
     if request.audio and checkpoint.has("audio_vae") and checkpoint.has("vocoder"):
         held["audio decoder"] = weights("audio_decoder", "audio_vae", (audio_vae.DECODER_PREFIX,
                                                                         audio_vae.STATS_PREFIX))

@@ -277,7 +277,10 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     with previews.attached(job, OmegaConf.select(cfg, "output.previews", default=0), run_dir):
         result = job.pipeline(job)
     job.record.set(prompt_used=job.info.get("prompt_used", job.prompt),
-                   prompt_enhanced=job.info.get("prompt_enhanced", False))
+                   prompt_enhanced=job.info.get("prompt_enhanced", False),
+                   model_version=job.models.files.header("transformer").model_version)
+    if "samplers" in job.info:  # a pipeline whose samplers depend on the model (distilled on LTX-2.5)
+        job.record.set(samplers=job.info["samplers"])
     video_path = run_dir / cfg.output.name
     with job.phase("decode_and_write"):
         info = write_video(video_path, quality.watch(result.frames()), job.fps, audio=result.audio)

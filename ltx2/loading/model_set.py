@@ -191,8 +191,9 @@ class ModelSet:
             return
         from ltx2.tiny.checkpoint import write_tiny_files
 
-        folder = Path(self.checkpoint).parent
-        needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler, self.distilled_lora]
+        needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler, self.distilled_lora,
+                  *self.component_files.values()]
+        folder = Path(next(p for p in needed if p)).parent
         if not all(p is None or Path(p).exists() for p in needed):
             log.info("building the tiny model files in %s", folder)
             write_tiny_files(folder, seed)

@@ -19,7 +19,7 @@ from ltx2.sampling.latent_state import (
     unpatchify_audio,
     unpatchify_video,
 )
-from ltx2.sampling.loops import euler_loop, heun_loop, res2s_loop
+from ltx2.sampling.loops import euler_ancestral_loop, euler_loop, heun_loop, res2s_loop
 from ltx2.sampling.noisers import DeterministicNoiser, GaussianNoiser
 
 log = logging.getLogger("ltx2")
@@ -128,10 +128,13 @@ def frozen(state: LatentState) -> LatentState:
     return replace(state, denoise_mask=mx.zeros_like(state.denoise_mask))
 
 
-def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentState, denoiser, title: str):
+def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentState, denoiser, title: str,
+             **options):
+    """One denoising loop with a progress bar and the step hooks; ``options`` go to the loop (the ancestral
+    loop's ``noiser``, ``eta``)."""
     from tqdm import tqdm
 
-    loops = {"euler": euler_loop, "heun": heun_loop, "res2s": res2s_loop}
+    loops = {"euler": euler_loop, "heun": heun_loop, "res2s": res2s_loop, "euler_ancestral": euler_ancestral_loop}
     with tqdm(total=len(sigmas) - 1, desc=title, unit="step", leave=False) as bar:
         def progress(info):
             bar.set_postfix(sigma=f"{info.sigma_next:.3f}")
@@ -139,7 +142,7 @@ def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentSt
             for hook in list(STEP_HOOKS):
                 hook(info, title)
 
-        return loops[sampler](sigmas, video, audio, denoiser, callback=progress)
+        return loops[sampler](sigmas, video, audio, denoiser, callback=progress, **options)
 
 
 def final_latents(video: LatentState, audio: LatentState, shape: VideoLatentShape, audio_shape: AudioLatentShape):

@@ -17,6 +17,7 @@ from ltx2.sampling.latent_state import LatentState
 from ltx2.sampling.steps import (
     F32,
     F64,
+    euler_ancestral_step,
     euler_step,
     heun_step,
     post_process_latent,
@@ -186,3 +187,29 @@ def _inject(state: LatentState, sample: mx.array, update: mx.array, sigma: mx.ar
     with mx.stream(mx.cpu):
         m = state.denoise_mask
         return x * m + (state.clean_latent.astype(F32) * (1 - m)).astype(F64)
+
+
+def euler_ancestral_loop(sigmas: mx.array, video: LatentState, audio: LatentState | None, denoise: Denoiser,
+                         noiser, eta: float = 1.0, s_noise: float = 1.0,
+                         callback: Callback | None = None) -> tuple[LatentState | None, LatentState | None]:
+    """Ancestral Euler (ltx-pipelines 1.2.0 ``euler_ancestral_denoising_loop``): each step draws fresh noise from
+    ``noiser.draw(shape, dtype)`` in the latent's dtype, video first, then audio; the update runs in float32 on
+    the blended x0, clean tokens are put back after the re-noising, the result is stored in the latent's dtype.
+    The last step (sigma 0) stores x0 and draws nothing."""
+    s = _sigma_list(sigmas)
+    for i in range(len(s) - 1):
+        d = _x0(denoise, video, audio, sigmas, i)
+
+        def step(state: LatentState, x0: mx.array) -> mx.array:
+            if s[i + 1] == 0:
+                return x0.astype(state.latent.dtype)
+            noise = noiser.draw(state.latent.shape, state.latent.dtype) if eta > 0 else None
+            x_next = euler_ancestral_step(state.latent, x0, s[i], s[i + 1], noise, eta, s_noise)
+            if noise is not None:
+                x_next = post_process_latent(x_next, state.denoise_mask, state.clean_latent)
+            return x_next.astype(state.latent.dtype)
+
+        video, audio = _map(step, video, audio, d)
+        if callback:
+            callback(StepInfo(i, len(s) - 1, s[i], s[i + 1], video, audio, *d))
+    return video, audio

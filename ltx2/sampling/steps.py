@@ -89,3 +89,27 @@ def standardize_noise(noise: mx.array) -> mx.array:
         n = (n - n.mean()) / mx.std(n, ddof=1)
         axes = (-2, -1)
         return (n - n.mean(axis=axes, keepdims=True)) / mx.std(n, axis=axes, keepdims=True, ddof=1)
+
+
+def euler_ancestral_step(sample: mx.array, denoised: mx.array, sigma: float, sigma_next: float,
+                         noise: mx.array | None, eta: float = 1.0, s_noise: float = 1.0) -> mx.array:
+    """Ancestral (SDE) Euler step in rectified-flow form (ltx-core 1.2.0 ``EulerAncestralDiffusionStep``), float32:
+    step deterministically to ``sigma_down = sigma_next (1 + (sigma_next / sigma - 1) eta)``, then re-noise up to
+    ``sigma_next``: ``x' (1 - sigma_next) / (1 - sigma_down) + s_noise c noise`` with
+    ``c = sqrt(max(sigma_next^2 - sigma_down^2 (1 - sigma_next)^2 / (1 - sigma_down)^2, 0))``. Returns x0 when
+    ``sigma_next`` is 0; eta = 0 is a plain Euler step. The result is float32 (the loop rounds it)."""
+    f32 = np.float32
+    sigma, sigma_next = f32(sigma), f32(sigma_next)
+    if sigma_next == 0:
+        return denoised.astype(F32)
+    x, d = sample.astype(F32), denoised.astype(F32)
+    down = sigma_next * (f32(1) + (sigma_next / sigma - f32(1)) * f32(eta))
+    ratio = down / sigma
+    x_next = x * float(ratio) + d * float(f32(1) - ratio)
+    if eta > 0:
+        if noise is None:
+            raise ValueError("the ancestral Euler step needs noise when eta > 0")
+        alpha_next, alpha_down = f32(1) - sigma_next, f32(1) - down
+        coeff = np.sqrt(max(sigma_next**2 - down**2 * alpha_next**2 / alpha_down**2, f32(0)), dtype=np.float32)
+        x_next = x_next * float(alpha_next / alpha_down) + noise.astype(F32) * float(f32(s_noise) * coeff)
+    return x_next

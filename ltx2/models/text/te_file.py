@@ -44,6 +44,7 @@ _LM_PARTS = ("layers.", "embed_tokens.", "norm.")
 _IGNORED = ("vision_model.", "multi_modal_projector.", "audio_projector.", "model.embed_vision.", "model.embed_audio.",
             "model.vision_embedder.", "model.vision_tower.", "model.audio_tower.", "lm_head.", "model.lm_head.",
             PROJECTION_PREFIX, TOKENIZER_KEY, ASSET_PREFIX)
+TEXT_ONLY_EXCLUDED = _IGNORED  # what a text-only run never loads from the file (the planner's view)
 # From this model_version on a transformer must name the Gemma it was trained with (the reference's rule).
 GEMMA_SOURCE_REQUIRED_SINCE = (2, 4, 0)
 
