@@ -23,10 +23,11 @@ EXAMPLE = "conditioning.images='[{path: first.png, frame_idx: 0}, {path: last.pn
 
 
 class KeyframesConditioning:
-    """``conditioning=keyframes``: ``images`` is a list of ``{path, frame_idx, strength=1.0, crf=33}``."""
+    """``conditioning=keyframes``: ``images`` is a list of ``{path, frame_idx, strength=1.0, crf}``; an entry
+    without ``crf`` takes ``crf`` (the model's suggested.image_crf: 33, LTX-2.5 18)."""
 
-    def __init__(self, images: list | None = None):
-        self.raw = images
+    def __init__(self, images: list | None = None, crf: int = 33):
+        self.raw, self.crf = images, crf
 
     # -- validation (before any weight is loaded) -------------------------------------------------------------
     def validate(self, num_frames: int, fps: float) -> None:
@@ -60,7 +61,7 @@ class KeyframesConditioning:
             if isinstance(strength, bool) or not isinstance(strength, (int, float)):
                 raise ConfigError(f"{key}.strength", strength, "must be a number", "use a strength in [0, 1]")
             check_range(f"{key}.strength", strength, 0.0, 1.0, "use a strength between 0 (free) and 1 (pinned)")
-            crf = entry.get("crf", 33)
+            crf = entry.get("crf", self.crf)
             if isinstance(crf, bool) or not isinstance(crf, int):
                 raise ConfigError(f"{key}.crf", crf, "must be an integer", "use crf=33 (the reference's), or 0")
             check_range(f"{key}.crf", crf, 0, 51, "use crf=33 (the reference's), or 0 for none")
@@ -68,7 +69,7 @@ class KeyframesConditioning:
     @property
     def images(self) -> list[ImageConditioning]:
         """One ``ImageConditioning`` per entry, in the user's order (the order keyframe tokens are appended)."""
-        return [ImageConditioning(e["path"], e["frame_idx"], e.get("strength", 1.0), e.get("crf", 33))
+        return [ImageConditioning(e["path"], e["frame_idx"], e.get("strength", 1.0), e.get("crf", self.crf))
                 for e in self.raw]
 
     # -- items at one stage's size ----------------------------------------------------------------------------

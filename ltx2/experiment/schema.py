@@ -60,6 +60,7 @@ class SuggestedSettings:
     fps: float = 24.0
     steps: int = 40
     stg_blocks: List[int] = field(default_factory=lambda: [29])
+    image_crf: int = 33  # H.264 CRF of the image-conditioning round trip (LTX-2.5: 18)
 
 
 @dataclass

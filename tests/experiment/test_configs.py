@@ -86,10 +86,10 @@ def test_real_model_presets_resolve_as_before(model):
         "distilled_lora": None if "distilled" in model else family["distilled_lora"],
         "dtype": "bfloat16", "tiny": False, "quantize": None, "quantize_group_size": 64,
         "suggested": {"width": 768, "height": 512, "num_frames": 121, "fps": 24.0, "steps": family["steps"],
-                      "stg_blocks": family["stg"]},
+                      "stg_blocks": family["stg"], "image_crf": 33},
         **dict.fromkeys(SPLIT_FILE_KEYS)}  # single-file models name no per-component file
     # the family bases are not options; LTX-2.5 presets: tests/loading/test_split_files.py
-    assert options("model") == sorted([*CHECKPOINTS, "ltx2_5_22b_dev", "ltx2_5_22b_distilled", "tiny"])
+    assert options("model") == sorted([*CHECKPOINTS, "ltx2_5_22b_dev", "ltx2_5_22b_distilled", "tiny", "tiny25"])
 
 
 EXPERIMENT_SIZES = {"two_stage": (1536, 1024), "distilled": (1536, 1024), "keyframe_interpolation": (1536, 1024),
