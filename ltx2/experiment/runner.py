@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ltx2.errors import ConfigError
-from ltx2.experiment import planner, request
+from ltx2.experiment import duration, planner, request
 from ltx2.experiment import validation as v
 from ltx2.experiment.quality import RunQuality
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
@@ -126,8 +126,14 @@ def prepare(cfg: DictConfig) -> Job:
     resolved, nothing loaded), check them in the order a user would fix things, then plan its memory (over
     budget: refused). Raises ConfigError."""
     cfg = request.fill_in(cfg)  # inputs named with an example; the suggested size fitted to the pipeline
+    auto_duration = duration.is_auto(cfg)
+    if auto_duration:  # checked and planned for the longest clip the head may predict
+        cfg = duration.size_for_planning(cfg)
     v.check_config(cfg)
     job, cfg = build(cfg)
+    if auto_duration:
+        duration.check(job.models, job.pipeline)
+        job.info["auto_duration"] = True
     validate(job, cfg)
     job.plan = planner.check(cfg, job.models, job.pipeline, job.conditioning, job.guidance)
     return job
@@ -274,6 +280,8 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     from ltx2.experiment import previews
 
     quality = job.info.pop("quality_check", None) or RunQuality(cfg.get("quality"))
+    if job.info.pop("auto_duration", False):
+        duration.predict(job)
     with previews.attached(job, OmegaConf.select(cfg, "output.previews", default=0), run_dir):
         result = job.pipeline(job)
     job.record.set(prompt_used=job.info.get("prompt_used", job.prompt),

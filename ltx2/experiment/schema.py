@@ -157,7 +157,7 @@ class RunSchema:
     seed: int = 10
     width: int = 768
     height: int = 512
-    num_frames: int = 121
+    num_frames: Any = 121  # 8k+1, or "auto" (LTX-2.5's duration head; ltx2/experiment/duration.py)
     fps: float = 24.0
     text: TextSettings = field(default_factory=TextSettings)
     output: OutputSettings = field(default_factory=OutputSettings)

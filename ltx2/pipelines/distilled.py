@@ -18,6 +18,7 @@ class DistilledPipeline:
     and refine with the last 3 sigmas; audio is refined too. The ``scheduler`` and ``guider`` groups are not
     used (the distilled model needs no guidance)."""
 
+    AUTO_DURATION = True  # num_frames=auto: the duration head predicts the length (LTX-2.5)
     RESOLUTION_MULTIPLE = 64
     ANCESTRAL_SINCE = (2, 5)  # stage 1 samples with ancestral Euler (eta 1) from this model_version on
     ANCESTRAL_SEED_OFFSET = 10000  # its own noise stream: seed + 10000

@@ -17,6 +17,8 @@ class KeyframeInterpolationPipeline(TwoStagePipeline):
     reference does with a single ``--image``). Without images there is nothing to interpolate: refused (the
     reference would silently run plain two-stage text-to-video)."""
 
+    AUTO_DURATION = False  # the keyframes fix the length (as the official pipeline)
+
     def check_conditioning(self, conditioning) -> None:
         if not isinstance(conditioning, (KeyframesConditioning, ImageConditioning)):
             raise ConfigError("conditioning", type(conditioning).__name__,

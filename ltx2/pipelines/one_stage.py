@@ -14,6 +14,7 @@ class OneStagePipeline:
     4. noise video then audio  5. denoise with the guider's denoiser (``sampler``: euler | heun | res2s)
     6. decode the audio latent (audio VAE + vocoder), then the video latent (frames stream to the writer)."""
 
+    AUTO_DURATION = True  # num_frames=auto: the duration head predicts the length (LTX-2.5)
     RESOLUTION_MULTIPLE = 32
 
     def __init__(self, sampler: str = "euler"):

@@ -20,6 +20,7 @@ class TwoStagePipeline:
     and refined with the last 3 distilled sigmas, positive prompt only, no guidance. Images are re-encoded at
     each stage's size. Width and height must be multiples of 64."""
 
+    AUTO_DURATION = True  # num_frames=auto: the duration head predicts the length (LTX-2.5)
     RESOLUTION_MULTIPLE = 64
 
     SAMPLER = "euler"  # both stages
