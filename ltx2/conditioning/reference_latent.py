@@ -78,7 +78,7 @@ class ReferenceLatent:
                            denoise_mask=mx.concatenate([state.denoise_mask, mask], axis=1),
                            positions=mx.concatenate([state.positions.astype(mx.float32), positions], axis=2),
                            clean_latent=mx.concatenate([state.clean_latent, tokens], axis=1),
-                           attention_mask=new_mask)
+                           attention_mask=new_mask, frozen=state.frozen)
 
 
 def _cross_strengths(attention, batch: int, tokens: int) -> mx.array | None:

@@ -17,6 +17,8 @@ class KeyframeInterpolationPipeline(TwoStagePipeline):
     reference does with a single ``--image``). Without images there is nothing to interpolate: refused (the
     reference would silently run plain two-stage text-to-video)."""
 
+    KEEP_STAGE_1_AUDIO = False  # the official keyframe interpolation keeps stage 2's audio
+
     def check_conditioning(self, conditioning) -> None:
         if not isinstance(conditioning, (KeyframesConditioning, ImageConditioning)):
             raise ConfigError("conditioning", type(conditioning).__name__,

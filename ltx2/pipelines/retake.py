@@ -68,8 +68,11 @@ class RetakePipeline:
         video_mask, audio_mask = source.masks(shape, audio_shape, job.fps)
         if audio_latent is None:
             audio_mask = mx.ones_like(audio_mask)  # nothing to keep: the whole soundtrack is generated
-        video = replace(initial_video_state(shape, job.fps, dtype, video_latent), denoise_mask=video_mask)
-        audio = replace(initial_audio_state(audio_shape, dtype, audio_latent), denoise_mask=audio_mask)
+        # a modality kept as it is is a frozen stream (its sigma is 0 for the transformer, ltx-pipelines 1.2.0)
+        video = replace(initial_video_state(shape, job.fps, dtype, video_latent), denoise_mask=video_mask,
+                        frozen=not source.regenerate_video)
+        audio = replace(initial_audio_state(audio_shape, dtype, audio_latent), denoise_mask=audio_mask,
+                        frozen=audio_latent is not None and not source.regenerate_audio)
         noiser = common.make_noiser(job)
         video, audio = noiser(video, 1.0), noiser(audio, 1.0)
         with job.phase("load_transformer"):

@@ -1,5 +1,7 @@
-"""Denoisers and loops on the tiny transformer, ours (MLX) against ltx-pipelines' (torch), same checkpoint file,
-same initial noise, a few steps."""
+"""Denoisers and loops on the tiny transformer, ours (MLX) against ltx-pipelines 1.0.0 (torch, in-process), same
+checkpoint file, same initial noise, a few steps. The states have uniform denoise masks (the inputs where 1.0.0 and
+1.2.0 agree: 1.2.0 feeds the AV cross-attention AdaLN per-token timesteps); partial masks, frozen streams and
+bf16 guidance are checked against 1.2.0 in test_numerics_v12.py."""
 
 from dataclasses import replace
 
@@ -64,7 +66,7 @@ def contexts(version, dtype=mx.float32, seed=0):
     return [mx.random.normal((1, TEXT_TOKENS, widths[i % 2]), key=k).astype(dtype) for i, k in enumerate(keys)]
 
 
-def noised_states(dtype=mx.float32, noise_scale=1.0, partial_mask=True, seed=1):
+def noised_states(dtype=mx.float32, noise_scale=1.0, partial_mask=False, seed=1):
     """Initial clean latents (first frame 'given' by an image: mask 0; second frame mask 0.5), noised with
     replayable noise."""
     v_shape, a_shape = VideoLatentShape.from_pixels(FRAMES, HEIGHT, WIDTH), AudioLatentShape.from_video(FRAMES, FPS)
@@ -166,7 +168,6 @@ def test_euler_multimodal_guided_loop_matches_reference(models, version):
     print(f"euler+multimodal {version}: max diff {err:.2e}")
     assert err <= LOOP_TOL
     assert max_abs_diff(ov.latent, v0.latent) > 0.5  # it really moved
-    assert max_abs_diff(ov.latent[:, :6], v0.clean_latent[:, :6]) == 0  # mask-0 tokens stay clean
     assert denoiser.calls == 3 * 4
 
 
