@@ -7,7 +7,8 @@ In a script, after ``HEAD``:
   ``stage(path, loras)``              a 1.2.0 ``DiffusionStage`` (what its pipelines run) on that file, float32
   ``state(prefix, dtype)``            a 1.2.0 LatentState from the arrays ``state_arrays(prefix, ours)`` passed in
   ``ReplayNoiser(prefix)``            1.2.0's GaussianNoiser with the noise arrays ``<prefix>0, <prefix>1, ...``
-  ``items(prefix)``                   conditioning items (latent index / keyframe) passed by ``item_arrays``
+  ``items(prefix)``                   conditioning items (latent index, keyframe, IC-LoRA reference) passed by
+                                      ``item_arrays``
   ``params(d)``                       MultiModalGuiderParams from a dict
 """
 
@@ -81,8 +82,16 @@ def items(prefix):
         latent = t(f"{prefix}_{i}")
         if kind == "latent":
             out.append(VideoConditionByLatentIndex(latent=latent, strength=strength, latent_idx=index))
-        else:
+        elif kind == "keyframe":
             out.append(VideoConditionByKeyframeIndex(keyframes=latent, frame_idx=index, strength=strength))
+        else:  # an IC-LoRA reference: index = downscale factor; attention: a scalar or per-token strengths
+            from ltx_core.conditioning import ConditioningItemAttentionStrengthWrapper, VideoConditionByReferenceLatent
+            item = VideoConditionByReferenceLatent(latent=latent, downscale_factor=index, strength=strength)
+            attention = I.get(f"{prefix}_{i}_attention")
+            if attention is not None:
+                item = ConditioningItemAttentionStrengthWrapper(
+                    item, attention if isinstance(attention, float) else torch.from_numpy(attention))
+            out.append(item)
     return out
 
 
@@ -111,6 +120,7 @@ def noise_arrays(noise: dict[str, mx.array], prefix: str = "noise_") -> dict:
 def item_arrays(prefix: str, items: list) -> dict:
     """Our conditioning items (LatentAtIndex / KeyframeAtFrame) -> what ``items(prefix)`` rebuilds."""
     from ltx2.conditioning.items import KeyframeAtFrame, LatentAtIndex
+    from ltx2.conditioning.reference_latent import ReferenceLatent
 
     out, spec = {}, []
     for i, item in enumerate(items):
@@ -118,6 +128,11 @@ def item_arrays(prefix: str, items: list) -> dict:
             spec.append(["latent", item.index, item.strength])
         elif isinstance(item, KeyframeAtFrame):
             spec.append(["keyframe", item.frame_idx, item.strength])
+        elif isinstance(item, ReferenceLatent):
+            spec.append(["reference", item.downscale_factor, item.strength])
+            if item.attention is not None:
+                out[f"{prefix}_{i}_attention"] = (float(item.attention) if isinstance(item.attention, (int, float))
+                                                  else np32(item.attention))
         else:
             raise TypeError(item)
         out[f"{prefix}_{i}"] = np32(item.latent)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from oracles import v12
 from oracles.v12_scripts import HEAD, figures, item_arrays, noise_arrays, np32
+from test_ic_lora_parity import files  # noqa: F401  (a fixture)
 from test_pipeline_parity import AUDIO, VIDEO, image, make_job  # noqa: F401  (image: a fixture)
 
 from ltx2.conditioning.image import ImageConditioning
@@ -242,3 +243,46 @@ def test_retake_matches_1_2_0(tiny, tmp_path, case):
     run_and_compare(f"retake {case}", job, result, **contexts(job, negative=guided), **inputs,
                     s1_denoiser="static" if guided else "simple", s1_sigmas=np32(sigmas), s1_width=WIDTH,
                     s1_height=HEIGHT)
+
+
+@v12.needed
+@pytest.mark.parametrize("case", ["two_stages_mask_image", "skip_stage_2_factor_2"])
+def test_ic_lora_matches_1_2_0(files, case):  # noqa: F811
+    """ICLoraPipeline: stage 1 at half size with the IC-LoRA fused, image conditions then the reference tokens
+    (attention strength scalar or per token from a mask video), 8 distilled sigmas; stage 2 (unless skipped)
+    without the LoRA, images only. The reference items are ours (their parity: test_ic_lora_parity)."""
+    from test_ic_lora_parity import CASES
+
+    from ltx2.conditioning.reference_video import ReferenceVideoConditioning
+    from ltx2.loading.model_set import ModelSet
+    from ltx2.pipelines.contract import Job
+    from ltx2.pipelines.ic_lora import ICLoraPipeline, downscale_factor
+    from ltx2.sampling.guidance import NoGuidance
+
+    c = CASES[case]
+    tiny, lora, num_frames = files["tiny"], str(files[c["lora"]]), 9
+    images = [{"path": str(files["image"]), "frame_idx": 0, "strength": 1.0, "crf": 0}] if c["image"] else []
+    conditioning = ReferenceVideoConditioning(str(files["video"]), strength=c["strength"],
+                                              attention_strength=c["attention"],
+                                              attention_mask=str(files["mask"]) if c["mask"] else None, images=images)
+    models = ModelSet(name="tiny", checkpoint=str(tiny / "tiny-ltx2.3.safetensors"), gemma_root=str(tiny / "tiny-gemma"),
+                      spatial_upsampler=str(tiny / "tiny-upsampler-spatial-x2.safetensors"), dtype="float32",
+                      loras=((lora, 1.0),))
+    job = Job(models=models, prompt="a dancer on a stage", negative_prompt="", seed=10, width=c["width"],
+              height=c["height"], num_frames=num_frames, fps=24.0, scheduler=DistilledScheduler(stage=1),
+              guidance=NoGuidance(), conditioning=conditioning, pipeline=ICLoraPipeline(c["skip"]))
+    conditioning.validate(num_frames, 24.0)
+    result = job.pipeline(job)
+    half_w, half_h = job.width // 2, job.height // 2
+    stage_1 = (conditioning.items(models, half_w, half_h, mx.float32)
+               + conditioning.reference_items(models, half_w, half_h, num_frames, downscale_factor(models.loras),
+                                              mx.float32))
+    inputs = dict(**item_arrays("s1_items", stage_1), s1_denoiser="simple", s1_width=half_w, s1_height=half_h,
+                  s1_sigmas=np32(DistilledScheduler(stage=1).sigmas()), s1_loras=[[lora, 1.0]])
+    if not c["skip"]:
+        inputs.update(**item_arrays("s2_items", conditioning.items(models, job.width, job.height, mx.float32)),
+                      s2_sigmas=np32(DistilledScheduler(stage=2).sigmas()), upsampler=models.spatial_upsampler)
+    else:  # the output is stage 1's, at half size
+        inputs.update(width=half_w, height=half_h)
+    run_and_compare(f"ic_lora {case}", job, result, **contexts(job, negative=False), **inputs)
+
