@@ -18,7 +18,8 @@ class TwoStagePipeline:
     re-normalize). Stage 2 at full size with the distilled LoRA (``model.distilled_lora`` at
     ``distilled_lora_strength``) fused on top of the selected LoRAs: video and audio re-noised to sigma 0.909375
     and refined with the last 3 distilled sigmas, positive prompt only, no guidance; the audio kept is stage 1's
-    (as in ltx-pipelines 1.2.0). Images are re-encoded at each stage's size. Width and height must be multiples of 64."""
+    (as in ltx-pipelines 1.2.0). Images are re-encoded at each stage's size. Width and height must be multiples
+    of 64."""
 
     RESOLUTION_MULTIPLE = 64
 

@@ -72,5 +72,6 @@ def test_av_forward_with_conditioned_tokens_matches_1_2_0(tmp_path, layout, rope
         for name, o in (("video", v), ("audio", a)):
             r = ref[f"{case}_{name}"]
             err = float(np.abs(to_numpy(o) - r).max())
-            print(f"\nPARITY-1.2.0 transformer {layout} {rope}-{grid} {case} {name}: max abs err {err:.2e}, max|x| {np.abs(r).max():.2f}")
+            print(f"\nPARITY-1.2.0 transformer {layout} {rope}-{grid} {case} {name}: max abs err {err:.2e}, "
+                  f"max|x| {np.abs(r).max():.2f}")
             assert np.abs(r).std() > 0.5 and err <= FP32_TOL, f"{case} {name}: {err}"

@@ -2,11 +2,12 @@
 LTX-2.3 files: each reference run is the official pipeline's own sequence of ``DiffusionStage`` calls (its
 transformer built by the 1.2.0 loader from the same file, LoRAs fused), its denoisers (``FactoryGuidedDenoiser``,
 ``GuidedDenoiser``, ``SimpleDenoiser``), ``ModalitySpec`` (frozen streams, noise scales, initial latents),
-``VideoUpsampler`` and ``TemporalRegionMask``, run in the oracle venv (one subprocess per test).
+``VideoUpsampler`` and ``TemporalRegionMask``, run in the oracle venv (one subprocess per test). Retake and a2v
+(frozen streams): test_retake_a2v_parity_v12.py, with the same script.
 
 Both sides get the same prompt contexts (our tiny text encoder's), the same noise (our pipeline's draws, replayed
 through 1.2.0's own noising formula), the same image latents (our VAE encoder's, whose parity is tested
-elsewhere) and, for retake and a2v, the same source latents. Compared: the final video and audio latents (cosine
+elsewhere). Compared: the final video and audio latents (cosine
 >= 0.9999 and max abs error <= 1e-3, as issue 8's acceptance; the PARITY-1.2.0 lines give the measured figures).
 The tiny files are LTX-2.3-style (and LTX-2 for t2v): the distilled pipeline's stage 1 is plain Euler there
 (1.2.0 uses ancestral Euler only from model version 2.5 on).
@@ -119,11 +120,17 @@ IMAGES = {"t2v": None, "i2v": dict(frame_idx=0, strength=1.0), "keyframe": dict(
 
 @v12.needed
 @pytest.mark.parametrize("mode,version", [("t2v", "ltx2.3"), ("t2v", "ltx2"), ("i2v", "ltx2.3"),
-                                          ("keyframe", "ltx2.3")])
-def test_one_stage_matches_1_2_0(tiny, image, mode, version):  # noqa: F811
+                                          ("keyframe", "ltx2.3"), ("keyframes", "ltx2.3")])
+def test_one_stage_matches_1_2_0(tiny, image, tmp_path, mode, version):  # noqa: F811
     """TI2VidOneStagePipeline: guided (CFG + STG + modality + rescale), 3 LTX2Scheduler steps; i2v: the image
-    latent replaces latent frame 0; keyframe: appended tokens at pixel frame 8, strength 0.5."""
-    conditioning = ImageConditioning(str(image), crf=0, **IMAGES[mode]) if IMAGES[mode] else None
+    latent replaces latent frame 0; keyframe: appended tokens at pixel frame 8, strength 0.5; keyframes
+    (``conditioning=keyframes``): frame 0 replaced at strength 0.8, a second image appended at frame 16."""
+    if mode == "keyframes":
+        from test_pipeline_parity_hq_keyframes import _png, keyframes
+
+        conditioning = keyframes(image, _png(tmp_path, 2, (60, 40)), first_strength=0.8)
+    else:
+        conditioning = ImageConditioning(str(image), crf=0, **IMAGES[mode]) if IMAGES[mode] else None
     job = make_job(tiny, OneStagePipeline(), conditioning, version=version)
     result = job.pipeline(job)
     run_and_compare(f"one_stage {mode} {version}", job, result, **contexts(job, negative=True),
@@ -167,82 +174,22 @@ def test_two_stage_matches_1_2_0(tiny, image, mode, strength):  # noqa: F811
 
 
 @v12.needed
-def test_keyframe_interpolation_matches_1_2_0(tiny, image, tmp_path):  # noqa: F811
-    """KeyframeInterpolationPipeline: two_stage with both images appended as keyframe tokens (frame 0 too),
-    re-encoded per stage; the audio kept is stage 2's."""
+@pytest.mark.parametrize("first_strength", [1.0, 0.8])
+def test_keyframe_interpolation_matches_1_2_0(tiny, image, tmp_path, first_strength):  # noqa: F811
+    """KeyframeInterpolationPipeline: two_stage with both images appended as keyframe tokens (frame 0 too, at
+    ``first_strength``), re-encoded per stage; the audio kept is stage 2's."""
     from test_pipeline_parity_hq_keyframes import _png, keyframes
 
     from ltx2.pipelines.keyframe_interpolation import KeyframeInterpolationPipeline
 
-    conditioning = keyframes(image, _png(tmp_path, 2, (60, 40)), first_strength=0.8)
+    conditioning = keyframes(image, _png(tmp_path, 2, (60, 40)), first_strength=first_strength)
     pipeline = KeyframeInterpolationPipeline()
     job = make_job(tiny, pipeline, conditioning, width=128, height=64, num_frames=17)
     result = job.pipeline(job)
-    run_and_compare("keyframe_interpolation", job, result, **contexts(job, negative=True),
+    run_and_compare(f"keyframe_interpolation first@{first_strength}", job, result, **contexts(job, negative=True),
                     **two_stage_inputs(job, "factory", job.scheduler.sigmas(),
                                        lambda w, h: pipeline.conditioning_items(job, w, h, mx.float32)),
                     s2_loras=[[job.models.distilled_lora, 1.0]])
-
-
-@v12.needed
-def test_a2v_matches_1_2_0(tiny, tmp_path):
-    """A2VidPipelineTwoStage: the encoded audio frozen in both stages (sigma 0 for the transformer, noise scale
-    0), stage 1 guided video and no audio guidance (GuidedDenoiser), stage 2 with the distilled LoRA."""
-    from test_retake_a2v_parity import FPS, HEIGHT, RATE, WIDTH, tone
-
-    from ltx2.conditioning.audio import AudioConditioning
-    from ltx2.io.media import write_wav
-    from ltx2.pipelines.a2v import AudioToVideoPipeline
-
-    wav = tmp_path / "tone.wav"
-    write_wav(wav, tone(1.0), RATE)
-    job = make_job(tiny, AudioToVideoPipeline(), AudioConditioning(str(wav)), width=WIDTH, height=HEIGHT,
-                   num_frames=9, fps=FPS)
-    result = job.pipeline(job)
-    ctx = contexts(job, negative=True)
-    ctx.pop("ctx_3")  # the audio guider has no negative context
-    run_and_compare("a2v two-stage", job, result, **ctx, **two_stage_inputs(job, "static", job.scheduler.sigmas(), lambda w, h: []),
-                    audio=dict(), audio_initial=np32(result.latents["audio"]), s1_audio_frozen=1,
-                    s1_audio_noise_scale=0.0, s2_audio_frozen=1, s2_loras=[[job.models.distilled_lora, 1.0]])
-
-
-RETAKES = {  # name: (source, start, end, regenerate_video, regenerate_audio, mode)
-    "video+audio": ("with_audio", 0.2, 0.5, True, True, "guided"),
-    "video_only": ("with_audio", 0.3, 0.7, True, False, "guided"),
-    "audio_only": ("with_audio", 0.2, 0.5, False, True, "distilled"),
-    "distilled_no_audio_track": ("silent", 0.0, 0.3, True, True, "distilled"),
-}
-
-
-@v12.needed
-@pytest.mark.parametrize("case", list(RETAKES))
-def test_retake_matches_1_2_0(tiny, tmp_path, case):
-    """RetakePipeline: one stage at the source's size; TemporalRegionMask on each regenerated modality, a modality
-    kept as it is frozen (sigma 0); initial latents = the source's (our encoders'); guided (static guiders,
-    LTX2Scheduler) or distilled (8 sigmas, simple denoiser)."""
-    from test_retake_a2v_parity import FPS, FRAMES, HEIGHT, WIDTH, write_source
-
-    from ltx2.conditioning.source_video import SourceVideoConditioning
-    from ltx2.pipelines.retake import RetakePipeline, encode_audio, encode_video
-    from ltx2.sampling.latent_state import AudioLatentShape
-
-    name, start, end, regen_video, regen_audio, mode = RETAKES[case]
-    source = SourceVideoConditioning(str(write_source(tmp_path / "clip.mp4", name == "with_audio")), start, end,
-                                     regen_video, regen_audio)
-    job = make_job(tiny, RetakePipeline(mode=mode), source, width=WIDTH, height=HEIGHT, num_frames=FRAMES, fps=FPS)
-    result = job.pipeline(job)
-    guided = mode == "guided"
-    track = source.waveform()
-    inputs = dict(video_initial=np32(encode_video(job.models, source.pixels(), mx.float32)),
-                  s1_video_region=[start, end] if regen_video else None, s1_video_frozen=int(not regen_video))
-    if track is not None:
-        latent = encode_audio(job.models, *track, AudioLatentShape.from_video(FRAMES, FPS), mx.float32)
-        inputs.update(audio_initial=np32(latent), s1_audio_region=[start, end] if regen_audio else None,
-                      s1_audio_frozen=int(not regen_audio))
-    sigmas = job.scheduler.sigmas() if guided else DistilledScheduler(stage=1).sigmas()
-    run_and_compare(f"retake {case}", job, result, **contexts(job, negative=guided), **inputs,
-                    s1_denoiser="static" if guided else "simple", s1_sigmas=np32(sigmas), s1_width=WIDTH,
-                    s1_height=HEIGHT)
 
 
 @v12.needed
@@ -265,7 +212,8 @@ def test_ic_lora_matches_1_2_0(files, case):  # noqa: F811
     conditioning = ReferenceVideoConditioning(str(files["video"]), strength=c["strength"],
                                               attention_strength=c["attention"],
                                               attention_mask=str(files["mask"]) if c["mask"] else None, images=images)
-    models = ModelSet(name="tiny", checkpoint=str(tiny / "tiny-ltx2.3.safetensors"), gemma_root=str(tiny / "tiny-gemma"),
+    models = ModelSet(name="tiny", checkpoint=str(tiny / "tiny-ltx2.3.safetensors"),
+                      gemma_root=str(tiny / "tiny-gemma"),
                       spatial_upsampler=str(tiny / "tiny-upsampler-spatial-x2.safetensors"), dtype="float32",
                       loras=((lora, 1.0),))
     job = Job(models=models, prompt="a dancer on a stage", negative_prompt="", seed=10, width=c["width"],

@@ -104,7 +104,8 @@ from ltx_core.components.patchifiers import VideoLatentPatchifier
 from ltx_core.tools import VideoLatentTools
 from ltx_core.types import VideoLatentShape, VideoPixelShape
 shape = VideoLatentShape.from_pixel_shape(VideoPixelShape(batch=1, frames=17, height=64, width=96, fps=24.0))
-st = VideoLatentTools(VideoLatentPatchifier(1), shape, fps=24.0).create_initial_state(torch.device("cpu"), torch.bfloat16)
+tools = VideoLatentTools(VideoLatentPatchifier(1), shape, fps=24.0)
+st = tools.create_initial_state(torch.device("cpu"), torch.bfloat16)
 assert st.positions.dtype == torch.float32, st.positions.dtype
 O["positions"] = st.positions
 ''')
@@ -168,9 +169,11 @@ def test_guided_euler_loops_with_conditioned_tokens_and_frozen_audio_match_1_2_0
     0.5 (the x0 blend with clean tokens); ``frozen``: a2v's stage 1 (audio frozen at sigma 0, no audio guidance).
     bf16 (2 steps): ours as close to 1.2.0's float32 run as 1.2.0's own bf16 run is (within 1.5x), as in the
     1.0.0 bf16 tests. Measured max abs error (latents up to ~9): see the PARITY-1.2.0 lines (pytest -s)."""
-    runs = {"ltx2": ("ltx2", "float32", 3, VIDEO, AUDIO, False), "ltx2_3": ("ltx2.3", "float32", 3, VIDEO, AUDIO, False),
+    runs = {"ltx2": ("ltx2", "float32", 3, VIDEO, AUDIO, False),
+            "ltx2_3": ("ltx2.3", "float32", 3, VIDEO, AUDIO, False),
             "frozen": ("ltx2.3", "float32", 3, VIDEO, {}, True),
-            "bf16": ("ltx2", "bfloat16", 2, VIDEO, AUDIO, False), "bf16_ref32": ("ltx2", "float32", 2, VIDEO, AUDIO, False)}
+            "bf16": ("ltx2", "bfloat16", 2, VIDEO, AUDIO, False),
+            "bf16_ref32": ("ltx2", "float32", 2, VIDEO, AUDIO, False)}
     ours, inputs, starts = {}, {}, {}
     for name, (version, dtype, steps, vp, ap, freeze) in runs.items():
         ours[name], starts[name], arrays = loop_run(name, checkpoints[version], version, dtype, steps, vp, ap, freeze)
