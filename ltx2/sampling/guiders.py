@@ -4,7 +4,7 @@ Single-delta guiders (``CFGStarGuider``, ``APGGuider``) return ``delta(cond, unc
 negative-prompt pass supplies ``uncond``. ``MultiModalGuider`` is the LTX-2 audio-video guider (CFG + STG +
 modality isolation + rescale) of one modality's values, ``MultiModalGuiderParams`` (the one record of them: the
 ``guider`` group's keys are its fields), with ``MultiModalGuiderSchedule`` for sigma-dependent parameters.
-Formulas and defaults are those of ltx-core 1.0.0.
+Formulas and defaults are those of ltx-core 1.0.0; ``MultiModalGuider`` combines in float32 as 1.2.0 does.
 """
 
 from __future__ import annotations

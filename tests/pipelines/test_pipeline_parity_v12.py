@@ -66,12 +66,30 @@ def spec(s, m, initial_latent=None, noise_scale=1.0):
                         frozen=bool(I.get(f"{s}_{m}_frozen", 0)), initial_latent=initial_latent)
 
 
+def sampler(s):
+    """Euler (the stage's default), or res_2s with our SDE noise (float32 model): I["res2s_<s>_<kind>_<i>"]."""
+    if I.get("sampler") != "res2s":
+        return {}
+    from functools import partial
+    from ltx_core.components.diffusion_steps import Res2sDiffusionStep
+    from ltx_pipelines.utils.samplers import res2s_audio_video_denoising_loop
+    queues = {k: [t(f"res2s_{s}_{k}_{i}").double() for i in range(I["res2s_draws"])] for k in ("step", "substep")}
+
+    def noise(latent, generator):
+        drawn = queues["substep" if generator.initial_seed() == 9999 else "step"].pop(0)
+        assert tuple(drawn.shape) == tuple(latent.shape), (drawn.shape, latent.shape)
+        return drawn
+    return dict(stepper=Res2sDiffusionStep(),
+                loop=partial(res2s_audio_video_denoising_loop, new_noise_fn=noise, model_dtype=F32))
+
+
 size = dict(frames=I["frames"], fps=I["fps"])
 with torch.no_grad():
     v, a = stage(I["checkpoint"], I.get("s1_loras", []))(
         denoiser=denoiser(I["s1_denoiser"]), sigmas=t("s1_sigmas"), noiser=noiser, width=I["s1_width"],
         height=I["s1_height"], video=spec("s1", "video", initial("video_initial")),
-        audio=spec("s1", "audio", initial("audio_initial"), I.get("s1_audio_noise_scale", 1.0)), **size)
+        audio=spec("s1", "audio", initial("audio_initial"), I.get("s1_audio_noise_scale", 1.0)), **size,
+        **sampler("s1"))
     if "s2_sigmas" in I:
         up = VideoUpsampler(I["checkpoint"], I["upsampler"], F32, CPU)(v.latent[:1])
         sigmas = t("s2_sigmas")
@@ -81,7 +99,7 @@ with torch.no_grad():
             denoiser=SimpleDenoiser(ctx[0], ctx[1]), sigmas=sigmas, noiser=noiser, width=I["width"],
             height=I["height"], video=spec("s2", "video", up, scale),
             audio=spec("s2", "audio", initial("audio_initial") if frozen else a.latent, 0.0 if frozen else scale),
-            **size)
+            **size, **sampler("s2"))
         a = a if I.get("keep_stage_1_audio") else a2
 assert not noiser.queue, len(noiser.queue)
 O["video"], O["audio"] = v.latent, a.latent
@@ -234,3 +252,55 @@ def test_ic_lora_matches_1_2_0(files, case):  # noqa: F811
         inputs.update(width=half_w, height=half_h)
     run_and_compare(f"ic_lora {case}", job, result, **contexts(job, negative=False), **inputs)
 
+
+
+def res2s_noise(job, half: bool, stage: str, draws: int) -> dict:
+    """Our res_2s SDE noise for one stage (a fresh ``seeded_res2s_noise``, as each of our loops draws), ``draws``
+    per kind, alternating video and audio shapes as both loops ask for them."""
+    from ltx2.conditioning.items import KeyframeAtFrame
+    from ltx2.sampling.latent_state import AudioLatentShape, VideoLatentShape
+    from ltx2.sampling.loops import seeded_res2s_noise
+
+    width, height = (job.width // 2, job.height // 2) if half else (job.width, job.height)
+    tokens = VideoLatentShape.from_pixels(job.num_frames, height, width).tokens
+    tokens += sum(int(np.prod(item.latent.shape[2:])) for item in job.conditioning.items(job.models, width, height,
+                                                                                         mx.float32)
+                  if isinstance(item, KeyframeAtFrame))  # appended tokens are noised and stepped too
+    shapes = [(1, tokens, 128), (1, AudioLatentShape.from_video(job.num_frames, job.fps).tokens, 128)]
+    noise, out = seeded_res2s_noise(), {}
+    counts = {"substep": 0, "step": 0}
+    for _ in range(draws // 2):  # ours per step: substep video, substep audio, step video, step audio
+        for kind in ("substep", "step"):
+            for shape in shapes:
+                out[f"res2s_{stage}_{kind}_{counts[kind]}"] = np32(noise(shape, kind))
+                counts[kind] += 1
+    return out
+
+
+@v12.needed
+@pytest.mark.parametrize("mode", ["t2v", "keyframes"])
+def test_two_stage_hq_matches_1_2_0(tiny, image, tmp_path, mode):  # noqa: F811
+    """TI2VidTwoStagesHQPipeline: res_2s in both stages (our SDE noise handed to 1.2.0's loop, float32 model),
+    the distilled LoRA at 0.25 in stage 1 and 0.5 in stage 2, stage-1 sigmas shifted by the stage-1 token count,
+    the HQ guider (static); keyframes: frame 0 replaces latent frame 0, a second image appended at frame 16; the
+    audio kept is stage 1's."""
+    from dataclasses import replace
+
+    from test_pipeline_parity_hq_keyframes import HQ_AUDIO, HQ_VIDEO, SIZE, _png, keyframes
+
+    from ltx2.pipelines.two_stage_hq import TwoStageHQPipeline, stage_1_sigmas
+    from ltx2.sampling.guidance import MultiModal
+    from ltx2.sampling.latent_state import VideoLatentShape
+
+    conditioning = keyframes(image, _png(tmp_path, 2, (60, 40))) if mode == "keyframes" else None
+    job = make_job(tiny, TwoStageHQPipeline(), conditioning, steps=3, **SIZE)
+    job = replace(job, guidance=MultiModal(**HQ_VIDEO, audio=HQ_AUDIO))
+    result = job.pipeline(job)
+    half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
+    draws = 2 * 8  # per kind: video + audio for up to 8 steps
+    lora = job.models.distilled_lora
+    run_and_compare(f"two_stage_hq {mode}", job, result, **contexts(job, negative=True),
+                    **two_stage_inputs(job, "static", stage_1_sigmas(job.scheduler, half)), video=HQ_VIDEO,
+                    audio=HQ_AUDIO, sampler="res2s", res2s_draws=draws, **res2s_noise(job, True, "s1", draws),
+                    **res2s_noise(job, False, "s2", draws), s1_loras=[[lora, 0.25]], s2_loras=[[lora, 0.5]],
+                    keep_stage_1_audio=1)
