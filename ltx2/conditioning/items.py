@@ -15,8 +15,9 @@ from ltx2.sampling.latent_state import LatentState, VideoLatentShape, patchify_v
 
 @dataclass(frozen=True)
 class LatentAtIndex:
-    """Replace latent frames ``[index, index + F_c)`` (tokens and clean tokens) by ``latent`` (B, C, F_c, H, W);
-    their denoise mask becomes ``1 - strength``. No tokens are added."""
+    """Set the clean tokens of latent frames ``[index, index + F_c)`` to ``latent`` (B, C, F_c, H, W); their
+    denoise mask becomes ``1 - strength``. No tokens are added. The noisy tokens are left as they are: the noiser
+    takes the unmasked part from the clean tokens (ltx-core 1.2.0; 1.0.0 replaced the noisy tokens too)."""
 
     latent: mx.array
     strength: float
@@ -34,15 +35,15 @@ class LatentAtIndex:
             return mx.concatenate([x[:, :start], values, x[:, stop:]], axis=1)
 
         mask = mx.full((b, stop - start, 1), 1.0 - self.strength, dtype=mx.float32)
-        return replace(state, latent=put(state.latent, tokens), clean_latent=put(state.clean_latent, tokens),
-                       denoise_mask=put(state.denoise_mask, mask))
+        return replace(state, clean_latent=put(state.clean_latent, tokens), denoise_mask=put(state.denoise_mask, mask))
 
 
 @dataclass(frozen=True)
 class KeyframeAtFrame:
-    """Append ``latent`` (B, C, F_c, H, W) as extra tokens placed at pixel frame ``frame_idx``: positions from its
-    own latent grid, shifted by ``frame_idx`` pixel frames (the causal first-frame fix only at frame 0), in
-    seconds, float32 (which promotes the whole positions tensor to float32, as in the reference)."""
+    """Append ``latent`` (B, C, F_c, H, W) as extra clean tokens placed at pixel frame ``frame_idx`` (zeros as
+    their noisy tokens, ltx-core 1.2.0): positions from its own latent grid, shifted by ``frame_idx`` pixel
+    frames (the causal first-frame fix only at frame 0), each spanning the single pixel frame ``[start, start + 1)``
+    (1.2.0, whose pipelines keep its ``num_pixel_frames=1``; 1.0.0 gave it 8); in seconds, float32."""
 
     latent: mx.array
     strength: float
@@ -56,7 +57,9 @@ class KeyframeAtFrame:
         bounds = np.stack([starts, starts + 1], -1) * np.array(VIDEO_SCALE, np.float32)[:, None, None]
         if self.frame_idx == 0:
             bounds[0] = np.maximum(bounds[0] + 1 - VIDEO_SCALE[0], 0)
-        bounds[0] = (bounds[0] + np.float32(self.frame_idx)) / np.float32(fps)
+        bounds[0] = bounds[0] + np.float32(self.frame_idx)
+        bounds[0, :, 1] = bounds[0, :, 0] + 1  # one pixel frame (1.2.0's default num_pixel_frames=1, always used)
+        bounds[0] = bounds[0] / np.float32(fps)
         positions = mx.array(np.ascontiguousarray(np.broadcast_to(bounds[None], (b, *bounds.shape))))
         mask = mx.full((b, tokens.shape[1], 1), 1.0 - self.strength, dtype=mx.float32)
         attention = state.attention_mask
@@ -65,7 +68,7 @@ class KeyframeAtFrame:
 
             attention = extended_attention_mask(attention, state.latent.shape[1], shape.tokens,
                                                 mx.ones((b, tokens.shape[1]), mx.float32), state.latent.dtype)
-        return replace(state, latent=mx.concatenate([state.latent, tokens], axis=1),
+        return replace(state, latent=mx.concatenate([state.latent, mx.zeros_like(tokens)], axis=1),
                        clean_latent=mx.concatenate([state.clean_latent, tokens], axis=1),
                        denoise_mask=mx.concatenate([state.denoise_mask, mask], axis=1),
                        positions=mx.concatenate([state.positions.astype(mx.float32), positions], axis=2),

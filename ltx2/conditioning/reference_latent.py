@@ -74,11 +74,12 @@ class ReferenceLatent:
         if attention is not None:
             new_mask = extended_attention_mask(state.attention_mask, state.latent.shape[1], shape.tokens, attention,
                                                state.latent.dtype)
-        return LatentState(latent=mx.concatenate([state.latent, tokens], axis=1),
+        return LatentState(latent=mx.concatenate([state.latent, mx.zeros_like(tokens)], axis=1),  # 1.2.0: zeros
                            denoise_mask=mx.concatenate([state.denoise_mask, mask], axis=1),
                            positions=mx.concatenate([state.positions.astype(mx.float32), positions], axis=2),
                            clean_latent=mx.concatenate([state.clean_latent, tokens], axis=1),
-                           attention_mask=new_mask, keyframes_mask=state.keyframes_mask)  # appended: unmarked
+                           attention_mask=new_mask, keyframes_mask=state.keyframes_mask,  # appended: unmarked
+                           frozen=state.frozen)
 
 
 def _cross_strengths(attention, batch: int, tokens: int) -> mx.array | None:

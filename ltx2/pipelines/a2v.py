@@ -21,7 +21,8 @@ from ltx2.sampling.latent_state import AudioLatentShape, VideoLatentShape
 class AudioToVideoPipeline:
     """1. encode the prompts  2. waveform -> log-mel -> audio VAE encoder -> latent, cropped to the video's
     round(25 F / fps) latent frames  3. stage 1 at half size: noise the video (audio: scale 0, denoise mask 0, so
-    it stays exactly the encoded sound; its sigma still drives the video's audio<->video attention), denoise with
+    it stays exactly the encoded sound; a frozen stream: the transformer sees it at sigma 0, as in ltx-pipelines
+    1.2.0), denoise with
     the ``scheduler`` and the video guidance of the ``guider`` (no audio guidance, as the reference)  4. upsample
     the video latent x2  5. stage 2 at full size with the distilled LoRA (``model.distilled_lora`` at
     ``distilled_lora_strength``) fused: video re-noised to 0.909375, 3 distilled sigmas, positive prompt only,

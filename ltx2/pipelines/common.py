@@ -121,11 +121,12 @@ def initial_states(job, shape: VideoLatentShape, dtype: mx.Dtype, noiser, items:
 
 
 def frozen(state: LatentState) -> LatentState:
-    """Denoise mask 0 everywhere: the tokens keep their clean values through the loop (official
-    ``denoise_video_only``: audio timesteps are 0, while the step's sigma still reaches the other modality)."""
+    """Denoise mask 0 everywhere and marked frozen: the tokens keep their clean values through the loop and the
+    transformer sees sigma 0 for the stream (ltx-pipelines 1.2.0 ``ModalitySpec(frozen=True)``; in 1.0.0 the
+    step's sigma still reached the prompt AdaLN and the other modality's gate)."""
     from dataclasses import replace
 
-    return replace(state, denoise_mask=mx.zeros_like(state.denoise_mask))
+    return replace(state, denoise_mask=mx.zeros_like(state.denoise_mask), frozen=True)
 
 
 def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentState, denoiser, title: str,
@@ -198,13 +199,15 @@ def tiling_for(latent_shape: tuple) -> object | None:
 def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, audio_shape: AudioLatentShape, noiser,
                         dtype: mx.Dtype, make_denoiser: Callable[[], object], sampler: str = "euler",
                         items: Callable[[int, int], list] | None = None, freeze_audio: bool = False,
-                        audio_track: tuple[np.ndarray, int] | None = None) -> PipelineResult:
+                        audio_track: tuple[np.ndarray, int] | None = None,
+                        keep_stage_1_audio: bool = False) -> PipelineResult:
     """The official second stage: upsample the half-size video latent x2 (un-normalize, upsample, re-normalize),
     re-encode the conditioning at full size (``items(width, height)``, default the conditioning's own items),
     re-noise video and audio to the first stage-2 distilled sigma (0.909375), refine with the 3 remaining
     distilled sigmas with ``sampler``, return the result. ``freeze_audio``: the audio is noised at scale 0 and kept
     as it is (official ``denoise_video_only``); ``audio_track``: the soundtrack to return instead of decoding the
-    audio latent."""
+    audio latent; ``keep_stage_1_audio``: stage 2 still noises and refines the audio, but the audio returned is
+    stage 1's (ltx-pipelines 1.2.0 two-stage and HQ discard stage 2's audio)."""
     from ltx2.models.upsampler.model import upsample_latent
     from ltx2.sampling.schedulers import DistilledScheduler
 
@@ -224,7 +227,8 @@ def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, aud
     denoiser = make_denoiser()
     with job.phase("denoise_stage_2"):
         video, audio = run_loop(sampler, sigmas, video, audio, denoiser, "stage 2")
-    video_latent, audio_latent = final_latents(video, audio, full, audio_shape)
+    video_latent, refined_audio = final_latents(video, audio, full, audio_shape)
+    audio_latent = audio_latent if keep_stage_1_audio else refined_audio
     mx.eval(video_latent, audio_latent)
     return PipelineResult(frames=decoder_frames(job, video_latent),
                           latents={"video": video_latent, "audio": audio_latent}, noise=noise_record(noiser),

@@ -18,6 +18,7 @@ class KeyframeInterpolationPipeline(TwoStagePipeline):
     reference would silently run plain two-stage text-to-video)."""
 
     AUTO_DURATION = False  # the keyframes fix the length (as the official pipeline)
+    KEEP_STAGE_1_AUDIO = False  # the official keyframe interpolation keeps stage 2's audio
 
     def check_conditioning(self, conditioning) -> None:
         if not isinstance(conditioning, (KeyframesConditioning, ImageConditioning)):

@@ -27,8 +27,9 @@ class RetakePipeline:
 
     1. encode the prompts  2. the source's frames -> video VAE encoder, its soundtrack -> log-mel -> audio VAE
     encoder (cropped, or zero-padded, to round(25 F / fps) latent frames) -> the initial latents  3. denoise masks:
-    1 on tokens whose time span overlaps ``[start_time, end_time)``, 0 elsewhere (all 0 for a modality not
-    regenerated)  4. noise by those masks (video, then audio)  5. denoise, Euler  6. decode video and audio.
+    1 on tokens whose time span overlaps ``[start_time, end_time)``, 0 elsewhere  4. noise by those masks (video,
+    then audio); a modality not regenerated is noised whole, then frozen (mask 0, sigma 0 for the transformer,
+    as ltx-pipelines 1.2.0 does)  5. denoise, Euler  6. decode video and audio.
 
     ``mode``: ``guided`` = the ``scheduler`` and ``guider`` groups (the official full-model path: LTX2Scheduler
     + constant multimodal guidance); ``distilled`` = the 8 fixed distilled sigmas, positive prompt only, no
@@ -68,10 +69,19 @@ class RetakePipeline:
         video_mask, audio_mask = source.masks(shape, audio_shape, job.fps)
         if audio_latent is None:
             audio_mask = mx.ones_like(audio_mask)  # nothing to keep: the whole soundtrack is generated
-        video = replace(initial_video_state(shape, job.fps, dtype, video_latent), denoise_mask=video_mask)
-        audio = replace(initial_audio_state(audio_shape, dtype, audio_latent), denoise_mask=audio_mask)
+        # A modality kept as it is is a frozen stream (ltx-pipelines 1.2.0 ``ModalitySpec(frozen=True)``): noised
+        # whole like an unconditioned one, then its mask zeroed and its sigma 0 for the transformer; the Euler
+        # steps bring it back to its clean latent by the last step.
+        freeze_video = not source.regenerate_video
+        freeze_audio = audio_latent is not None and not source.regenerate_audio
+        video = replace(initial_video_state(shape, job.fps, dtype, video_latent),
+                        denoise_mask=mx.ones_like(video_mask) if freeze_video else video_mask)
+        audio = replace(initial_audio_state(audio_shape, dtype, audio_latent),
+                        denoise_mask=mx.ones_like(audio_mask) if freeze_audio else audio_mask)
         noiser = common.make_noiser(job)
         video, audio = noiser(video, 1.0), noiser(audio, 1.0)
+        video = common.frozen(video) if freeze_video else video
+        audio = common.frozen(audio) if freeze_audio else audio
         with job.phase("load_transformer"):
             transformer = models.transformer()
         positive, negative = prompts.positive, prompts.negative

@@ -17,13 +17,15 @@ class TwoStagePipeline:
     prompts), Euler. Upsample the video latent x2 with the spatial upsampler (un-normalize, upsample,
     re-normalize). Stage 2 at full size with the distilled LoRA (``model.distilled_lora`` at
     ``distilled_lora_strength``) fused on top of the selected LoRAs: video and audio re-noised to sigma 0.909375
-    and refined with the last 3 distilled sigmas, positive prompt only, no guidance. Images are re-encoded at
-    each stage's size. Width and height must be multiples of 64."""
+    and refined with the last 3 distilled sigmas, positive prompt only, no guidance; the audio kept is stage 1's
+    (as in ltx-pipelines 1.2.0). Images are re-encoded at each stage's size. Width and height must be multiples
+    of 64."""
 
     AUTO_DURATION = True  # num_frames=auto: the duration head predicts the length (LTX-2.5)
     RESOLUTION_MULTIPLE = 64
 
     SAMPLER = "euler"  # both stages
+    KEEP_STAGE_1_AUDIO = True  # ltx-pipelines 1.2.0: stage 2 refines the video only, its audio is discarded
 
     def __init__(self, distilled_lora_strength: float = 1.0):
         self.strength_1 = None  # stage 1: the selected LoRAs only
@@ -63,7 +65,8 @@ class TwoStagePipeline:
 
         return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype, stage_2_denoiser,
                                           sampler=self.SAMPLER,
-                                          items=lambda w, h: self.conditioning_items(job, w, h, dtype))
+                                          items=lambda w, h: self.conditioning_items(job, w, h, dtype),
+                                          keep_stage_1_audio=self.KEEP_STAGE_1_AUDIO)
 
     def stage_1_sigmas(self, job, half: VideoLatentShape) -> mx.array:
         return job.scheduler.sigmas()

@@ -30,9 +30,12 @@ X0Pair = tuple[mx.array, mx.array | None]
 
 def modality(state: LatentState | None, context: mx.array | None, sigma: mx.array,
              enabled: bool = True) -> Modality | None:
-    """Transformer input of a state at ``sigma``: timesteps = denoise_mask * sigma, no text mask."""
+    """Transformer input of a state at ``sigma``: timesteps = denoise_mask * sigma, no text mask; a frozen state
+    gets sigma 0 (ltx-core 1.2.0 ``modality_from_latent_state``)."""
     if state is None:
         return None
+    if state.frozen:
+        sigma = mx.zeros_like(sigma)
     return Modality(latent=state.latent, sigma=sigma, timesteps=state.denoise_mask * sigma,
                     positions=state.positions, context=context, enabled=enabled,
                     attention_mask=state.attention_mask, keyframes_mask=keyframes_mask_of(state))

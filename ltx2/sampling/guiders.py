@@ -4,7 +4,7 @@ Single-delta guiders (``CFGStarGuider``, ``APGGuider``) return ``delta(cond, unc
 negative-prompt pass supplies ``uncond``. ``MultiModalGuider`` is the LTX-2 audio-video guider (CFG + STG +
 modality isolation + rescale) of one modality's values, ``MultiModalGuiderParams`` (the one record of them: the
 ``guider`` group's keys are its fields), with ``MultiModalGuiderSchedule`` for sigma-dependent parameters.
-Formulas and defaults are those of ltx-core 1.0.0.
+Formulas and defaults are those of ltx-core 1.0.0; ``MultiModalGuider`` combines in float32 as 1.2.0 does.
 """
 
 from __future__ import annotations
@@ -114,13 +114,18 @@ class MultiModalGuider:
 
     def calculate(self, cond: mx.array, uncond_text: mx.array | float, uncond_perturbed: mx.array | float,
                   uncond_modality: mx.array | float) -> mx.array:
-        p = self.params
+        """The combination in float32 (ltx-core 1.2.0; 1.0.0 combined in the inputs' dtype), cast back to the
+        dtype of ``cond``."""
+        p, dtype = self.params, cond.dtype
+        cond, uncond_text, uncond_perturbed, uncond_modality = (
+            u.astype(mx.float32) if isinstance(u, mx.array) else u
+            for u in (cond, uncond_text, uncond_perturbed, uncond_modality))
         pred = (cond + (p.cfg_scale - 1) * (cond - uncond_text) + p.stg_scale * (cond - uncond_perturbed)
                 + (p.modality_scale - 1) * (cond - uncond_modality))
         if p.rescale_scale != 0:
             factor = _std(cond) / _std(pred)
             pred = pred * (p.rescale_scale * factor + (1 - p.rescale_scale))
-        return pred
+        return pred.astype(dtype)
 
     def needs_negative(self) -> bool:
         return not math.isclose(self.params.cfg_scale, 1.0)

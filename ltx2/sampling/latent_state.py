@@ -30,10 +30,11 @@ class LatentState:
     """One modality's tokens during denoising.
 
     latent: (B, T, C) current noisy tokens (compute dtype); denoise_mask: (B, T, 1) float32, 1 = denoise fully,
-    0 = keep ``clean_latent``; positions: (B, 3, T, 2) video / (B, 1, T, 2) audio bounds; clean_latent: (B, T, C)
-    the tokens before noising (conditioning latents included); attention_mask: optional (B, T, T) in [0, 1];
-    keyframes_mask: optional (B, T0, 1) float32 marker of single-pixel-frame latents (video: the target's first
-    latent frame), T0 <= T: tokens appended after it are unmarked (``keyframes_mask_of``).
+    0 = keep ``clean_latent``; positions: (B, 3, T, 2) video / (B, 1, T, 2) audio bounds, float32; clean_latent:
+    (B, T, C) the tokens before noising (conditioning latents included); attention_mask: optional (B, T, T) in
+    [0, 1]; keyframes_mask: optional (B, T0, 1) float32 marker of single-pixel-frame latents (video: the target's
+    first latent frame), T0 <= T: tokens appended after it are unmarked (``keyframes_mask_of``); frozen: the stream
+    is kept as it is (its ``Modality.sigma`` is 0).
     """
 
     latent: mx.array
@@ -42,6 +43,7 @@ class LatentState:
     clean_latent: mx.array
     attention_mask: mx.array | None = None
     keyframes_mask: mx.array | None = None
+    frozen: bool = False  # a frozen stream (mask all 0): the transformer sees sigma 0 for it (ltx-core 1.2.0)
 
 
 def keyframes_mask_of(state: LatentState) -> mx.array | None:
@@ -140,14 +142,15 @@ def _initial_latent(shape, latent: mx.array | None, dtype: mx.Dtype, what: str) 
 
 def initial_video_state(shape: VideoLatentShape, fps: float, dtype: mx.Dtype = mx.bfloat16,
                         latent: mx.array | None = None) -> LatentState:
-    """Clean state (zeros, or ``latent`` (B, C, F, H, W)) to be noised; positions rounded to ``dtype`` as the
-    reference pipelines do; mask all ones; keyframes mask 1 on the first latent frame (H*W tokens: the causal VAE
-    makes it one pixel frame), 0 elsewhere, always (models without a keyframe embedding ignore it)."""
+    """Clean state (zeros, or ``latent`` (B, C, F, H, W)) to be noised; positions float32 whatever ``dtype`` (as
+    ltx-core 1.2.0; 1.0.0 rounded them to the compute dtype); mask all ones; keyframes mask 1 on the first latent
+    frame (H*W tokens: the causal VAE makes it one pixel frame), 0 elsewhere, always (models without a keyframe
+    embedding ignore it)."""
     x = patchify_video(_initial_latent(shape, latent, dtype, "video"))
     first_frame = shape.height * shape.width
     keyframes = (mx.arange(shape.tokens) < first_frame).astype(mx.float32)
     return LatentState(latent=x, denoise_mask=mx.ones((shape.batch, shape.tokens, 1), dtype=mx.float32),
-                       positions=video_positions(shape.frames, shape.height, shape.width, fps, shape.batch, dtype),
+                       positions=video_positions(shape.frames, shape.height, shape.width, fps, shape.batch),
                        clean_latent=x,
                        keyframes_mask=mx.broadcast_to(keyframes[None, :, None], (shape.batch, shape.tokens, 1)))
 

@@ -1,5 +1,7 @@
-"""Noising of a clean latent state before denoising: ``latent = noise * m + latent * (1 - m)`` with
-``m = denoise_mask * noise_scale`` (tokens with mask 0 keep their clean value).
+"""Noising of a clean latent state before denoising (ltx-core 1.2.0), in float32:
+``x = lerp(latent, noise, noise_scale)``, then ``x = lerp(clean_latent, x, denoise_mask)``, cast to the latent's
+dtype (tokens with mask 0 take their clean value). 1.0.0 computed ``noise * m + latent * (1 - m)``,
+``m = denoise_mask * noise_scale``, in the latent's dtype.
 
 Pipelines noise the video state first, then the audio state, from one noiser. MLX's generator is not torch's,
 so a seed gives different noise than ltx-core; ``DeterministicNoiser`` replays given noise (saved noise, or the
@@ -17,13 +19,22 @@ from ltx2.sampling import _checks as check
 from ltx2.sampling.latent_state import LatentState
 
 
+def _lerp(start: mx.array, end: mx.array, weight) -> mx.array:
+    """torch.lerp: ``start + weight * (end - start)``, or ``end - (end - start) * (1 - weight)`` where weight >= 0.5
+    (the form torch uses there, so that weight 1 gives ``end`` exactly)."""
+    diff = end - start
+    return mx.where(mx.abs(mx.array(weight)) < 0.5, start + weight * diff, end - diff * (1 - mx.array(weight)))
+
+
 def add_noise(state: LatentState, noise: mx.array, noise_scale: float = 1.0) -> LatentState:
-    """The noising formula (computed in float32 where the mask is float32, result in the latent's dtype)."""
+    """The noising formula, in float32, result in the latent's dtype."""
     if tuple(noise.shape) != tuple(state.latent.shape):
         raise ValueError(f"noise of shape {tuple(noise.shape)} for a latent of shape {tuple(state.latent.shape)}")
-    m = state.denoise_mask * noise_scale
-    latent = noise.astype(state.latent.dtype) * m + state.latent * (1 - m)
-    return replace(state, latent=latent.astype(state.latent.dtype))
+    f32 = mx.float32
+    # noise rounded to the latent's dtype first, as the reference draws it in that dtype
+    x = _lerp(state.latent.astype(f32), noise.astype(state.latent.dtype).astype(f32), mx.array(noise_scale, f32))
+    x = _lerp(state.clean_latent.astype(f32), x, state.denoise_mask.astype(f32))
+    return replace(state, latent=x.astype(state.latent.dtype))
 
 
 class GaussianNoiser:

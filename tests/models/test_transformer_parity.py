@@ -1,4 +1,7 @@
-"""Our MLX transformer against the official ltx-core one, same weights read from the same checkpoint file."""
+"""Our MLX transformer against the official ltx-core 1.0.0 one (in-process), same weights read from the same
+checkpoint file, on the inputs where 1.0.0 and 1.2.0 agree: uniform timesteps in an audio-video call (1.2.0 feeds
+the AV cross-attention AdaLN per-token timesteps; 1.0.0 the other modality's sigma), any mask video-only.
+Conditioned tokens at other timesteps in audio-video calls: test_transformer_parity_v12.py (against 1.2.0)."""
 
 import itertools
 
@@ -48,7 +51,8 @@ SCENARIOS = {
 }
 CASES = [c for c in itertools.product(["ltx2", "ltx2.3"], ["split", "interleaved"], ["float32", "float64"],
                                       SCENARIOS, ["av", "video_only"])
-         if not (c[3] == "isolation" and c[4] == "video_only")]
+         if not (c[3] == "isolation" and c[4] == "video_only")
+         and not (c[3] == "partial_mask" and c[4] == "av")]  # 1.2.0 changed that one: test_transformer_parity_v12
 
 
 @pytest.mark.parametrize("layout,rope,grid,scenario,kind", CASES, ids=["-".join(c) for c in CASES])
@@ -77,7 +81,7 @@ def test_velocity_is_unit_scale_and_matches(checkpoints):
     """The velocity itself (not only x0 = x - v*sigma) is unit scale and matches."""
     path = checkpoints("ltx2.3", "split", "float64")
     ours, ref = load_transformer(path, "float32"), load_reference(path).velocity_model
-    video, audio = make_inputs("ltx2.3", partial_mask=True)
+    video, audio = make_inputs("ltx2.3")
     v, a = ours(video, audio)
     with torch.no_grad():
         rv, ra = ref(reference_modality(video, torch.float32), reference_modality(audio, torch.float32),
@@ -144,7 +148,7 @@ def test_bf16_within_reference_bf16_error(checkpoints, layout):
     path = checkpoints(layout, "split", "float64")
     ours, ref = X0Model(load_transformer(path, "bfloat16")), load_reference(path, dtype=torch.bfloat16)
     ref32 = load_reference(path)
-    video, audio = make_inputs(layout, partial_mask=True, dtype=mx.bfloat16)
+    video, audio = make_inputs(layout, dtype=mx.bfloat16)
     v, a = ours(video, audio, BatchPerturbations.same(stg([1])))
     with torch.no_grad():
         args = (reference_modality(video, torch.bfloat16), reference_modality(audio, torch.bfloat16),

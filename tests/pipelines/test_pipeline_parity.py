@@ -1,6 +1,9 @@
-"""End-to-end parity of our pipelines with ltx-pipelines' own helpers (``denoise_audio_video``, the multimodal
-guider / simple denoising functions, ``euler_denoising_loop``, ``upsample_video``), fp32, on the same tiny
-official-format files (``ltx2.tiny.checkpoint.write_tiny_files``).
+"""End-to-end parity of our pipelines with ltx-pipelines 1.0.0's own helpers (in-process: ``denoise_audio_video``,
+the multimodal guider / simple denoising functions, ``euler_denoising_loop``, ``upsample_video``), fp32, on the same
+tiny official-format files (``ltx2.tiny.checkpoint.write_tiny_files``), for the runs where 1.0.0 and 1.2.0 agree:
+text-to-video (no conditioned tokens; the two-stage audio aside, which 1.2.0 takes from stage 1). Image and
+keyframe conditioning (1.2.0 changed the AV cross-attention AdaLN inputs and the conditioning items) are checked
+against 1.2.0 in test_pipeline_parity_v12.py.
 
 Both sides get the same prompt contexts (the ones our tiny text encoder produced for the run), the same initial
 noise (the arrays our pipeline drew, replayed into the reference through a Noiser in place of its
@@ -113,11 +116,14 @@ def contexts(job, negative: bool):
             to_torch(neg.video) if neg else None, to_torch(neg.audio) if neg else None)
 
 
-def compare(what: str, ours: dict, ref_video: torch.Tensor, ref_audio: torch.Tensor) -> dict:
-    """Cosine and max abs error of the final latents (ours video is channels-last)."""
+def compare(what: str, ours: dict, ref_video: torch.Tensor, ref_audio: torch.Tensor | None) -> dict:
+    """Cosine and max abs error of the final latents (ours video is channels-last); ``ref_audio`` None: video
+    only."""
     figures = {}
-    for name, o, r in (("video", np.moveaxis(to_numpy(ours["video"]), -1, 1), ref_video.numpy()),
-                       ("audio", to_numpy(ours["audio"]), ref_audio.numpy())):
+    pairs = [("video", np.moveaxis(to_numpy(ours["video"]), -1, 1), ref_video.numpy())]
+    if ref_audio is not None:
+        pairs.append(("audio", to_numpy(ours["audio"]), ref_audio.numpy()))
+    for name, o, r in pairs:
         assert o.shape == r.shape, f"{what} {name}: shape {o.shape} vs reference {r.shape}"
         o64, r64 = o.astype(np.float64).ravel(), r.astype(np.float64).ravel()
         cosine = float(o64 @ r64 / (np.linalg.norm(o64) * np.linalg.norm(r64)))
@@ -146,12 +152,10 @@ def simple_loop(transformer, ctx):
 IMAGES = {"t2v": None, "i2v": dict(frame_idx=0, strength=1.0), "keyframe": dict(frame_idx=8, strength=0.5)}
 
 
-@pytest.mark.parametrize("mode,version", [("t2v", "ltx2.3"), ("t2v", "ltx2"), ("i2v", "ltx2.3"),
-                                          ("keyframe", "ltx2.3")])
+@pytest.mark.parametrize("mode,version", [("t2v", "ltx2.3"), ("t2v", "ltx2")])
 def test_one_stage_matches_reference(tiny, image, mode, version):
-    """Guided (CFG + STG + modality + rescale, both modalities), 3 LTX2Scheduler steps. i2v: the image latent
-    replaces latent frame 0 (VideoConditionByLatentIndex); keyframe: appended tokens at pixel frame 8
-    (VideoConditionByKeyframeIndex), strength 0.5."""
+    """Guided (CFG + STG + modality + rescale, both modalities), 3 LTX2Scheduler steps, against 1.0.0. (i2v and
+    keyframe modes: test_pipeline_parity_v12, against 1.2.0.)"""
     conditioning = ImageConditioning(str(image), crf=0, **IMAGES[mode]) if IMAGES[mode] else None
     job = make_job(tiny, OneStagePipeline(), conditioning, version=version)
     result = job.pipeline(job)
@@ -169,10 +173,10 @@ def test_one_stage_matches_reference(tiny, image, mode, version):
     compare(f"one_stage {mode} {version}", result.latents, video.latent, audio.latent)
 
 
-@pytest.mark.parametrize("mode", ["t2v", "i2v"])
+@pytest.mark.parametrize("mode", ["t2v"])
 def test_distilled_matches_reference(tiny, image, mode):
     """Stage 1 at half size (8 distilled sigmas), x2 upsampler with the encoder's statistics, stage 2 at full
-    size re-noised to 0.909375 (3 sigmas), simple denoiser; the image re-encoded at each stage's size."""
+    size re-noised to 0.909375 (3 sigmas), simple denoiser; against 1.0.0 (i2v: test_pipeline_parity_v12)."""
     conditioning = ImageConditioning(str(image), frame_idx=0, strength=1.0, crf=0) if mode == "i2v" else None
     job = make_job(tiny, DistilledPipeline(), conditioning, width=128, height=64, num_frames=9)
     result = job.pipeline(job)
@@ -200,11 +204,12 @@ def test_distilled_matches_reference(tiny, image, mode):
     compare(f"distilled {mode}", result.latents, video.latent, audio.latent)
 
 
-@pytest.mark.parametrize("mode,strength", [("t2v", 1.0), ("i2v", 0.7)])
+@pytest.mark.parametrize("mode,strength", [("t2v", 1.0)])
 def test_two_stage_matches_reference(tiny, image, mode, strength):
     """TI2VidTwoStagesPipeline: stage 1 at half size guided (3 LTX2Scheduler steps), x2 upsampler, stage 2 at full
     size with the distilled LoRA fused at ``strength`` (the reference loader fuses it), re-noised to 0.909375,
-    3 distilled sigmas, simple denoiser on the positive contexts; audio refined too."""
+    3 distilled sigmas, simple denoiser on the positive contexts. Against 1.0.0: the video (1.0.0 returned stage 2's
+    audio, 1.2.0 and we stage 1's: the audio and i2v are checked in test_pipeline_parity_v12)."""
     conditioning = ImageConditioning(str(image), frame_idx=0, strength=1.0, crf=0) if mode == "i2v" else None
     job = make_job(tiny, TwoStagePipeline(distilled_lora_strength=strength), conditioning, width=128, height=64,
                    num_frames=9)
@@ -230,7 +235,7 @@ def test_two_stage_matches_reference(tiny, image, mode, strength):
                                            simple_loop(stage_2, ctx), components, F32, CPU, noise_scale=sigmas[0],
                                            initial_video_latent=up, initial_audio_latent=audio.latent)
     assert not noiser.queue
-    compare(f"two_stage {mode} lora@{strength}", result.latents, video.latent, audio.latent)
+    compare(f"two_stage {mode} lora@{strength}", result.latents, video.latent, None)
     # the distilled LoRA matters: without it stage 2 ends elsewhere
     noiser = ReplayNoiser(result.noise)
     with torch.no_grad():

@@ -1,5 +1,7 @@
-"""Denoisers and loops on the tiny transformer, ours (MLX) against ltx-pipelines' (torch), same checkpoint file,
-same initial noise, a few steps."""
+"""Denoisers and loops on the tiny transformer, ours (MLX) against ltx-pipelines 1.0.0 (torch, in-process), same
+checkpoint file, same initial noise, a few steps. The states have uniform denoise masks (the inputs where 1.0.0 and
+1.2.0 agree: 1.2.0 feeds the AV cross-attention AdaLN per-token timesteps); partial masks, frozen streams and
+bf16 guidance are checked against 1.2.0 in test_numerics_v12.py."""
 
 from dataclasses import replace
 
@@ -64,7 +66,7 @@ def contexts(version, dtype=mx.float32, seed=0):
     return [mx.random.normal((1, TEXT_TOKENS, widths[i % 2]), key=k).astype(dtype) for i, k in enumerate(keys)]
 
 
-def noised_states(dtype=mx.float32, noise_scale=1.0, partial_mask=True, seed=1):
+def noised_states(dtype=mx.float32, noise_scale=1.0, partial_mask=False, seed=1):
     """Initial clean latents (first frame 'given' by an image: mask 0; second frame mask 0.5), noised with
     replayable noise."""
     v_shape, a_shape = VideoLatentShape.from_pixels(FRAMES, HEIGHT, WIDTH), AudioLatentShape.from_video(FRAMES, FPS)
@@ -166,7 +168,6 @@ def test_euler_multimodal_guided_loop_matches_reference(models, version):
     print(f"euler+multimodal {version}: max diff {err:.2e}")
     assert err <= LOOP_TOL
     assert max_abs_diff(ov.latent, v0.latent) > 0.5  # it really moved
-    assert max_abs_diff(ov.latent[:, :6], v0.clean_latent[:, :6]) == 0  # mask-0 tokens stay clean
     assert denoiser.calls == 3 * 4
 
 
@@ -179,22 +180,7 @@ def test_per_sigma_guider_schedule_and_skip_step_match_reference(models):
     assert err <= LOOP_TOL
 
 
-# bf16 (weights, latents, video positions in both, as the reference pipelines run): the two transformers differ
-# by single bf16 ulps (test_transformer_parity), and guidance multiplies differences (cfg 7: x6, std rescale),
-# so ours is held to the reference's own bf16 error, as in test_transformer_parity: ours bf16 must be as close to
-# the fp32 reference as the reference's bf16 run is (within 1.5x), and closer to the reference bf16 run than that.
-def test_bf16_euler_guided_loop_as_accurate_as_reference_bf16(models):
-    """Measured (2 steps, latents up to ~9): ours vs reference bf16 0.44; reference bf16 vs fp32 0.68;
-    ours bf16 vs reference fp32 0.69."""
-    (ov, oa), (rv, ra), *_ = run_both_euler(models, "ltx2", VIDEO, AUDIO, steps=2, dtype="bfloat16")
-    _, (fv, fa), *_ = run_both_euler(models, "ltx2", VIDEO, AUDIO, steps=2)
-    assert ov.latent.dtype == mx.bfloat16 and rv.latent.dtype == torch.bfloat16
-    ours_vs_ref = max(max_abs_diff(ov.latent, rv.latent), max_abs_diff(oa.latent, ra.latent))
-    ref_own = max(max_abs_diff(rv.latent, fv.latent), max_abs_diff(ra.latent, fa.latent))
-    ours_vs_fp32 = max(max_abs_diff(ov.latent, fv.latent), max_abs_diff(oa.latent, fa.latent))
-    print(f"bf16 guided: ours vs ref bf16 {ours_vs_ref:.3f}, ref bf16 vs fp32 {ref_own:.3f}, "
-          f"ours bf16 vs ref fp32 {ours_vs_fp32:.3f}")
-    assert ours_vs_fp32 <= 1.5 * ref_own and ours_vs_ref <= ref_own
+# bf16 guided loops: test_numerics_v12.py (1.2.0 combines the guidance in float32, 1.0.0 in bf16).
 
 
 def test_bf16_simple_distilled_loop_within_one_bf16_step(models):
@@ -274,7 +260,6 @@ def test_res2s_loop_matches_reference_with_the_same_noise(models):
     err = max(max_abs_diff(ov.latent, rv.latent), max_abs_diff(oa.latent, ra.latent))
     print(f"res2s + multimodal: max diff {err:.2e}")
     assert ov.latent.dtype == mx.float32 and err <= LOOP_TOL
-    assert max_abs_diff(ov.latent[:, :6], video.clean_latent[:, :6]) == 0
 
 
 @pytest.mark.parametrize("video_params,audio_params,expected", [

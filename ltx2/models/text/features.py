@@ -21,11 +21,11 @@ def stack_layers(hidden_states: list[mx.array] | mx.array) -> mx.array:
 
 def normalize_v1(x: mx.array, attention_mask: mx.array) -> mx.array:
     """LTX-2: per sample and layer, ``8 (x - mean) / (max - min)`` over the prompt tokens (all D channels);
-    (B, T, D, L) -> (B, T, D*L) float32, pads zeroed. The mask is read as left padding: token t counts iff
-    t >= T - n with n = mask.sum() (the reference derives it from the lengths the same way)."""
+    (B, T, D, L) -> (B, T, D*L) float32, pads zeroed. The prompt tokens are those of the binary mask, wherever
+    they are (ltx-core 1.2.0; 1.0.0 read the mask as left padding, the same for a left-padded prompt)."""
     b, t, d, n_layers = x.shape
     lengths = attention_mask.sum(axis=-1).astype(mx.int32)  # (B,)
-    valid = (mx.arange(t)[None] >= (t - lengths)[:, None])[:, :, None, None]  # (B, T, 1, 1)
+    valid = (attention_mask != 0)[:, :, None, None]  # (B, T, 1, 1)
     total = mx.where(valid, x, mx.zeros_like(x)).sum(axis=(1, 2), keepdims=True)  # in x's dtype, like torch
     mean = total.astype(mx.float32) / ((lengths * d).astype(mx.float32).reshape(b, 1, 1, 1) + EPS)
     high = mx.where(valid, x, mx.array(-mx.inf, x.dtype)).max(axis=(1, 2), keepdims=True)

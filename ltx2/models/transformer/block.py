@@ -29,8 +29,8 @@ class StreamArgs:
     enabled: bool = True
     prompt_timestep: mx.array | None = None  # (B, 1, 2D), LTX-2.3 only
     cross_pe: RopeTable | None = None  # RoPE over time for audio<->video attention
-    cross_scale_shift: mx.array | None = None  # (B, 1, 4D) from the *other* modality's sigma
-    cross_gate: mx.array | None = None  # (B, 1, D)
+    cross_scale_shift: mx.array | None = None  # (B, T or 1, 4D) from this modality's per-token timesteps
+    cross_gate: mx.array | None = None  # (B, 1, D) from the *other* modality's sigma
 
 
 def _ada(table: mx.array, timesteps: mx.array, rows: slice) -> list[mx.array]:

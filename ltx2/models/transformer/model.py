@@ -114,18 +114,20 @@ class LTXModel(nn.Module):
 
     def _add_cross_modal(self, args: StreamArgs, m: Modality, other: Modality, heads: int,
                          is_video: bool) -> StreamArgs:
-        """RoPE over time and AdaLN inputs for audio<->video attention (timesteps from the *other* sigma)."""
+        """RoPE over time and AdaLN inputs for audio<->video attention (ltx-core 1.2.0): scale/shift from *this*
+        modality's per-token timesteps (conditioned tokens at timestep 0 get their own), the gate from the *other*
+        modality's sigma. (1.0.0 took both from the other sigma.)"""
         c, dtype, batch = self.config, m.latent.dtype, m.latent.shape[0]
         cross_pe = cached_rope_table(m.positions[:, 0:1], c.audio_cross_attention_dim, heads, (c.cross_pe_max_pos,),
                               c.rope_type, c.positional_embedding_theta, c.float64_rope, use_middle=True, dtype=dtype)
-        t = _per_sample(other.sigma, batch) * c.timestep_scale_multiplier
         name = "video" if is_video else "audio"
         gate_name = "a2v" if is_video else "v2a"
-        scale_shift, _ = self[f"av_ca_{name}_scale_shift_adaln_single"](t, dtype)
+        scale_shift, _ = _adaln_per_token(self[f"av_ca_{name}_scale_shift_adaln_single"],
+                                          m.timesteps * c.timestep_scale_multiplier, batch, dtype)
         gate, _ = self[f"av_ca_{gate_name}_gate_adaln_single"](
-            t * (c.av_ca_timestep_scale_multiplier / c.timestep_scale_multiplier), dtype)
-        return replace(args, cross_pe=cross_pe, cross_scale_shift=scale_shift.reshape(batch, 1, -1),
-                       cross_gate=gate.reshape(batch, 1, -1))
+            _per_sample(other.sigma, batch) * c.timestep_scale_multiplier
+            * (c.av_ca_timestep_scale_multiplier / c.timestep_scale_multiplier), dtype)
+        return replace(args, cross_pe=cross_pe, cross_scale_shift=scale_shift, cross_gate=gate.reshape(batch, 1, -1))
 
     def _add_keyframe_embedding(self, x: mx.array, keyframes_mask: mx.array | None) -> mx.array:
         """``x + (mask > 0) * keyframes_abs_pos_embedding`` right after patchify_proj (video only); a model without

@@ -3,8 +3,8 @@
 Video (patch size 1): latent frame f covers pixel frames scaled by 8 with the causal fix ``t -> max(0, t + 1 - 8)``
 (the first latent frame stands for one pixel frame), divided by fps: frame 0 is ``[0, 1/fps)``, frame f >= 1 is
 ``[(8f - 7)/fps, (8f + 1)/fps)``; rows/columns ``[32h, 32h + 32)`` pixels. Token order (f, h, w) row-major.
-The reference pipelines store video positions in the compute dtype (bf16 rounds 1/24 s to 0.041748): pass
-``dtype`` to reproduce that.
+Positions stay float32 (ltx-core 1.2.0; 1.0.0 stored video positions in the compute dtype, bf16 rounding 1/24 s
+to 0.041748: ``dtype`` still reproduces that for a comparison with it).
 
 Audio: latent i covers mel frames ``[max(0, 4i - 3), 4i + 1)`` at 100 mel frames/s (16 kHz, hop 160), float32.
 """
