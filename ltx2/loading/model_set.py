@@ -190,13 +190,15 @@ class ModelSet:
         if not self.tiny:
             return
         from ltx2.tiny.checkpoint import write_tiny_files
+        from ltx2.tiny.ltx25_model import write_tiny_ltx25_model
 
         needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler, self.distilled_lora,
                   *self.component_files.values()]
         folder = Path(next(p for p in needed if p)).parent
         if not all(p is None or Path(p).exists() for p in needed):
             log.info("building the tiny model files in %s", folder)
-            write_tiny_files(folder, seed)
+            # one-file LTX-2 / 2.3 (model=tiny) or one file per component (model=tiny25)
+            (write_tiny_ltx25_model if self.component_files.get("transformer") else write_tiny_files)(folder, seed)
 
     # -- networks -------------------------------------------------------------------------------------------------
     def transformer(self, extra_loras: tuple[tuple[str, float], ...] = (), include_selected: bool = True):

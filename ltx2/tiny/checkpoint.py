@@ -99,7 +99,7 @@ def write_tiny_distilled_lora(path: str | os.PathLike, version: str = "ltx2", se
 
 def write_tiny_files(folder: str | os.PathLike, seed: int = 0) -> list[Path]:
     """Every tiny file the default run needs: both checkpoints, their distilled LoRAs, the tiny Gemma root and the
-    latent upsamplers; and the split files of the tiny LTX-2.5 model (``model=tiny25``).
+    latent upsamplers (``model=tiny``; ``model=tiny25``'s split files: ``ltx2.tiny.ltx25_model``).
     Each is written atomically, so a folder is either complete or rebuilt."""
     from ltx2.tiny.text import write_tiny_gemma_root
     from ltx2.tiny.upsampler import KINDS as UPSAMPLER_KINDS
@@ -112,7 +112,4 @@ def write_tiny_files(folder: str | os.PathLike, seed: int = 0) -> list[Path]:
     written.append(write_tiny_gemma_root(folder / "tiny-gemma", seed))
     written += [write_tiny_upsampler(folder / f"tiny-upsampler-{kind}.safetensors", kind, seed)
                 for kind in UPSAMPLER_KINDS]
-    from ltx2.tiny.ltx25_model import write_tiny_ltx25_model  # model=tiny25: the split LTX-2.5 files
-
-    written += list(write_tiny_ltx25_model(folder, seed).values())
     return written
