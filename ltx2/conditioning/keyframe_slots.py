@@ -55,7 +55,9 @@ class KeyframeSlots:
     def apply(self, state: LatentState, shape: VideoLatentShape, fps: float) -> LatentState:
         frames = self.resolve(shape)
         if not frames or frames[-1] >= pixel_frames(shape) or any(b <= a for a, b in zip(frames, frames[1:])):
-            raise ValueError(f"keyframe slots at {frames} do not fit a {pixel_frames(shape)}-frame clip")
+            # only reachable with num_frames=auto (a shorter predicted clip): validate() checked the request
+            raise ConfigError("conditioning.frames", list(frames), f"the slots do not fit a {pixel_frames(shape)}"
+                              "-frame clip", "use frames inside the clip, or conditioning.count with num_frames=auto")
         if state.keyframe_slots is not None:
             raise ValueError("keyframe slots were already appended to this state")
         b, k, per_frame = shape.batch, len(frames), shape.height * shape.width
