@@ -111,7 +111,7 @@ INPUTS = {
 }
 CONDITIONING_OPTIONS = {"NoConditioning": "none", "ImageConditioning": "image", "AudioConditioning": "audio",
                         "ReferenceVideoConditioning": "reference_video", "SourceVideoConditioning": "source_video",
-                        "KeyframesConditioning": "keyframes"}
+                        "KeyframesConditioning": "keyframes", "KeyframeSlotsConditioning": "keyframe_slots"}
 NEEDED_BY = {"KeyframeInterpolationPipeline": "keyframes"}  # pipelines with a rule but no CONDITIONING class
 
 

@@ -176,6 +176,8 @@ def validate(job: Job, cfg: DictConfig) -> None:
     conditioning.validate(num_frames=cfg.num_frames, fps=cfg.fps)
     choice = HydraConfig.get().runtime.choices.get("conditioning") if HydraConfig.initialized() else None
     v.check_conditioning_fits(pipeline, conditioning, choice)
+    if hasattr(conditioning, "check_run"):  # its rules on the model and the pipeline (keyframe_slots)
+        conditioning.check_run(checkpoint, pipeline)
     if hasattr(pipeline, "check_job"):  # the pipeline's own rules (LoRA metadata, sizes)
         pipeline.check_job(models, conditioning, cfg.width, cfg.height, cfg.num_frames)
     if job.noise_file is not None:
@@ -293,6 +295,11 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     with job.phase("decode_and_write"):
         info = write_video(video_path, quality.watch(result.frames()), job.fps, audio=result.audio)
     job.record.add_output("video", video_path, **info)
+    if "generated_keyframes" in job.info:  # conditioning=keyframe_slots: stage 1's slots as keyframe_XX.png
+        from ltx2.conditioning.keyframe_slots import write_generated_keyframes
+
+        with job.phase("decode_keyframes"):
+            write_generated_keyframes(job, run_dir, *job.info.pop("generated_keyframes"))
     if result.audio is not None:
         _record_audio(job, cfg, run_dir, result.audio)
     if cfg.output.save_latents:

@@ -146,10 +146,14 @@ def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentSt
         return loops[sampler](sigmas, video, audio, denoiser, callback=progress, **options)
 
 
-def final_latents(video: LatentState, audio: LatentState, shape: VideoLatentShape, audio_shape: AudioLatentShape):
+def final_latents(video: LatentState, audio: LatentState, shape: VideoLatentShape, audio_shape: AudioLatentShape,
+                  job=None):
     """Tokens -> VAE latents (conditioning tokens dropped): video (1, F', H', W', C) channels-last, audio
-    (1, 8, T, 16)."""
+    (1, 8, T, 16). With ``job``, generated keyframe slots go to ``job.info["generated_keyframes"]`` as (pixel
+    frames, latents (B, C, K, H, W)) for the run to decode."""
     video = clear_conditioning(video, shape.tokens)
+    if job is not None and video.generated_keyframes is not None:
+        job.info["generated_keyframes"] = (video.keyframe_slots.frames, video.generated_keyframes)
     video_latent = unpatchify_video(video.latent, shape).transpose(0, 2, 3, 4, 1)
     return video_latent, unpatchify_audio(audio.latent, audio_shape)
 
@@ -220,6 +224,7 @@ def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, aud
     sigmas = DistilledScheduler(stage=2).sigmas()
     with job.phase("conditioning"):
         items = (items or (lambda w, h: job.conditioning.items(models, w, h, dtype)))(job.width, job.height)
+        items = [item for item in items if not getattr(item, "STAGE_1_ONLY", False)]  # generated keyframe slots
     video, audio, _ = initial_states(job, full, dtype, noiser, items, noise_scale=float(sigmas[0]),
                                      video_latent=video_latent.transpose(0, 4, 1, 2, 3), audio_latent=audio_latent,
                                      audio_noise_scale=0.0 if freeze_audio else None)

@@ -53,6 +53,6 @@ class DistilledPipeline:
             else:
                 job.info["samplers"] = {"stage_1": "euler", "stage_2": "euler"}
                 video, audio = common.run_loop("euler", sigmas, video, audio, denoiser, "stage 1")
-        video_latent, audio_latent = common.final_latents(video, audio, half, audio_shape)
+        video_latent, audio_latent = common.final_latents(video, audio, half, audio_shape, job=job)
         return common.upsample_and_refine(job, video_latent, audio_latent, audio_shape, noiser, dtype,
                                           lambda: denoiser)

@@ -40,7 +40,7 @@ class OneStagePipeline:
                                          negative.video if negative else None, negative.audio if negative else None)
         with job.phase("denoise"):
             video, audio = common.run_loop(self.sampler, sigmas, video, audio, denoiser, "denoise")
-        video_latent, audio_latent = common.final_latents(video, audio, shape, audio_shape)
+        video_latent, audio_latent = common.final_latents(video, audio, shape, audio_shape, job=job)
         mx.eval(video_latent, audio_latent)
         return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
                                      latents={"video": video_latent, "audio": audio_latent},

@@ -54,7 +54,7 @@ class TwoStagePipeline:
         with job.phase("denoise_stage_1"):
             video, audio = common.run_loop(self.SAMPLER, self.stage_1_sigmas(job, half), video, audio, denoiser,
                                            "stage 1")
-        video_latent, audio_latent = common.final_latents(video, audio, half, audio_shape)
+        video_latent, audio_latent = common.final_latents(video, audio, half, audio_shape, job=job)
         mx.eval(video_latent, audio_latent)
         del transformer, denoiser
 

@@ -26,6 +26,21 @@ AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS = 8, 16
 
 
 @dataclass(frozen=True)
+class KeyframeSlotLayout:
+    """Where generated keyframe slots sit among the tokens: one latent frame (height * width tokens) per pixel
+    frame of ``frames``, contiguous from ``first_token`` (ltx-core 1.2.0's ``GeneratedKeyframeLayout``)."""
+
+    first_token: int
+    frames: tuple[int, ...]
+    height: int
+    width: int
+
+    @property
+    def tokens(self) -> int:
+        return len(self.frames) * self.height * self.width
+
+
+@dataclass(frozen=True)
 class LatentState:
     """One modality's tokens during denoising.
 
@@ -34,7 +49,8 @@ class LatentState:
     (B, T, C) the tokens before noising (conditioning latents included); attention_mask: optional (B, T, T) in
     [0, 1]; keyframes_mask: optional (B, T0, 1) float32 marker of single-pixel-frame latents (video: the target's
     first latent frame), T0 <= T: tokens appended after it are unmarked (``keyframes_mask_of``); frozen: the stream
-    is kept as it is (its ``Modality.sigma`` is 0).
+    is kept as it is (its ``Modality.sigma`` is 0); keyframe_slots: where generated keyframe slots were appended;
+    generated_keyframes: (B, C, K, H, W) their latents, extracted by ``clear_conditioning``.
     """
 
     latent: mx.array
@@ -44,6 +60,8 @@ class LatentState:
     attention_mask: mx.array | None = None
     keyframes_mask: mx.array | None = None
     frozen: bool = False  # a frozen stream (mask all 0): the transformer sees sigma 0 for it (ltx-core 1.2.0)
+    keyframe_slots: KeyframeSlotLayout | None = None
+    generated_keyframes: mx.array | None = None
 
 
 def keyframes_mask_of(state: LatentState) -> mx.array | None:
@@ -165,9 +183,16 @@ def initial_audio_state(shape: AudioLatentShape, dtype: mx.Dtype = mx.bfloat16,
 
 def clear_conditioning(state: LatentState, tokens: int) -> LatentState:
     """Drop tokens appended by conditioning items (keep the first ``tokens``), mask back to ones, no attention
-    mask, no keyframes mask (as the reference's ``clear_conditioning``)."""
+    mask, no keyframes mask (as the reference's ``clear_conditioning``); generated keyframe slots are output, not
+    conditioning: their latents are kept as ``generated_keyframes`` (B, C, K, H, W)."""
+    slots, generated = state.keyframe_slots, None
+    if slots is not None:
+        b, _, c = state.latent.shape
+        kept = state.latent[:, slots.first_token:slots.first_token + slots.tokens]
+        generated = kept.transpose(0, 2, 1).reshape(b, c, len(slots.frames), slots.height, slots.width)
     return LatentState(latent=state.latent[:, :tokens], denoise_mask=mx.ones_like(state.denoise_mask[:, :tokens]),
-                       positions=state.positions[:, :, :tokens], clean_latent=state.clean_latent[:, :tokens])
+                       positions=state.positions[:, :, :tokens], clean_latent=state.clean_latent[:, :tokens],
+                       keyframe_slots=slots, generated_keyframes=generated)
 
 
 def with_latent(state: LatentState, latent: mx.array) -> LatentState:
