@@ -17,8 +17,15 @@ from ltx2.tiny.diffusion_vae import write_tiny_diffusion_vae
 
 TOLERANCE = 1e-4
 SEED = 42
-LATENT_SHAPE = (1, 128, 2, 7, 7)  # (B, C, F', H', W') -> 9 x 224 x 224 pixels
-TILING = {"frames": (16, 8), "pixels": (128, 32)}  # tile, overlap: 2 tiles per axis on the stage-4 grid
+# name -> decoder overrides, latent (B, C, F', H', W'), tiling {"frames": (tile, overlap), "pixels": (...)}
+SMALL_KERNELS = {"stage_kernels": [[3, 3, 3]] * 5, "stage5_kernel": [3, 3, 3]}
+CASES = {
+    # the 1.2.0 recipe's decoder: (3,7,7)-class kernels, latent padded to 3 x 7 x 7 -> 2 x 2 x 2 stage-4 tiles
+    "recipe": ({}, (1, 128, 2, 7, 7), {"frames": (16, 8), "pixels": (128, 32)}),
+    # 3x3x3 kernels (a 3 x 3 x 3 latent minimum): fast; H' = 1 is padded symmetrically, F' = 2 by repetition
+    "small": (SMALL_KERNELS, (1, 128, 2, 1, 4), {"frames": (16, 8), "pixels": (64, 32)}),
+    "small-tiles": (SMALL_KERNELS, (1, 128, 2, 3, 4), {"frames": (16, 8), "pixels": (64, 32)}),
+}
 
 REFERENCE = """
 from ltx_core.loader import SingleGPUModelBuilder
@@ -51,12 +58,10 @@ with torch.no_grad():
 
 
 @pytest.fixture(scope="module")
-def tiny_file(tmp_path_factory):
-    return write_tiny_diffusion_vae(tmp_path_factory.mktemp("dvae") / "ltx-2.5-video-vae.safetensors", seed=3)
-
-
-def _latent(seed: int = 7) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(LATENT_SHAPE).astype(np.float32)
+def tiny_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dvae")
+    return {name: write_tiny_diffusion_vae(root / f"{name}.safetensors", seed=3 + i, **CASES[name][0])
+            for i, name in enumerate(CASES)}
 
 
 def _to_mlx(x: np.ndarray) -> mx.array:
@@ -73,25 +78,32 @@ def _parity(ours: np.ndarray, ref: np.ndarray, what: str) -> None:
     assert err <= TOLERANCE, f"{what}: max abs error {err:.3e} > {TOLERANCE}"
 
 
-def _run(tiny_file, tiled: bool):
-    latent = _latent()
-    ref = v12.run(REFERENCE, path=tiny_file, latent=latent, seed=SEED, tiled=tiled,
-                  tile_frames=TILING["frames"][0], overlap_frames=TILING["frames"][1],
-                  tile_px=TILING["pixels"][0], overlap_px=TILING["pixels"][1])
-    decoder = load_video_decoder(tiny_file)
+def _check(tiny_files, name: str, tiled: bool) -> None:
+    _, shape, tiles = CASES[name]
+    latent = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    ref = v12.run(REFERENCE, path=tiny_files[name], latent=latent, seed=SEED, tiled=tiled,
+                  tile_frames=tiles["frames"][0], overlap_frames=tiles["frames"][1],
+                  tile_px=tiles["pixels"][0], overlap_px=tiles["pixels"][1])
+    decoder = load_video_decoder(tiny_files[name])
     assert isinstance(decoder, DiffusionVideoDecoder)
-    tiling = TilingConfig(SpatialTiling(*TILING["pixels"]), TemporalTiling(*TILING["frames"])) if tiled else None
-    ours = decoder.decode(_to_mlx(latent), _to_mlx(ref["noise"]), tiling)
-    return np.array(ours.moveaxis(-1, 1)), ref["decoded"]
+    tiling = TilingConfig(SpatialTiling(*tiles["pixels"]), TemporalTiling(*tiles["frames"])) if tiled else None
+    ours = np.array(decoder.decode(_to_mlx(latent), _to_mlx(ref["noise"]), tiling).moveaxis(-1, 1))
+    _parity(ours, ref["decoded"], f"diffusion video decoder, {name}, {'tiled' if tiled else 'untiled'}")
 
 
 @v12.needed
-def test_diffusion_decoder_matches_1_2_0_chunked_eager(tiny_file):
-    ours, ref = _run(tiny_file, tiled=False)
-    _parity(ours, ref, "diffusion video decoder (untiled)")
+def test_diffusion_decoder_matches_1_2_0(tiny_files):
+    _check(tiny_files, "small", tiled=False)
 
 
 @v12.needed
-def test_tiled_diffusion_decoder_matches_1_2_0(tiny_file):
-    ours, ref = _run(tiny_file, tiled=True)
-    _parity(ours, ref, "diffusion video decoder (tiled: 2 x 2 x 2 stage-4 tiles)")
+def test_tiled_diffusion_decoder_matches_1_2_0(tiny_files):
+    _check(tiny_files, "small-tiles", tiled=True)
+
+
+@v12.needed
+@pytest.mark.slow
+@pytest.mark.parametrize("tiled", [False, True], ids=["untiled", "tiled"])
+def test_recipe_sized_diffusion_decoder_matches_1_2_0(tiny_files, tiled):
+    """The 1.2.0 recipe's decoder ((3,7,7) kernels, 9 x 224 x 224 px; tiled: 2 x 2 x 2 stage-4 tiles)."""
+    _check(tiny_files, "recipe", tiled)
