@@ -107,3 +107,63 @@ def test_tiled_diffusion_decoder_matches_1_2_0(tiny_files):
 def test_recipe_sized_diffusion_decoder_matches_1_2_0(tiny_files, tiled):
     """The 1.2.0 recipe's decoder ((3,7,7) kernels, 9 x 224 x 224 px; tiled: 2 x 2 x 2 stage-4 tiles)."""
     _check(tiny_files, "recipe", tiled)
+
+
+def test_split_file_loads_the_same_decoder_and_gates_are_folded(tmp_path):
+    """``decoder.*`` (split) and ``vae.decoder.*`` files give the same weights; fused qkv split in order; each
+    static gate multiplies its projection's rows; the coarse head is dropped."""
+    from mlx.utils import tree_flatten
+
+    from ltx2.tiny.diffusion_vae import tiny_diffusion_decoder_tensors, tiny_diffusion_vae_section
+
+    single = load_video_decoder(write_tiny_diffusion_vae(tmp_path / "single.safetensors", seed=1, **SMALL_KERNELS))
+    split = load_video_decoder(write_tiny_diffusion_vae(tmp_path / "split.safetensors", seed=1, split=True,
+                                                        **SMALL_KERNELS))
+    a, b = dict(tree_flatten(single.parameters())), dict(tree_flatten(split.parameters()))
+    assert a.keys() == b.keys() and all(mx.array_equal(a[k], b[k]) for k in a)
+    raw = tiny_diffusion_decoder_tensors(tiny_diffusion_vae_section(**SMALL_KERNELS), seed=1)
+    c = a["diff_blocks.0.attn.qkv.to_k.weight"].shape[0]
+    assert np.array_equal(np.array(a["det_stages.1.0.attn.qkv.to_k.weight"]),
+                          raw["vae.decoder.det_stages.1.0.attn.qkv.weight"][64:128])
+    gate = raw["vae.decoder.diff_blocks.1.gate_ctx"]
+    np.testing.assert_allclose(np.array(a["diff_blocks.1.context_proj.weight"]),
+                               gate[:, None] * raw["vae.decoder.diff_blocks.1.context_proj.weight"], rtol=1e-6)
+    np.testing.assert_allclose(np.array(a["diff_blocks.0.attn.proj.bias"]),
+                               raw["vae.decoder.diff_blocks.0.gate_msa"] * raw["vae.decoder.diff_blocks.0.attn.proj.bias"],
+                               rtol=1e-6)
+    assert c == 32 and not any("coarse" in k or "gate_" in k for k in a)
+
+
+def test_neighborhood_attention_is_the_inward_shifted_window():
+    from ltx2.models.video_vae.neighborhood_attention import brute_force_na3d, na3d
+
+    rng = np.random.default_rng(0)
+    for shape, kernel, w_range in [((1, 4, 9, 11, 2, 8), (3, 7, 7), None), ((2, 3, 5, 20, 1, 8), (3, 5, 7), (3, 17)),
+                                   ((1, 2, 3, 4, 1, 8), (3, 7, 7), None)]:  # kernels clipped to short axes
+        q, k, v = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
+        ours = np.array(na3d(mx.array(q), mx.array(k), mx.array(v), kernel, w_range))
+        ref = brute_force_na3d(q, k, v, kernel)[:, :, :, slice(*(w_range or (None, None)))]
+        assert np.abs(ours - ref).max() < 1e-5
+
+
+def test_noise_of_the_wrong_shape_is_refused(tiny_files):
+    decoder = load_video_decoder(tiny_files["small"])
+    latent = mx.zeros((1, 2, 1, 4, 128))
+    assert decoder.canvas_shape(latent.shape) == (1, 17, 96, 128, 3)  # padded to 3 x 3 x 4 latent cells
+    with pytest.raises(ValueError, match="noise of shape"):
+        decoder.decode(latent, mx.zeros((1, 9, 32, 128, 3)))
+
+
+def test_unsupported_decoder_config_is_one_config_error(tmp_path):
+    import json
+
+    from ltx2.errors import ConfigError
+    from ltx2.loading.checkpoint import save_checkpoint
+    from ltx2.tiny.diffusion_vae import tiny_diffusion_vae_section
+
+    path = tmp_path / "bad.safetensors"
+    section = tiny_diffusion_vae_section(stage_channels=[128, 64, 32, 32, 24])
+    save_checkpoint(path, {"vae.decoder.conv_in.bias": mx.zeros(128)}, {"config": json.dumps({"vae": section})})
+    with pytest.raises(ConfigError, match="multiple of head_dim") as e:
+        load_video_decoder(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)

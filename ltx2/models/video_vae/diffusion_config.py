@@ -80,7 +80,7 @@ class DiffusionDecoderConfig:
         if not (n == len(self.stage_depths) == len(self.stage_kernels) == len(self.upsamples) + 1) or n != 5:
             problems.append(f"stage_channels/stage_depths/stage_kernels need 5 entries and upsamples 4 (got "
                             f"{n}/{len(self.stage_depths)}/{len(self.stage_kernels)}/{len(self.upsamples)})")
-        for i, (_, reduction) in enumerate(self.upsamples[: n - 1]):
+        for i, (_, reduction) in enumerate(self.upsamples if not problems else ()):
             if self.stage_channels[i] // reduction != self.stage_channels[i + 1]:
                 problems.append(f"upsample {i} makes {self.stage_channels[i]}/{reduction} channels, stage {i + 1} "
                                 f"has {self.stage_channels[i + 1]}")
