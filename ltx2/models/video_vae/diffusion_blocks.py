@@ -16,6 +16,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ltx2 import ops
 from ltx2.models.transformer.layers import Linear, silu
 from ltx2.models.video_vae.layout import depth_to_space
 from ltx2.models.video_vae.neighborhood_attention import apply_rope_3d, na3d, rope_split
@@ -142,7 +143,9 @@ class SwiGLU(nn.Module):
         self.w_down = Linear(hidden, dim, bias=False)
 
     def __call__(self, y: mx.array) -> mx.array:
-        return self.w_down(silu(self.w_gate(y)) * self.w_up(y))
+        gate = self.w_gate(y)
+        gate = ops.silu(gate) if gate.dtype == mx.float32 else silu(gate)  # bf16: float32 inside, one rounding
+        return self.w_down(gate * self.w_up(y))
 
 
 def mlp_hidden(dim: int) -> int:

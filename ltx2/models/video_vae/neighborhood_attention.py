@@ -7,19 +7,23 @@ scale 1: q comes pre-scaled.
 
 Computed per query block: a block of (bt, bh, bw) queries sees the union of its windows, a key box of at most
 (bt + K - 1) per axis, and a boolean mask keeps each query to its own window. Every block has the same shape
-(the last block of an axis is moved back to end at the axis end), so all blocks go through one batched
-``mx.fast.scaled_dot_product_attention`` call per group of blocks.
+(the last block of an axis is moved back to end at the axis end), and the blocks that share a mask (all but
+those at the borders) go through one batched ``ops.attention`` call (``mx.fast.scaled_dot_product_attention``,
+or the CPU backend's).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 
 import mlx.core as mx
 import numpy as np
 
+from ltx2 import ops
+
 ROPE_BASE = 10000.0
-QUERY_BLOCK = (1, 8, 8)  # (T, H, W) queries per block
+QUERY_BLOCK = (2, 8, 16)  # (T, H, W) queries per block
 SCORE_BUDGET = 2**25  # mask/score elements per sdpa call (per batch item and head)
 
 
@@ -95,52 +99,71 @@ def _axis_plan(length: int, kernel: int, q_lo: int, q_hi: int, block: int):
     return q_idx, k_idx, allowed, rows
 
 
-def _gather(x: mx.array, idx: tuple[np.ndarray, np.ndarray, np.ndarray]) -> mx.array:
-    """x (B, T, H, W, heads, d) -> (B, nT, nH, nW, heads, bT*bH*bW, d): the boxes at these per-axis indices."""
-    for axis, ix in enumerate(idx, start=1):
-        x = mx.take(x, mx.array(ix.reshape(-1)), axis=axis)
-    b, _, _, _, heads, d = x.shape
-    (nt, bt), (nh, bh), (nw, bw) = (ix.shape for ix in idx)
-    x = x.reshape(b, nt, bt, nh, bh, nw, bw, heads, d).transpose(0, 1, 3, 5, 7, 2, 4, 6, 8)
-    return x.reshape(b, nt, nh, nw, heads, bt * bh * bw, d)
+@functools.lru_cache(maxsize=64)
+def _plan(dims: tuple[int, int, int], kernel: tuple[int, int, int], w_range: tuple[int, int],
+          block: tuple[int, int, int]):
+    """The blocks grouped by mask (blocks away from the borders share one): per group the flat (T*H*W)
+    indices of its blocks' queries (g, nq) and keys (g, nk) and its additive mask (1, 1, nq, nk) of float32
+    0 / -inf; and for each query (in T, H, W order) its row in the groups' concatenated (blocks * nq) outputs."""
+    t, h, w = dims
+    plans = [_axis_plan(t, kernel[0], 0, t, block[0]), _axis_plan(h, kernel[1], 0, h, block[1]),
+             _axis_plan(w, kernel[2], *w_range, block[2])]
+    patterns = [np.unique(p[2].reshape(p[2].shape[0], -1), axis=0, return_inverse=True)[1].reshape(-1)
+                for p in plans]
+    sizes = [(p[0].shape[0], p[0].shape[1]) for p in plans]  # (blocks, queries per block) per axis
+    groups: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+    for j in np.ndindex(*(n for n, _ in sizes)):
+        groups.setdefault(tuple(int(patterns[a][j[a]]) for a in range(3)), []).append(j)
+    strides = (h * w, w, 1)
+    out, position = [], {}
+    for members in groups.values():
+        q_flat = [sum((plans[a][0][j[a]] * strides[a]).reshape([-1 if b == a else 1 for b in range(3)])
+                      for a in range(3)).reshape(-1) for j in members]
+        k_flat = [sum((plans[a][1][j[a]] * strides[a]).reshape([-1 if b == a else 1 for b in range(3)])
+                      for a in range(3)).reshape(-1) for j in members]
+        j = members[0]
+        allowed = (plans[0][2][j[0]][:, None, None, :, None, None] & plans[1][2][j[1]][None, :, None, None, :, None]
+                   & plans[2][2][j[2]][None, None, :, None, None, :])
+        nq, nk = len(q_flat[0]), len(k_flat[0])
+        mask = np.where(allowed.reshape(1, 1, nq, nk), np.float32(0), np.float32(-np.inf))
+        for member in members:
+            position[member] = len(position)
+        out.append((np.stack(q_flat).astype(np.int32), np.stack(k_flat).astype(np.int32), mask))
+    rows = plans[0][3], plans[1][3], plans[2][3]
+    (_, bt), (_, bh), (_, bw) = sizes
+    nq = bt * bh * bw
+    index = np.empty((len(rows[0]), len(rows[1]), len(rows[2])), np.int32)
+    for (it, rt), (ih, rh), (iw, rw) in itertools.product(*(enumerate(r) for r in rows)):
+        block_pos = position[(int(rt // bt), int(rh // bh), int(rw // bw))]
+        index[it, ih, iw] = block_pos * nq + ((rt % bt) * bh + rh % bh) * bw + rw % bw
+    return out, index.reshape(-1)
 
 
 def na3d(q: mx.array, k: mx.array, v: mx.array, kernel: tuple[int, int, int],
          w_range: tuple[int, int] | None = None, block: tuple[int, int, int] = QUERY_BLOCK) -> mx.array:
     """Neighborhood attention, scale 1: q, k, v (B, T, H, W, heads, d) -> (B, T, H, W', heads, d), where
-    ``w_range`` = (lo, hi) limits the queries to columns lo..hi-1 (W' = hi - lo; keys still span all of W)."""
+    ``w_range`` = (lo, hi) limits the queries to columns lo..hi-1 (W' = hi - lo; keys still span all of W).
+    The blocks go through ``ops.attention`` (``mx.fast.scaled_dot_product_attention``; the CPU backend's on a
+    CPU), one call per mask group (split to about ``SCORE_BUDGET`` scores per head)."""
     b, t, h, w, heads, d = q.shape
-    w_lo, w_hi = (0, w) if w_range is None else w_range
-    plans = [_axis_plan(t, kernel[0], 0, t, block[0]), _axis_plan(h, kernel[1], 0, h, block[1]),
-             _axis_plan(w, kernel[2], w_lo, w_hi, block[2])]
-    q_idx, k_idx, allowed, rows = (tuple(p[i] for p in plans) for i in range(4))
-    (nt, bt), (nh, bh), (nw, bw) = (ix.shape for ix in q_idx)
-    kbt, kbh, kbw = (ix.shape[1] for ix in k_idx)
-    nq, nk = bt * bh * bw, kbt * kbh * kbw
-    mask = (allowed[0][:, None, None, :, None, None, :, None, None]
-            & allowed[1][None, :, None, None, :, None, None, :, None]
-            & allowed[2][None, None, :, None, None, :, None, None, :])  # (nT, nH, nW, bT, bH, bW, kT, kH, kW)
-    mask = mask.reshape(nt, nh * nw, 1, nq, nk)
-    per_t = max(1, SCORE_BUDGET // max(1, nh * nw * nq * nk))  # T blocks per sdpa call
+    w_range = (0, w) if w_range is None else tuple(w_range)
+    groups, rows = _plan((t, h, w), tuple(kernel), w_range, tuple(block))
+    qf, kf, vf = (a.reshape(b, t * h * w, heads * d) for a in (q, k, v))
     outs = []
-    for t0 in range(0, nt, per_t):
-        t1 = min(nt, t0 + per_t)
-        sub = (q_idx[0][t0:t1], q_idx[1], q_idx[2])
-        qs = _gather(q, sub)
-        ks = _gather(k, (k_idx[0][t0:t1], k_idx[1], k_idx[2]))
-        vs = _gather(v, (k_idx[0][t0:t1], k_idx[1], k_idx[2]))
-        g = (t1 - t0) * nh * nw
-        m = mx.broadcast_to(mx.array(mask[t0:t1].reshape(1, g, 1, nq, nk)), (b, g, 1, nq, nk))
-        o = mx.fast.scaled_dot_product_attention(qs.reshape(b * g, heads, nq, d), ks.reshape(b * g, heads, nk, d),
-                                                 vs.reshape(b * g, heads, nk, d), scale=1.0,
-                                                 mask=m.reshape(b * g, 1, nq, nk))
-        outs.append(o.reshape(b, t1 - t0, nh, nw, heads, bt, bh, bw, d))
+    for q_idx, k_idx, mask in groups:
+        n, nq = q_idx.shape
+        nk = k_idx.shape[1]
+        m = mx.array(mask).astype(q.dtype)
+        per_call = max(1, SCORE_BUDGET // (nq * nk))
+        for g0 in range(0, n, per_call):
+            g = min(n, g0 + per_call) - g0
+            qs = mx.take(qf, mx.array(q_idx[g0:g0 + g].reshape(-1)), axis=1).reshape(b * g, nq, heads * d)
+            ki = mx.array(k_idx[g0:g0 + g].reshape(-1))
+            ks, vs = (mx.take(a, ki, axis=1).reshape(b * g, nk, heads * d) for a in (kf, vf))
+            outs.append(ops.attention(qs, ks, vs, heads, 1.0, m).reshape(b, g * nq, heads * d))
     o = mx.concatenate(outs, axis=1) if len(outs) > 1 else outs[0]
-    o = o.transpose(0, 1, 5, 2, 6, 3, 7, 4, 8).reshape(b, nt * bt, nh * bh, nw * bw, heads, d)
-    for axis, r in enumerate(rows, start=1):
-        if len(r) != o.shape[axis] or not np.array_equal(r, np.arange(len(r))):
-            o = mx.take(o, mx.array(r), axis=axis)
-    return o
+    o = mx.take(o, mx.array(rows), axis=1)
+    return o.reshape(b, t, h, w_range[1] - w_range[0], heads, d)
 
 
 def brute_force_na3d(q: np.ndarray, k: np.ndarray, v: np.ndarray, kernel: tuple[int, int, int]) -> np.ndarray:
