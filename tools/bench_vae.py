@@ -217,7 +217,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return _child_main(args)
-    print(f"{'LTX-2.5 diffusion' if any('diffusion' in v for v in args.variants) else 'LTX-2'} video decoder, latent for {args.frames} frames at {args.height}x{args.width}; tiled: "
+    model = "LTX-2.5 diffusion" if any("diffusion" in v for v in args.variants) else "LTX-2"
+    print(f"{model} video decoder, latent for {args.frames} frames at {args.height}x{args.width}; tiled: "
           f"{args.tile_px} px / {args.tile_frames} frames (overlap 32 px / 8 frames); {THREADS} threads each; MLX weights stored in {args.mlx_weights}")
     results = {}
     for variant in args.variants:

@@ -135,9 +135,9 @@ def test_split_file_loads_the_same_decoder_and_gates_are_folded(tmp_path):
     gate = raw["vae.decoder.diff_blocks.1.gate_ctx"]
     np.testing.assert_allclose(np.array(a["diff_blocks.1.context_proj.weight"]),
                                gate[:, None] * raw["vae.decoder.diff_blocks.1.context_proj.weight"], rtol=1e-6)
+    gate = raw["vae.decoder.diff_blocks.0.gate_msa"]
     np.testing.assert_allclose(np.array(a["diff_blocks.0.attn.proj.bias"]),
-                               raw["vae.decoder.diff_blocks.0.gate_msa"] * raw["vae.decoder.diff_blocks.0.attn.proj.bias"],
-                               rtol=1e-6)
+                               gate * raw["vae.decoder.diff_blocks.0.attn.proj.bias"], rtol=1e-6)
     assert c == 32 and not any("coarse" in k or "gate_" in k for k in a)
 
 
