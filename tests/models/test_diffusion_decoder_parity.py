@@ -174,3 +174,13 @@ def test_unsupported_decoder_config_is_one_config_error(tmp_path):
     with pytest.raises(ConfigError, match="multiple of head_dim") as e:
         load_video_decoder(path)
     assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_swiglu_in_token_chunks_equals_one_pass(monkeypatch):
+    from ltx2.models.video_vae import diffusion_blocks
+
+    mlp = diffusion_blocks.SwiGLU(32, 128)
+    y = mx.random.normal((1, 3, 5, 7, 32), key=mx.random.key(0))
+    whole = mlp(y)
+    monkeypatch.setattr(diffusion_blocks, "SWIGLU_TOKENS", 16)
+    assert mx.allclose(mlp(y), whole, atol=1e-6).item()

@@ -24,6 +24,7 @@ from ltx2.models.video_vae.neighborhood_attention import apply_rope_3d, na3d, ro
 NORM_EPS = 1e-6
 ADALN_CHUNKS = 7  # scale_msa, shift_msa, gate_msa, scale_mlp, shift_mlp, gate_mlp, gate_ctx
 W_SLABS = 4
+SWIGLU_TOKENS = 16384  # tokens per SwiGLU chunk (the official tile size)
 
 
 def rms_norm(x: mx.array, weight: mx.array) -> mx.array:
@@ -143,6 +144,18 @@ class SwiGLU(nn.Module):
         self.w_down = Linear(hidden, dim, bias=False)
 
     def __call__(self, y: mx.array) -> mx.array:
+        """Over chunks of ``SWIGLU_TOKENS`` tokens (as the official tiled SwiGLU), so that one chunk's hidden
+        activations exist at a time."""
+        rows = y.reshape(-1, y.shape[-1])
+        if rows.shape[0] <= SWIGLU_TOKENS:
+            return self._rows(rows).reshape(y.shape)
+        parts = []
+        for start in range(0, rows.shape[0], SWIGLU_TOKENS):
+            parts.append(self._rows(rows[start:start + SWIGLU_TOKENS]))
+            mx.eval(parts[-1])
+        return mx.concatenate(parts, axis=0).reshape(y.shape)
+
+    def _rows(self, y: mx.array) -> mx.array:
         gate = self.w_gate(y)
         gate = ops.silu(gate) if gate.dtype == mx.float32 else silu(gate)  # bf16: float32 inside, one rounding
         return self.w_down(gate * self.w_up(y))

@@ -73,6 +73,7 @@ class DiffusionVideoDecoder(nn.Module):
         for i in range(3):
             for block in self.det_stages[i]:
                 x = block(x)
+                mx.eval(x)
             x = self.upsamples[i](x, drop_first_frame=True)
         return x
 
@@ -82,6 +83,7 @@ class DiffusionVideoDecoder(nn.Module):
         ceil(K_t(stage 5) / 2) frames."""
         for block in self.det_stages[3]:
             feat = block(feat)
+            mx.eval(feat)
         if pad_trailing and self.config.trailing_ghost_frames:
             up_t = self.config.upsamples[3][0][0]
             ghost = self.config.trailing_ghost_frames * (self.config.scale_factors[0] // up_t)
@@ -98,6 +100,7 @@ class DiffusionVideoDecoder(nn.Module):
         modulation = self.shared_adaln(t_emb)
         for block in self.diff_blocks:
             x = block(x, context, modulation)
+            mx.eval(x)  # one block's intermediates at a time
         return unpatchify(self.conv_out(self.norm_out(x)), c.patch_size)
 
     def denoise_tile(self, feat: mx.array, noise: mx.array, is_origin: bool, pad_trailing: bool) -> mx.array:
