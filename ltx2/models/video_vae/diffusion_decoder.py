@@ -120,7 +120,10 @@ class DiffusionVideoDecoder(nn.Module):
     # -- the whole decode -----------------------------------------------------------------------------------------
     def decode(self, latent: mx.array, noise: mx.array, tiling: TilingConfig | None = None) -> mx.array:
         """Normalized latent (B, F', H', W', C) and noise of ``canvas_shape(latent.shape)`` -> pixels
-        (B, 1 + 8(F'-1), 32 H', 32 W', 3), float, about [-1, 1] (unclamped)."""
+        (B, 1 + 8(F'-1), 32 H', 32 W', 3), float, about [-1, 1] (unclamped). The official decoder draws that noise
+        as one ``randn`` of shape (B, 3, F, H, W) (channels first) in the latent's dtype: replaying it means
+        drawing that and moving the channel axis last. Tiles (``tiling``) are decoded in isolation and blended;
+        the whole output is assembled in memory (float32)."""
         c = self.config
         b, frames, height, width, _ = latent.shape
         if tuple(noise.shape) != self.canvas_shape(latent.shape):
