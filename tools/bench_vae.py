@@ -7,7 +7,8 @@
         --width 224                                # LTX-2.5's diffusion decoder (class-default widths)
 
 The ``*-diffusion-*`` variants run LTX-2.5's diffusion video decoder at the official class defaults (stage
-widths 1024..128, head_dim 64, 8 stage-5 blocks, 2 steps); the reference side is ltx-core 1.2.0's CHUNKED_EAGER
+widths 1024..128, head_dim 64, 8 stage-5 blocks, 2 steps; tiled: the decoder's minimum overlaps, 8 frames / 96 px,
+so ``--tile-px`` must exceed 96); the reference side is ltx-core 1.2.0's CHUNKED_EAGER
 mode (eager tiled-SDPA neighborhood attention, what runs on a CPU) in the 1.2.0 oracle venv
 ($LTX2_ORACLE_PYTHON, else .venv-oracle/bin/python).
 
@@ -119,7 +120,9 @@ def _mlx_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, 
     mx.eval(decoder.parameters())
     x = mx.array(latent).moveaxis(1, -1)
     noise = mx.random.normal(decoder.canvas_shape(x.shape))
-    tiling = TilingConfig(SpatialTiling(tile_px, 32), TemporalTiling(tile_frames, 8)) if tiled else None
+    overlap_frames, overlap_px = decoder.config.min_tile_overlaps  # the stage-4/5 halos (96 px at the defaults)
+    tiling = TilingConfig(SpatialTiling(tile_px, overlap_px), TemporalTiling(tile_frames, overlap_frames))
+    tiling = tiling if tiled else None
 
     def decode():
         out = np.array(decoder.decode(x, noise, tiling))
@@ -130,6 +133,7 @@ def _mlx_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, 
 
 def _ref_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
     import torch
+    from ltx_core.model.video_vae.diffusion_tiling import recommended_pixel_overlaps, stage4_to_pixel_scale_factors
     from ltx_core.model.video_vae.model_configurator import VideoDecoderConfigurator
     from ltx_core.model.video_vae.transformer import DiffVAEMode
     from ltx_core.model.video_vae.transformer.apply import apply_diffvae_mode
@@ -140,8 +144,11 @@ def _ref_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
     decoder = VideoDecoderConfigurator.from_metadata({"config": {"vae": DIFFUSION_VAE}})
     decoder = apply_diffvae_mode(decoder, DiffVAEMode.CHUNKED_EAGER).eval()
     x = torch.from_numpy(latent)
-    tiling = TileSizeConfig(frames=DimensionSizeConfig(tile_frames, 8), height=DimensionSizeConfig(tile_px, 32),
-                            width=DimensionSizeConfig(tile_px, 32))
+    overlap_frames, overlap_px = recommended_pixel_overlaps(
+        decoder.tile_halos, stage4_to_pixel_scale_factors(tuple(decoder.upsamples[3].stride), decoder.patch_size))
+    tiling = TileSizeConfig(frames=DimensionSizeConfig(tile_frames, overlap_frames),
+                            height=DimensionSizeConfig(tile_px, overlap_px),
+                            width=DimensionSizeConfig(tile_px, overlap_px))
 
     def decode():
         with torch.no_grad():
