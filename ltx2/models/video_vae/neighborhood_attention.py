@@ -99,12 +99,12 @@ def _axis_plan(length: int, kernel: int, q_lo: int, q_hi: int, block: int):
     return q_idx, k_idx, allowed, rows
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def _plan(dims: tuple[int, int, int], kernel: tuple[int, int, int], w_range: tuple[int, int],
           block: tuple[int, int, int]):
     """The blocks grouped by mask (blocks away from the borders share one): per group the flat (T*H*W)
-    indices of its blocks' queries (g, nq) and keys (g, nk) and its additive mask (1, 1, nq, nk) of float32
-    0 / -inf; and for each query (in T, H, W order) its row in the groups' concatenated (blocks * nq) outputs."""
+    indices of its blocks' queries (g, nq) and keys (g, nk) and its mask (1, 1, nq, nk) (True: in the
+    query's window); and for each query (in T, H, W order) its row in the groups' concatenated (blocks * nq) outputs."""
     t, h, w = dims
     plans = [_axis_plan(t, kernel[0], 0, t, block[0]), _axis_plan(h, kernel[1], 0, h, block[1]),
              _axis_plan(w, kernel[2], *w_range, block[2])]
@@ -125,7 +125,7 @@ def _plan(dims: tuple[int, int, int], kernel: tuple[int, int, int], w_range: tup
         allowed = (plans[0][2][j[0]][:, None, None, :, None, None] & plans[1][2][j[1]][None, :, None, None, :, None]
                    & plans[2][2][j[2]][None, None, :, None, None, :])
         nq, nk = len(q_flat[0]), len(k_flat[0])
-        mask = np.where(allowed.reshape(1, 1, nq, nk), np.float32(0), np.float32(-np.inf))
+        mask = allowed.reshape(1, 1, nq, nk)
         for member in members:
             position[member] = len(position)
         out.append((np.stack(q_flat).astype(np.int32), np.stack(k_flat).astype(np.int32), mask))
@@ -153,7 +153,7 @@ def na3d(q: mx.array, k: mx.array, v: mx.array, kernel: tuple[int, int, int],
     for q_idx, k_idx, mask in groups:
         n, nq = q_idx.shape
         nk = k_idx.shape[1]
-        m = mx.array(mask).astype(q.dtype)
+        m = mx.where(mx.array(mask), mx.array(0, q.dtype), mx.array(-mx.inf, q.dtype))  # additive
         per_call = max(1, SCORE_BUDGET // (nq * nk))
         for g0 in range(0, n, per_call):
             g = min(n, g0 + per_call) - g0
