@@ -3,6 +3,14 @@
     python tools/bench_vae.py                      # 33 frames at 256x384, tiles 128 px / 16 frames
     python tools/bench_vae.py --variants mlx-untiled --repeats 1
     python tools/bench_vae.py --frames 33 --height 384 --width 512 --mlx-weights bfloat16   # the memory target
+    python tools/bench_vae.py --variants mlx-diffusion-untiled ref-diffusion-untiled --frames 9 --height 224 \
+        --width 224                                # LTX-2.5's diffusion decoder (class-default widths)
+
+The ``*-diffusion-*`` variants run LTX-2.5's diffusion video decoder at the official class defaults (stage
+widths 1024..128, head_dim 64, 8 stage-5 blocks, 2 steps; tiled: the decoder's minimum overlaps, 8 frames / 96 px,
+so ``--tile-px`` must exceed 96); the reference side is ltx-core 1.2.0's CHUNKED_EAGER
+mode (eager tiled-SDPA neighborhood attention, what runs on a CPU) in the 1.2.0 oracle venv
+($LTX2_ORACLE_PYTHON, else .venv-oracle/bin/python).
 
 Each variant runs in a subprocess of its own, so that its peak RSS (``ru_maxrss`` of that child, weights
 included) is measured alone, and also above that child's RSS once the weights are loaded (the "weights baseline");
@@ -21,7 +29,11 @@ import subprocess
 import sys
 import time
 
-VARIANTS = ("mlx-untiled", "mlx-tiled", "ref-untiled", "ref-tiled")
+CONV_VARIANTS = ("mlx-untiled", "mlx-tiled", "ref-untiled", "ref-tiled")
+DIFFUSION_VARIANTS = ("mlx-diffusion-untiled", "mlx-diffusion-tiled", "ref-diffusion-untiled", "ref-diffusion-tiled")
+VARIANTS = CONV_VARIANTS + DIFFUSION_VARIANTS
+DIFFUSION_VAE = {"_class_name": "CausalDiffusionVAE", "latent_channels": 128, "model_output_type": "v",
+                 "decoder": {}}  # every decoder field at the class default
 THREADS = 2
 # The LTX-2 decoder section (diffusers' converter / ltx-core defaults; see the codecs spec).
 LTX2_DECODER = {
@@ -49,7 +61,10 @@ def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int
 
     shape = (1, 128, 1 + (frames - 1) // 8, height // 32, width // 32)  # (B, C, F', H', W')
     latent = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    build = _mlx_decoder if variant.startswith("mlx") else _ref_decoder
+    if "diffusion" in variant:
+        build = _mlx_diffusion_decoder if variant.startswith("mlx") else _ref_diffusion_decoder
+    else:
+        build = _mlx_decoder if variant.startswith("mlx") else _ref_decoder
     kwargs = {"weights_dtype": mlx_weights} if variant.startswith("mlx") else {}
     decode = build(latent, tile_px, tile_frames, tiled=variant.endswith("-tiled"), **kwargs)
     baseline = _rss_gb()
@@ -90,6 +105,60 @@ def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dt
     return decode
 
 
+def _mlx_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dtype: str):
+    import ltx2  # noqa: F401  (fast BLAS before mlx: first)
+    import mlx.core as mx
+    import numpy as np
+
+    from ltx2.models.video_vae.diffusion_config import DiffusionDecoderConfig
+    from ltx2.models.video_vae.diffusion_decoder import DiffusionVideoDecoder
+    from ltx2.models.video_vae.tiling import SpatialTiling, TemporalTiling, TilingConfig
+
+    mx.random.seed(0)
+    decoder = DiffusionVideoDecoder(DiffusionDecoderConfig.from_metadata(DIFFUSION_VAE))
+    decoder.set_dtype(getattr(mx, weights_dtype))
+    mx.eval(decoder.parameters())
+    x = mx.array(latent).moveaxis(1, -1)
+    noise = mx.random.normal(decoder.canvas_shape(x.shape))
+    overlap_frames, overlap_px = decoder.config.min_tile_overlaps  # the stage-4/5 halos (96 px at the defaults)
+    tiling = TilingConfig(SpatialTiling(tile_px, overlap_px), TemporalTiling(tile_frames, overlap_frames))
+    tiling = tiling if tiled else None
+
+    def decode():
+        out = np.array(decoder.decode(x, noise, tiling))
+        return out.shape[1], bool(np.isfinite(out).all())
+
+    return decode
+
+
+def _ref_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
+    import torch
+    from ltx_core.model.video_vae.diffusion_tiling import recommended_pixel_overlaps, stage4_to_pixel_scale_factors
+    from ltx_core.model.video_vae.model_configurator import VideoDecoderConfigurator
+    from ltx_core.model.video_vae.transformer import DiffVAEMode
+    from ltx_core.model.video_vae.transformer.apply import apply_diffvae_mode
+    from ltx_core.tiling import DimensionSizeConfig, TileSizeConfig
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    decoder = VideoDecoderConfigurator.from_metadata({"config": {"vae": DIFFUSION_VAE}})
+    decoder = apply_diffvae_mode(decoder, DiffVAEMode.CHUNKED_EAGER).eval()
+    x = torch.from_numpy(latent)
+    overlap_frames, overlap_px = recommended_pixel_overlaps(
+        decoder.tile_halos, stage4_to_pixel_scale_factors(tuple(decoder.upsamples[3].stride), decoder.patch_size))
+    tiling = TileSizeConfig(frames=DimensionSizeConfig(tile_frames, overlap_frames),
+                            height=DimensionSizeConfig(tile_px, overlap_px),
+                            width=DimensionSizeConfig(tile_px, overlap_px))
+
+    def decode():
+        with torch.no_grad():
+            gen = torch.Generator().manual_seed(0)
+            chunks = list(decoder.tiled_decode(x, tiling, generator=gen)) if tiled else [decoder(x, generator=gen)]
+        return sum(c.shape[2] for c in chunks), all(bool(torch.isfinite(c).all()) for c in chunks)
+
+    return decode
+
+
 def _ref_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
     import torch
     from ltx_core.model.video_vae import SpatialTilingConfig, TemporalTilingConfig, TilingConfig
@@ -119,10 +188,15 @@ def _child_main(args) -> None:
 
 
 def _run_child(variant: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--child", variant, "--frames", str(args.frames), "--height",
+    python = sys.executable
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
+    if variant.startswith("ref-diffusion"):  # ltx-core 1.2.0 lives in the oracle venv
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        python = os.environ.get("LTX2_ORACLE_PYTHON", os.path.join(root, ".venv-oracle", "bin", "python"))
+        env.pop("PYTHONPATH", None)
+    cmd = [python, __file__, "--child", variant, "--frames", str(args.frames), "--height",
            str(args.height), "--width", str(args.width), "--tile-px", str(args.tile_px), "--tile-frames",
            str(args.tile_frames), "--repeats", str(args.repeats), "--mlx-weights", args.mlx_weights]
-    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: ru_maxrss in KiB on Linux
@@ -145,12 +219,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--mlx-weights", choices=("float32", "bfloat16"), default="float32",
                         help="storage dtype of MLX's decoder weights (computation is float32 either way)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(CONV_VARIANTS))
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return _child_main(args)
-    print(f"LTX-2 video decoder, latent for {args.frames} frames at {args.height}x{args.width}; tiled: "
+    model = "LTX-2.5 diffusion" if any("diffusion" in v for v in args.variants) else "LTX-2"
+    print(f"{model} video decoder, latent for {args.frames} frames at {args.height}x{args.width}; tiled: "
           f"{args.tile_px} px / {args.tile_frames} frames (overlap 32 px / 8 frames); {THREADS} threads each; MLX weights stored in {args.mlx_weights}")
     results = {}
     for variant in args.variants:
@@ -158,12 +233,12 @@ def main() -> None:
         print(f"{variant:12s} {r['seconds']:7.2f} s   peak RSS {r['peak_rss_gb']:5.2f} GB "
               f"({r['peak_rss_gb'] - r['weights_rss_gb']:5.2f} GB above the {r['weights_rss_gb']:.2f} GB with weights)   "
               f"{r['frames']} frames, finite: {r['finite']}, BLAS: {r['blas']}", flush=True)
-    for mode in ("untiled", "tiled"):
+    for mode in ("untiled", "tiled", "diffusion-untiled", "diffusion-tiled"):
         ours, ref = results.get(f"mlx-{mode}"), results.get(f"ref-{mode}")
         if ours and ref:
             print(f"{mode:8s} MLX / reference time: {ours['seconds'] / ref['seconds']:.2f}   "
                   f"peak RSS MLX {ours['peak_rss_gb']:.2f} GB vs reference {ref['peak_rss_gb']:.2f} GB")
-    for side in ("mlx", "ref"):
+    for side in ("mlx", "ref", "mlx-diffusion", "ref-diffusion"):
         untiled, tiled = results.get(f"{side}-untiled"), results.get(f"{side}-tiled")
         if untiled and tiled:
             above = [r["peak_rss_gb"] - r["weights_rss_gb"] for r in (tiled, untiled)]

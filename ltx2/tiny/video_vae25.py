@@ -4,7 +4,7 @@
 Two geometries: "32x32x8" (the LTX-2.3 block types, plus an ``attn`` block in each half) and "16x16x4" (the
 smaller 2.5 variant with ``attn``). ``diffusion=True`` writes the default 2.5 file's layout instead
 (``CausalDiffusionVAE``, nested ``vae.encoder`` / ``vae.decoder`` sections) with the encoder's tensors only: the
-diffusion decoder itself is not built here.
+diffusion decoder is written by ltx2.tiny.diffusion_vae.
 """
 
 from __future__ import annotations

@@ -113,13 +113,15 @@ def test_conv_vae25_encoder_and_decoder_match_1_2_0(case_files, name):
 
 
 @v12.needed
-def test_diffusion_vae_file_gives_its_encoder_and_refuses_decoding(case_files):
+def test_diffusion_vae_file_gives_its_encoder_and_looks_for_its_diffusion_decoder(case_files):
     files, inputs, ref = case_files
     assert bool(ref["diffusion/diffusion"]) and is_diffusion_video_vae(files["diffusion"])
     assert not any(is_diffusion_video_vae(files[name]) for name in CASES)
     encoder = load_video_encoder(files["diffusion"])
     _parity(_to_torch(encoder(_to_mlx(inputs["diffusion/video"]))), ref["diffusion/latent"], "diffusion-file encoder")
-    with pytest.raises(ConfigError, match="diffusion video decoder.*later version.*ltx-2.5-video-vae-conv") as e:
+    # this tiny file carries the encoder only: its (diffusion) decoder is looked for and reported missing
+    # (tests/models/test_diffusion_decoder_parity.py loads and runs a real one)
+    with pytest.raises(ConfigError, match="no tensors under 'decoder.'.*diffusion video decoder") as e:
         load_video_decoder(files["diffusion"])
     assert "\n" not in str(e.value)
 
