@@ -1,0 +1,121 @@
+"""End-to-end parity of our pipelines with the official ltx-pipelines 1.2.0 ones on the tiny LTX-2.5 model
+(``model=tiny25``: the split files written by ``ltx2.tiny.ltx25_model``), float32, one oracle subprocess per test.
+
+Each reference run is what the official pipeline does, stage by stage (the script of test_pipeline_parity_v12.py:
+``DiffusionStage`` built by the 1.2.0 loader from our transformer file, LoRAs fused, its denoisers, ``ModalitySpec``,
+``VideoUpsampler`` on our conv video-VAE file and spatial upsampler), with its prompt contexts from its OWN
+``PromptEncoder`` on our Gemma 4 text-encoder file (tests/oracles/v12_scripts25.py: tokenizer op only, as the
+text-encoder parity test), so the text stack is part of what is compared. Both sides get the same noise: our
+pipeline's draws, replayed through 1.2.0's own noising formula, and for the distilled stage 1 (ancestral Euler,
+eta 1, on model version 2.5) our per-step noise handed to 1.2.0's ``euler_ancestral_denoising_loop``.
+
+Compared: the contexts (positive / negative, video / audio) and the final video and audio latents: cosine >= 0.9999,
+max abs error <= 1e-3 (the PARITY-1.2.0 lines, pytest -s, give the measured figures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from oracles import v12
+from oracles.v12_scripts import HEAD, figures, noise_arrays, np32
+from oracles.v12_scripts25 import PROMPTS
+from test_pipeline_parity import AUDIO, VIDEO, image, make_job  # noqa: F401  (image: a fixture)
+from test_pipeline_parity_v12 import BODY, COSINE, MAX_ABS, stage_items, two_stage_inputs
+
+from ltx2.loading.model_set import ModelSet
+from ltx2.pipelines import common
+from ltx2.pipelines.distilled import DistilledPipeline
+from ltx2.pipelines.one_stage import OneStagePipeline
+from ltx2.pipelines.two_stage import TwoStagePipeline
+from ltx2.sampling.schedulers import DistilledScheduler
+from ltx2.tiny.ltx25_model import FILES
+
+SCRIPT = HEAD + PROMPTS + BODY
+CONTEXT_MAX_ABS = 1e-4  # the text tolerance of the issue
+
+
+def models25(tiny) -> ModelSet:
+    files = {c: str(tiny / name) for c, name in FILES.items() if c != "temporal_upsampler"}
+    return ModelSet(name="tiny25", dtype="float32", **files)
+
+
+def make_job25(tiny, pipeline, conditioning=None, **size):
+    return replace(make_job(tiny, pipeline, conditioning, **size), models=models25(tiny))
+
+
+def run_and_compare(what: str, job, result, negative: bool, extra_noise: dict | None = None, **inputs) -> dict:
+    """Run the 1.2.0 reference (its own prompt contexts) with the job's size and the run's noise; assert the
+    contexts and the final latents; return the figures."""
+    files = job.models.component_files
+    prompts = [job.prompt] + ([job.negative_prompt] if negative else [])
+    inputs = {**dict(checkpoint=files["transformer"], text_encoder=files["text_encoder"],
+                     video_vae=files["video_vae"], prompts=prompts, frames=job.num_frames, fps=job.fps,
+                     width=job.width, height=job.height, video=VIDEO, audio=AUDIO),
+              **noise_arrays(result.noise), **(extra_noise or {}), **inputs}
+    ref = v12.run(SCRIPT, **inputs)
+    encoded = common.encode_prompts(job, negative=negative)  # remembered by the process: the run's own contexts
+    ours = [encoded.positive.video, encoded.positive.audio]
+    ours += [encoded.negative.video, encoded.negative.audio] if negative else []
+    out = {}
+    for i, ctx in enumerate(ours):
+        cosine, err = figures(f"{what} context {i}", np32(ctx), ref[f"ref_ctx_{i}"])
+        assert err <= CONTEXT_MAX_ABS, f"{what} context {i}: max abs err {err}"
+    for name, mine in (("video", np.moveaxis(np32(result.latents["video"]), -1, 1)),
+                       ("audio", np32(result.latents["audio"]))):
+        cosine, err = figures(f"{what} {name}", mine, ref[name])
+        assert np.abs(ref[name]).max() > 0.1
+        assert cosine >= COSINE and err <= MAX_ABS, f"{what} {name}: cosine {cosine}, max abs err {err}"
+        out[name] = (cosine, err)
+    return out
+
+
+@v12.needed
+def test_one_stage_t2v_matches_1_2_0(tiny):
+    """TI2VidOneStagePipeline on the tiny 2.5 files: guided (CFG + STG + modality + rescale), 3 LTX2Scheduler
+    steps, 96x64, 17 frames."""
+    job = make_job25(tiny, OneStagePipeline())
+    result = job.pipeline(job)
+    run_and_compare("2.5 one_stage t2v", job, result, negative=True,
+                    **stage_items(job, "s1_items", job.width, job.height), s1_denoiser="factory",
+                    s1_sigmas=np32(job.scheduler.sigmas()), s1_width=job.width, s1_height=job.height)
+
+
+@v12.needed
+def test_distilled_t2v_matches_1_2_0(tiny, monkeypatch):
+    """DistilledPipeline on the tiny 2.5 files: stage 1 at half size with ANCESTRAL Euler (eta 1; 1.2.0 from model
+    version 2.5, its noise from seed + 10000: ours replayed), x2 upsampler, stage 2 plain Euler re-noised to
+    0.909375; simple denoiser, positive prompt only."""
+    from ltx2.pipelines import distilled
+    from ltx2.sampling.noisers import GaussianNoiser
+
+    step_noisers = []
+
+    class Recorded(GaussianNoiser):
+        def __init__(self, seed):
+            super().__init__(seed)
+            step_noisers.append(self)
+
+    monkeypatch.setattr(distilled, "GaussianNoiser", Recorded)
+    job = make_job25(tiny, DistilledPipeline(), width=128, height=64, num_frames=9)
+    result = job.pipeline(job)
+    assert job.info["samplers"]["stage_1"] == "euler_ancestral" and len(step_noisers) == 1
+    drawn = step_noisers[0].drawn
+    assert len(drawn) == 2 * (len(DistilledScheduler(stage=1).sigmas()) - 2)  # video + audio, every step but the last
+    run_and_compare("2.5 distilled t2v (ancestral stage 1)", job, result, negative=False,
+                    extra_noise={f"ancestral_{i}": np32(n) for i, n in enumerate(drawn)},
+                    **two_stage_inputs(job, "simple", DistilledScheduler(stage=1).sigmas()),
+                    sampler="ancestral", s1_noise_seed=job.seed + DistilledPipeline.ANCESTRAL_SEED_OFFSET)
+
+
+@v12.needed
+def test_two_stage_t2v_matches_1_2_0(tiny):
+    """TI2VidTwoStagesPipeline on the tiny 2.5 files: stage 1 guided at half size (3 steps), x2 upsampler, stage 2
+    with the distilled-LoRA stand-in fused; the audio kept is stage 1's."""
+    job = make_job25(tiny, TwoStagePipeline(), width=128, height=64, num_frames=9)
+    result = job.pipeline(job)
+    run_and_compare("2.5 two_stage t2v", job, result, negative=True,
+                    **two_stage_inputs(job, "factory", job.scheduler.sigmas()),
+                    s2_loras=[[job.models.distilled_lora, 1.0]], keep_stage_1_audio=1)
