@@ -5,7 +5,8 @@
 Gemma 4 from the text-encoder file, then the embeddings processor from (transformer, text encoder)) on
 ``I["prompts"]``, float32, and puts the contexts where the pipeline script reads them: ``I["ctx_<i>"]`` = positive
 video, positive audio, then (with a negative prompt) negative video, negative audio; the same arrays come back as
-``O["ref_ctx_<i>"]``. The one departure from the official block: its Gemma builder is given without the
+``O["ref_ctx_<i>"]``
+(``I["unused_contexts"]``: indices the pipeline does not pass on). The one departure from the official block: its Gemma builder is given without the
 ``ProcessorLoad`` module op (the Gemma 4 processor imports torchvision, which does not load beside the oracle's CPU
 torch; only prompt enhancement uses the processor), as the text-encoder parity test does.
 """
@@ -31,4 +32,6 @@ with torch.no_grad():
 for _i, _c in enumerate(c for out in _encoded for c in (out.video_encoding, out.audio_encoding)):
     I[f"ctx_{_i}"] = _c.float().numpy()
     O[f"ref_ctx_{_i}"] = _c
+for _i in I.get("unused_contexts", []):  # e.g. a2v: its audio guider has no negative context
+    del I[f"ctx_{_i}"]
 '''

@@ -119,3 +119,101 @@ def test_two_stage_t2v_matches_1_2_0(tiny):
     run_and_compare("2.5 two_stage t2v", job, result, negative=True,
                     **two_stage_inputs(job, "factory", job.scheduler.sigmas()),
                     s2_loras=[[job.models.distilled_lora, 1.0]], keep_stage_1_audio=1)
+
+
+@v12.needed
+def test_two_stage_hq_t2v_matches_1_2_0(tiny):
+    """TI2VidTwoStagesHQPipeline on the tiny 2.5 files: res_2s in both stages (our SDE noise handed to 1.2.0's
+    loop), the distilled-LoRA stand-in at 0.25 / 0.5, stage-1 sigmas shifted by the stage-1 token count, the HQ
+    guider; the audio kept is stage 1's."""
+    from test_pipeline_parity_hq_keyframes import HQ_AUDIO, HQ_VIDEO, SIZE
+    from test_pipeline_parity_v12 import res2s_noise
+
+    from ltx2.pipelines.two_stage_hq import TwoStageHQPipeline, stage_1_sigmas
+    from ltx2.sampling.guidance import MultiModal
+    from ltx2.sampling.latent_state import VideoLatentShape
+
+    job = replace(make_job25(tiny, TwoStageHQPipeline(), steps=3, **SIZE),
+                  guidance=MultiModal(**HQ_VIDEO, audio=HQ_AUDIO))
+    result = job.pipeline(job)
+    half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
+    draws = 2 * 8
+    lora = job.models.distilled_lora
+    run_and_compare("2.5 two_stage_hq t2v", job, result, negative=True,
+                    **two_stage_inputs(job, "static", stage_1_sigmas(job.scheduler, half)), video=HQ_VIDEO,
+                    audio=HQ_AUDIO, sampler="res2s", res2s_draws=draws, **res2s_noise(job, True, "s1", draws),
+                    **res2s_noise(job, False, "s2", draws), s1_loras=[[lora, 0.25]], s2_loras=[[lora, 0.5]],
+                    keep_stage_1_audio=1)
+
+
+@v12.needed
+def test_keyframe_interpolation_matches_1_2_0(tiny, image, tmp_path):
+    """KeyframeInterpolationPipeline on the tiny 2.5 files: two images appended as keyframe tokens (frame 0 at
+    strength 1, frame 16 at 0.5), re-encoded per stage by our conv VAE encoder; the audio kept is stage 2's."""
+    import mlx.core as mx
+    from test_pipeline_parity_hq_keyframes import _png, keyframes
+
+    from ltx2.pipelines.keyframe_interpolation import KeyframeInterpolationPipeline
+
+    pipeline = KeyframeInterpolationPipeline()
+    job = make_job25(tiny, pipeline, keyframes(image, _png(tmp_path, 2, (60, 40))), width=128, height=64,
+                     num_frames=17)
+    result = job.pipeline(job)
+    run_and_compare("2.5 keyframe_interpolation", job, result, negative=True,
+                    **two_stage_inputs(job, "factory", job.scheduler.sigmas(),
+                                       lambda w, h: pipeline.conditioning_items(job, w, h, mx.float32)),
+                    s2_loras=[[job.models.distilled_lora, 1.0]])
+
+
+@v12.needed
+def test_a2v_matches_1_2_0(tiny, tmp_path):
+    """A2VidPipelineTwoStage on the tiny 2.5 files: the audio (our 2.5 audio-VAE encoder's latent) frozen in both
+    stages, stage 1 guided video without audio guidance, x2 upsampler, stage 2 with the distilled-LoRA stand-in."""
+    import mlx.core as mx
+    from test_retake_a2v_parity_v12 import FPS, RATE, tone
+
+    from ltx2.conditioning.audio import AudioConditioning
+    from ltx2.io.media import write_wav
+    from ltx2.pipelines.a2v import AudioToVideoPipeline
+    from ltx2.sampling.latent_state import AudioLatentShape
+
+    wav = tmp_path / "tone.wav"
+    write_wav(wav, tone(1.0), RATE)
+    job = make_job25(tiny, AudioToVideoPipeline(), AudioConditioning(str(wav)), width=128, height=64, num_frames=9,
+                     fps=FPS)
+    result = job.pipeline(job)
+    encoded = np32(AudioToVideoPipeline._encode(job.models, *job.conditioning.waveform(9 / FPS),
+                                                AudioLatentShape.from_video(9, FPS), mx.float32))
+    run_and_compare("2.5 a2v two-stage", job, result, negative=True, unused_contexts=[3],
+                    **two_stage_inputs(job, "static", job.scheduler.sigmas(), lambda w, h: []),
+                    audio=dict(), audio_initial=encoded, s1_audio_frozen=1, s1_audio_noise_scale=0.0,
+                    s2_audio_frozen=1, s2_loras=[[job.models.distilled_lora, 1.0]])
+    assert np.array_equal(np32(result.latents["audio"]), encoded)
+
+
+@v12.needed
+@pytest.mark.parametrize("mode", ["guided", "distilled"])
+def test_retake_matches_1_2_0(tiny, tmp_path, mode):
+    """RetakePipeline on the tiny 2.5 files, one stage at the source's size: video and audio regenerated in
+    0.2-0.5 s (TemporalRegionMask), the rest kept; guided (static guiders) or distilled (8 sigmas, simple
+    denoiser; plain Euler: 1.2.0's retake has no ancestral sampler)."""
+    import mlx.core as mx
+    from test_retake_a2v_parity_v12 import FPS, FRAMES, HEIGHT, WIDTH, write_source
+
+    from ltx2.conditioning.source_video import SourceVideoConditioning
+    from ltx2.pipelines.retake import RetakePipeline, encode_audio, encode_video
+    from ltx2.sampling.latent_state import AudioLatentShape
+
+    start, end = 0.2, 0.5
+    source = SourceVideoConditioning(str(write_source(tmp_path / "clip.mp4")), start, end, True, True)
+    job = make_job25(tiny, RetakePipeline(mode=mode), source, width=WIDTH, height=HEIGHT, num_frames=FRAMES,
+                     fps=FPS)
+    result = job.pipeline(job)
+    guided = mode == "guided"
+    audio = np32(encode_audio(job.models, *source.waveform(), AudioLatentShape.from_video(FRAMES, FPS), mx.float32))
+    sigmas = job.scheduler.sigmas() if guided else DistilledScheduler(stage=1).sigmas()
+    run_and_compare(f"2.5 retake {mode}", job, result, negative=guided,
+                    video_initial=np32(encode_video(job.models, source.pixels(), mx.float32)),
+                    audio_initial=audio, s1_video_region=[start, end], s1_audio_region=[start, end],
+                    s1_denoiser="static" if guided else "simple", s1_sigmas=np32(sigmas), s1_width=WIDTH,
+                    s1_height=HEIGHT)
