@@ -5,10 +5,10 @@
 Gemma 4 from the text-encoder file, then the embeddings processor from (transformer, text encoder)) on
 ``I["prompts"]``, float32, and puts the contexts where the pipeline script reads them: ``I["ctx_<i>"]`` = positive
 video, positive audio, then (with a negative prompt) negative video, negative audio; the same arrays come back as
-``O["ref_ctx_<i>"]``
-(``I["unused_contexts"]``: indices the pipeline does not pass on). The one departure from the official block: its Gemma builder is given without the
-``ProcessorLoad`` module op (the Gemma 4 processor imports torchvision, which does not load beside the oracle's CPU
-torch; only prompt enhancement uses the processor), as the text-encoder parity test does.
+``O["ref_ctx_<i>"]`` (``I["unused_contexts"]``: indices the pipeline does not pass on). The one departure from
+the official block: its Gemma builder is given without the ``ProcessorLoad`` module op (the Gemma 4 processor
+imports torchvision, which does not load beside the oracle's CPU torch; only prompt enhancement uses the
+processor), as the text-encoder parity test does.
 """
 
 PROMPTS = '''

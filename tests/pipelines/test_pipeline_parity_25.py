@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from oracles import v12
-from oracles.v12_scripts import HEAD, figures, noise_arrays, np32
+from oracles.v12_scripts import HEAD, figures, item_arrays, noise_arrays, np32
 from oracles.v12_scripts25 import PROMPTS
 from test_pipeline_parity import AUDIO, VIDEO, image, make_job  # noqa: F401  (image: a fixture)
 from test_pipeline_parity_v12 import BODY, COSINE, MAX_ABS, stage_items, two_stage_inputs
@@ -85,10 +85,13 @@ def test_one_stage_t2v_matches_1_2_0(tiny):
 
 
 @v12.needed
-def test_distilled_t2v_matches_1_2_0(tiny, monkeypatch):
+@pytest.mark.parametrize("mode", ["t2v", pytest.param("i2v", marks=pytest.mark.slow)])
+def test_distilled_matches_1_2_0(tiny, image, monkeypatch, mode):  # noqa: F811
     """DistilledPipeline on the tiny 2.5 files: stage 1 at half size with ANCESTRAL Euler (eta 1; 1.2.0 from model
     version 2.5, its noise from seed + 10000: ours replayed), x2 upsampler, stage 2 plain Euler re-noised to
-    0.909375; simple denoiser, positive prompt only."""
+    0.909375; simple denoiser, positive prompt only. i2v: the image (our conv VAE encoder's latent, re-encoded per
+    stage) replaces latent frame 0, which the ancestral re-noising must leave clean."""
+    from ltx2.conditioning.image import ImageConditioning
     from ltx2.pipelines import distilled
     from ltx2.sampling.noisers import GaussianNoiser
 
@@ -100,12 +103,13 @@ def test_distilled_t2v_matches_1_2_0(tiny, monkeypatch):
             step_noisers.append(self)
 
     monkeypatch.setattr(distilled, "GaussianNoiser", Recorded)
-    job = make_job25(tiny, DistilledPipeline(), width=128, height=64, num_frames=9)
+    conditioning = ImageConditioning(str(image), frame_idx=0, strength=1.0, crf=0) if mode == "i2v" else None
+    job = make_job25(tiny, DistilledPipeline(), conditioning, width=128, height=64, num_frames=9)
     result = job.pipeline(job)
     assert job.info["samplers"]["stage_1"] == "euler_ancestral" and len(step_noisers) == 1
     drawn = step_noisers[0].drawn
     assert len(drawn) == 2 * (len(DistilledScheduler(stage=1).sigmas()) - 2)  # video + audio, every step but the last
-    run_and_compare("2.5 distilled t2v (ancestral stage 1)", job, result, negative=False,
+    run_and_compare(f"2.5 distilled {mode} (ancestral stage 1)", job, result, negative=False,
                     extra_noise={f"ancestral_{i}": np32(n) for i, n in enumerate(drawn)},
                     **two_stage_inputs(job, "simple", DistilledScheduler(stage=1).sigmas()),
                     sampler="ancestral", s1_noise_seed=job.seed + DistilledPipeline.ANCESTRAL_SEED_OFFSET)
@@ -242,7 +246,6 @@ def test_ic_lora_matches_1_2_0(tiny, tmp_path):
     from ltx2.sampling.guidance import NoGuidance
     from ltx2.tiny.ltx25 import tiny_ltx25_section
     from ltx2.tiny.ltx25_model import write_tiny_lora_for
-    from oracles.v12_scripts import item_arrays
 
     rng = np.random.default_rng(3)
     write_video(tmp_path / "reference.mp4", iter([(rng.random((9, 72, 136, 3)) * 255).astype(np.uint8)]), 24.0)
@@ -257,7 +260,8 @@ def test_ic_lora_matches_1_2_0(tiny, tmp_path):
     lora = str(lora)
 
     conditioning = ReferenceVideoConditioning(
-        str(tmp_path / "reference.mp4"), strength=1.0, attention_strength=0.7, attention_mask=str(tmp_path / "mask.mp4"),
+        str(tmp_path / "reference.mp4"), strength=1.0, attention_strength=0.7,
+        attention_mask=str(tmp_path / "mask.mp4"),
         images=[{"path": str(tmp_path / "frame.png"), "frame_idx": 0, "strength": 1.0, "crf": 0}])
     models = models25(tiny, loras=((lora, 1.0),))
     num_frames = 9
