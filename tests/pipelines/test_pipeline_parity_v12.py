@@ -32,7 +32,7 @@ from ltx2.sampling.schedulers import DistilledScheduler
 
 COSINE, MAX_ABS = 0.9999, 1e-3
 
-SCRIPT = HEAD + '''
+BODY = '''
 from ltx_core.conditioning.types.noise_mask_cond import TemporalRegionMask
 from ltx_pipelines.utils.blocks import VideoUpsampler
 from ltx_pipelines.utils.denoisers import FactoryGuidedDenoiser, GuidedDenoiser, SimpleDenoiser
@@ -67,7 +67,21 @@ def spec(s, m, initial_latent=None, noise_scale=1.0):
 
 
 def sampler(s):
-    """Euler (the stage's default), or res_2s with our SDE noise (float32 model): I["res2s_<s>_<kind>_<i>"]."""
+    """Euler (the stage's default); ancestral Euler in stage 1 (eta 1, the distilled stage 1 of LTX-2.5) with our
+    step noise: I["ancestral_<i>"]; or res_2s with our SDE noise (float32 model): I["res2s_<s>_<kind>_<i>"]."""
+    if I.get("sampler") == "ancestral" and s == "s1":
+        from functools import partial
+        from ltx_core.components.diffusion_steps import EulerAncestralDiffusionStep
+        from ltx_pipelines.utils.samplers import euler_ancestral_denoising_loop
+        drawn = [t(f"ancestral_{i}") for i in range(len([k for k in I if k.startswith("ancestral_")]))]
+
+        def step_noise(latent, generator):
+            noise = drawn.pop(0)
+            assert tuple(noise.shape) == tuple(latent.shape), (noise.shape, latent.shape)
+            return noise.to(latent.dtype)
+        return dict(stepper=EulerAncestralDiffusionStep(eta=1.0, s_noise=1.0),
+                    loop=partial(euler_ancestral_denoising_loop, noise_seed=I["s1_noise_seed"],
+                                 new_noise_fn=step_noise, model_dtype=F32))
     if I.get("sampler") != "res2s":
         return {}
     from functools import partial
@@ -91,7 +105,7 @@ with torch.no_grad():
         audio=spec("s1", "audio", initial("audio_initial"), I.get("s1_audio_noise_scale", 1.0)), **size,
         **sampler("s1"))
     if "s2_sigmas" in I:
-        up = VideoUpsampler(I["checkpoint"], I["upsampler"], F32, CPU)(v.latent[:1])
+        up = VideoUpsampler(I.get("video_vae", I["checkpoint"]), I["upsampler"], F32, CPU)(v.latent[:1])
         sigmas = t("s2_sigmas")
         scale = sigmas[0].item()
         frozen = I.get("s2_audio_frozen", 0)
@@ -104,6 +118,7 @@ with torch.no_grad():
 assert not noiser.queue, len(noiser.queue)
 O["video"], O["audio"] = v.latent, a.latent
 '''
+SCRIPT = HEAD + BODY
 
 
 def contexts(job, negative: bool) -> dict:
