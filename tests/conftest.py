@@ -29,14 +29,17 @@ def cache_dir(tmp_path_factory):
     """One tiny-model cache for every CLI test (the files are built by the first run)."""
     folder = tmp_path_factory.mktemp("ltx2-cache")
     from ltx2.tiny.checkpoint import write_tiny_files
+    from ltx2.tiny.ltx25_model import write_tiny_ltx25_model
 
-    write_tiny_files(folder / "tiny")
+    write_tiny_files(folder / "tiny")  # model=tiny
+    write_tiny_ltx25_model(folder / "tiny")  # model=tiny25
     return folder
 
 
 @pytest.fixture(scope="session")
 def tiny(cache_dir) -> Path:
-    """The folder of the tiny official-format files (checkpoint, Gemma, upsamplers, distilled LoRAs), read-only."""
+    """The folder of the tiny official-format files (checkpoint, Gemma, upsamplers, distilled LoRAs; the split
+    LTX-2.5 files of model=tiny25), read-only."""
     return cache_dir / "tiny"
 
 
