@@ -77,6 +77,10 @@ def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
     log.info("fusing %d LoRA(s) onto the cached base transformer: %s", len(loras),
              ", ".join(f"{Path(p).name}@{s:g}" for p, s in loras))
     STATS["fuse:transformer"] += 1
+    if getattr(base, "block_source", None) is not None:  # streamed, or pre-quantized: fused per block as read
+        from ltx2.loading.streaming import fused_copy
+
+        return fused_copy(base, loras)
     if getattr(base, "quantization", None) is not None:
         from ltx2.loading.checkpoint import resolve_dtype
         from ltx2.models.transformer.load import full_precision_weights
@@ -106,12 +110,15 @@ class ModelSet:
     loras: tuple[tuple[str, float], ...] = ()
     quantize: int | None = None  # transformer weights: None (dtype), 8 or 4 bits (MLX affine)
     quantize_group_size: int = 64
+    offload: str = "none"  # transformer blocks: none (in memory), disk (streamed per forward), auto (ltx2.loading.streaming)
 
     def __post_init__(self):
+        from ltx2.loading.streaming import check_offload
         from ltx2.models.transformer.quantize import check_quantization
 
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
         check_quantization(self.quantize, self.quantize_group_size)
+        check_offload(self.offload)
 
     @property
     def files(self) -> Checkpoint:
@@ -147,14 +154,20 @@ class ModelSet:
         """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones (not with
         ``include_selected=False``: IC-LoRA's stage 2), then ``extra_loras`` (a pipeline's own, e.g. the distilled
         LoRA of a refinement stage)."""
+        from ltx2.loading.streaming import file_quantization, load_offloaded_transformer
         from ltx2.models.transformer import X0Model
         from ltx2.models.transformer.load import load_transformer
 
         quantization = None if self.quantize is None else (self.quantize, self.quantize_group_size)
-        base_key = ("transformer", _identity(self.files.path("transformer")), self.dtype, quantization)
         path = self.files.path("transformer")
-        base = cached(base_key, lambda: load_transformer(path, self.dtype, quantize=self.quantize,
-                                                         group_size=self.quantize_group_size))
+        base_key = ("transformer", _identity(path), self.dtype, quantization, self.resolved_offload())
+        if self.resolved_offload() == "disk" or file_quantization(path) is not None:
+            build = lambda: load_offloaded_transformer(path, self.dtype, self.quantize,  # noqa: E731
+                                                       self.quantize_group_size, self.resolved_offload())
+        else:
+            build = lambda: load_transformer(path, self.dtype, quantize=self.quantize,  # noqa: E731
+                                             group_size=self.quantize_group_size)
+        base = cached(base_key, build)
         extra = tuple((str(path), float(strength)) for path, strength in extra_loras)
         selected = (self.loras if include_selected else ()) + extra
         if not selected:
@@ -167,6 +180,14 @@ class ModelSet:
                 held = ((base_key, loras), _fused_copy(base, selected, self.files.path("transformer"), self.dtype))
                 _CACHE[("transformer+lora",)] = held
             return X0Model(held[1])
+
+    def resolved_offload(self) -> str:
+        """``none`` or ``disk`` (``auto`` decided once from the transformer's size and the available memory)."""
+        if self.offload == "auto" and getattr(self, "_auto_offload", None) is None:
+            from ltx2.loading.streaming import resolve_offload
+
+            self._auto_offload = resolve_offload("auto", self.files.path("transformer"), self.dtype, self.quantize)
+        return self._auto_offload if self.offload == "auto" else self.offload
 
     def video_encoder(self):
         from ltx2.models.video_vae.load import load_video_encoder
