@@ -31,6 +31,7 @@ class Knobs:
     conv_unfold: int = 3            # the widest convolution's extra working memory, in copies of its input
     conv_copies: int = 2            # copies of every level's activation held (MLX's allocator reuses freed buffers)
     vocoder_copies: int = 6         # (channels, samples) tensors alive in a vocoder stage
+    streamed_reads: int = 1         # blocks read ahead while one computes (model.offload=disk)
 
 
 # -- weights ------------------------------------------------------------------------------------------------------
@@ -57,6 +58,33 @@ def tensors_bytes(tensors: dict[str, tuple[str, tuple[int, ...]]], prefixes: tup
         else:
             total += math.prod(shape) * SAFETENSORS_BYTES.get(stored, 4)
     return total
+
+
+def streamed_transformer(tensors: dict[str, tuple[str, tuple[int, ...]]], prefix: str, dtype_bytes: float,
+                         quantize_bits: int | None = None, exclude: tuple[str, ...] = (),
+                         knobs: Knobs = Knobs()) -> dict[str, int]:
+    """Bytes a transformer holds with its blocks streamed from disk (ltx2.loading.streaming): ``top`` (the
+    top-level weights, in memory) and ``blocks``: the largest block as built (run dtype or quantized) and
+    ``streamed_reads`` blocks of stored bytes read ahead. The stored bytes of the block being built are freed
+    tensor by tensor as its cast (or float8 decode, or quantization) is evaluated: measured, they add nothing to
+    the peak (tools/bench_full_size.py)."""
+    blocks = prefix + "transformer_blocks."
+    top = tensors_bytes({k: v for k, v in tensors.items() if not k.startswith(blocks)}, (prefix,), dtype_bytes,
+                        quantize_bits, exclude, knobs)
+    per_block: dict[str, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith(blocks):
+            per_block.setdefault(key[len(blocks):].split(".", 1)[0], {})[key] = value
+    largest = max(per_block.values(), key=len, default={})
+    stored = sum(math.prod(shape) * SAFETENSORS_BYTES.get(dtype, 4) for dtype, shape in largest.values()
+                 if not key_is_scale(dtype, shape))
+    built = tensors_bytes(largest, (blocks,), dtype_bytes, quantize_bits, (), knobs)
+    return {"top": top, "blocks": int(built + knobs.streamed_reads * stored)}
+
+
+def key_is_scale(dtype: str, shape: tuple[int, ...]) -> bool:
+    """A float8 file's per-tensor scalar scales (a few bytes)."""
+    return dtype == "F32" and len(shape) == 0
 
 
 def gemma_files(gemma_root: str | Path) -> list[Path]:

@@ -61,6 +61,7 @@ class Request:
     quantize_bits: int | None = None       # transformer weights (model.quantize, when the run supports it)
     text_quantize_bits: int | None = None  # Gemma (text.quantize_bits)
     negative_prompt: bool = True
+    offload: str = "none"                  # transformer blocks: none (in memory) or disk (streamed; model.offload)
     audio: bool = True
     image_conditioning: bool = False
 
@@ -109,7 +110,8 @@ class MemoryPlan:
         r = self.request
         rows.append(f"\npredicted peak {self.peak / GIB:.2f} GiB ({self.peak_phase.name}); available {available}; "
                     f"process + runtime {self.base / GIB:.2f} GiB; {r.width}x{r.height}, {r.num_frames} frames, "
-                    f"{r.dtype}" + (f", weights {r.quantize_bits}-bit" if r.quantize_bits else ""))
+                    f"{r.dtype}" + (f", weights {r.quantize_bits}-bit" if r.quantize_bits else "")
+                    + (", transformer blocks streamed from disk" if r.offload == "disk" else ""))
         return "\n".join(rows)
 
     def as_dict(self) -> dict:
@@ -205,10 +207,15 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
                     est.text_encode(gemma_cfg, MAX_TOKENS, prompts, b, knobs=knobs))]
 
     video_encoder = ("video_encoder", "video_vae", (video_vae.ENCODER_PREFIX, video_vae.STATS_PREFIX))
-    transformer = weights("transformer", "transformer", (TRANSFORMER_PREFIX,), b, request.quantize_bits,
-                          _TEXT_IN_TRANSFORMER)
-    held: dict[str, int] = {"transformer": transformer}
-    if models.loras:
+    if request.offload == "disk":  # top-level weights stay, blocks are held only while they run
+        streamed = est.streamed_transformer(checkpoint.header("transformer").tensors, TRANSFORMER_PREFIX, b,
+                                            request.quantize_bits, _TEXT_IN_TRANSFORMER, knobs)
+        held: dict[str, int] = {"transformer": 0 if "transformer" in in_memory else streamed["top"],
+                                "streamed blocks": streamed["blocks"]}
+    else:
+        held = {"transformer": weights("transformer", "transformer", (TRANSFORMER_PREFIX,), b,
+                                       request.quantize_bits, _TEXT_IN_TRANSFORMER)}
+    if models.loras and request.offload != "disk":  # streamed: LoRAs are fused into each block as it is read
         held["LoRA-fused copy"] = _lora_touched(checkpoint, [p for p, _ in models.loras], b, request.quantize_bits,
                                                 knobs)
     if request.image_conditioning:
@@ -219,7 +226,7 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
         if stage.upsampled:
             held["upsampler"] = weights("upsampler", "spatial_upsampler", ("",))
             held.setdefault("video encoder", weights(*video_encoder))
-        if stage.distilled_lora:
+        if stage.distilled_lora and request.offload != "disk":
             loras = [p for p, _ in models.loras] + [models.distilled_lora]
             held["LoRA-fused copy"] = _lora_touched(checkpoint, loras, b, request.quantize_bits, knobs)
         width, height = int(request.width * stage.scale), int(request.height * stage.scale)
@@ -289,7 +296,8 @@ def request_of(cfg, pipeline, conditioning, guidance, models) -> Request:
     from omegaconf import OmegaConf
 
     quantize = OmegaConf.select(cfg, "model.quantize", default=None)
-    return Request(width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
+    resolved = getattr(models, "resolved_offload", None)
+    return Request(offload=resolved() if resolved else "none", width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
                    dtype=str(models.dtype), quantize_bits=quantize if isinstance(quantize, int) else None,
                    text_quantize_bits=cfg.text.quantize_bits,
                    negative_prompt=bool(getattr(guidance, "needs_negative", True)),
@@ -330,6 +338,8 @@ def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, mu
         if other.fits:
             out.append(f"{label} ({other.peak / GIB:.2f} GiB)")
 
+    if r.offload != "disk":
+        attempt("model.offload=disk", replace(r, offload="disk"))
     if supports_quantize:
         for bits in (8, 4):
             if r.quantize_bits is None or bits < r.quantize_bits:
