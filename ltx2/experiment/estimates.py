@@ -53,7 +53,7 @@ def tensors_bytes(tensors: dict[str, tuple[str, tuple[int, ...]]], prefixes: tup
     for key, (stored, shape) in tensors.items():
         if not key.startswith(prefixes) or (exclude and key.startswith(exclude)):
             continue
-        if stored in ("F64", "F32", "F16", "BF16"):
+        if stored in ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"):  # float8 is decoded to the run's dtype
             total += weight_bytes(shape, dtype_bytes, quantize_bits, knobs)
         else:
             total += math.prod(shape) * SAFETENSORS_BYTES.get(stored, 4)
