@@ -31,7 +31,8 @@ import mlx.core as mx  # noqa: E402
 from ltx2.experiment import estimates as est  # noqa: E402
 from ltx2.experiment.planner import GIB, peak_rss, process_rss  # noqa: E402
 from ltx2.loading.checkpoint import read_header  # noqa: E402
-from ltx2.loading.streaming import file_quantization, load_offloaded_transformer  # noqa: E402
+from ltx2.loading.streamed_transformer import load_offloaded_transformer  # noqa: E402
+from ltx2.loading.streaming import file_quantization  # noqa: E402
 from ltx2.models.transformer import Modality, X0Model, audio_positions, video_positions  # noqa: E402
 from ltx2.models.transformer.load import PREFIX, load_transformer  # noqa: E402
 from ltx2.models.text.processor import AUDIO_CONNECTOR_PREFIX, VIDEO_CONNECTOR_PREFIX  # noqa: E402

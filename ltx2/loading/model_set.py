@@ -78,7 +78,7 @@ def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
              ", ".join(f"{Path(p).name}@{s:g}" for p, s in loras))
     STATS["fuse:transformer"] += 1
     if getattr(base, "block_source", None) is not None:  # streamed, or pre-quantized: fused per block as read
-        from ltx2.loading.streaming import fused_copy
+        from ltx2.loading.streamed_transformer import fused_copy
 
         return fused_copy(base, loras)
     if getattr(base, "quantization", None) is not None:
@@ -154,7 +154,8 @@ class ModelSet:
         """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones (not with
         ``include_selected=False``: IC-LoRA's stage 2), then ``extra_loras`` (a pipeline's own, e.g. the distilled
         LoRA of a refinement stage)."""
-        from ltx2.loading.streaming import file_quantization, load_offloaded_transformer
+        from ltx2.loading.streamed_transformer import load_offloaded_transformer
+        from ltx2.loading.streaming import file_quantization
         from ltx2.models.transformer import X0Model
         from ltx2.models.transformer.load import load_transformer
 

@@ -1,6 +1,6 @@
 """Transformer blocks streamed from disk (``model.offload=disk``): run a model larger than memory.
 
-The transformer's top-level layers (patchify, adaLN, caption projections, output: ~3% of the weights) are loaded
+The transformer's top-level layers (patchify, adaLN, caption projections, output: ~2% of the weights) are loaded
 once; its ``transformer_blocks`` list is replaced by a ``StreamedBlocks`` sequence. Iterating it (the forward's
 ``for block in self.transformer_blocks``) reads each block's tensors from the safetensors file by byte offset
 (``ltx2.loading.safetensors_io``: ``pread`` into fresh buffers, never a mapping), builds the block in the compute
@@ -12,7 +12,8 @@ biases, metadata ``quantization``) are read as they are, never re-quantized.
 
 Peak memory is then the top-level weights + about three blocks (the one computing, the one read ahead, and the
 raw buffer being converted) + the forward's activations (``ltx2.experiment.estimates.streamed_transformer``).
-``StreamedBlocks.stats`` splits the time into waiting for reads and computing.
+``StreamedBlocks.stats`` splits the time into waiting for reads and computing. The model around it (loading,
+pre-quantized files, LoRA copies): ``ltx2.loading.streamed_transformer``.
 """
 
 from __future__ import annotations
@@ -21,17 +22,16 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_flatten, tree_unflatten
 
 from ltx2.errors import ConfigError
-from ltx2.loading.checkpoint import check_weights, read_header, resolve_dtype
+from ltx2.loading.checkpoint import read_header
 from ltx2.loading.safetensors_io import TensorReader, tensor_index, to_mlx
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class _Evaluated:
 
 
 @dataclass(frozen=True)
-class _Lora:
+class StreamedLora:
     path: str
     strength: float
     modules: dict[str, tuple[str, str]]  # model module -> (A key, B key) in the LoRA file
@@ -117,25 +117,29 @@ class StreamedBlocks:
 
     def __init__(self, path: str | os.PathLike, prefix: str, config, dtype: mx.Dtype, keys: list[list[str]],
                  quantize: tuple[int, int] | None = None, prequantized: set[str] | None = None,
-                 loras: tuple[_Lora, ...] = (), ahead: int = 1):
+                 loras: tuple[StreamedLora, ...] = (), ahead: int = 1):
         self.path, self.prefix, self.config, self.dtype = Path(path), prefix, config, dtype
         self.keys = keys  # per block: file keys (prefix included)
         self.quantize = quantize  # (bits, group_size): quantize float linears while reading
         self.prequantized = prequantized or set()  # module paths stored packed in the file
         self.loras, self.ahead = loras, max(1, ahead)
         self.stats = StreamStats()
+        self._open: tuple[TensorReader, list[TensorReader]] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._first = None  # the next forward's first block, being read
         self._dtypes = {k: e.dtype for k, e in tensor_index(path).items()}
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def with_loras(self, loras: tuple[_Lora, ...]) -> StreamedBlocks:
+    def with_loras(self, loras: tuple[StreamedLora, ...]) -> StreamedBlocks:
         return StreamedBlocks(self.path, self.prefix, self.config, self.dtype, self.keys, self.quantize,
                               self.prequantized, loras, self.ahead)
 
     # -- reading (the reader thread) --------------------------------------------------------------------------
-    def _read(self, index: int, reader: TensorReader, lora_readers: list[TensorReader]) -> tuple[dict, list]:
+    def _read(self, index: int) -> tuple[dict, list]:
         """Block ``index``'s tensors and LoRA pairs as MLX arrays of the stored bytes (no op: see ``to_mlx``)."""
+        reader, lora_readers = self._readers()
         tensors = {k: mx.array(reader.read(k)) for k in self.keys[index]}
         block = f"{BLOCKS}{index}."
         pairs = []
@@ -153,8 +157,7 @@ class StreamedBlocks:
         from ltx2.models.transformer.block import TransformerBlock
 
         if raw is None:
-            with _Readers(self) as readers:
-                raw = self._read(index, *readers.get())
+            raw = self._read(index)
         tensors = {k: to_mlx(v, self._dtypes[k]) for k, v in raw[0].items()}
         pairs = [{m: tuple(to_mlx(v, d) for v, d in ab) for m, ab in block_pairs.items()} for block_pairs in raw[1]]
         self.stats.read_bytes += sum(v.nbytes for v in tensors.values())
@@ -214,167 +217,58 @@ class StreamedBlocks:
     def __getitem__(self, index: int) -> nn.Module:
         return self.build(index)
 
+    def _readers(self) -> tuple[TensorReader, list[TensorReader]]:
+        """Open descriptors of the checkpoint and the LoRA files (``pread`` is positional: threads share them)."""
+        if self._open is None:
+            self._open = (TensorReader(self.path), [TensorReader(lora.path) for lora in self.loras])
+        return self._open
+
+    def _submit(self, index: int):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ltx2-block-reader")
+        return self._pool.submit(self._read, index)
+
     def __iter__(self):
-        with _Readers(self) as readers, ThreadPoolExecutor(1, thread_name_prefix="ltx2-block-reader") as pool:
-            pending = [pool.submit(self._read, i, *readers.get()) for i in range(min(self.ahead, len(self)))]
-            for index in range(len(self)):
-                start = time.perf_counter()
-                raw = pending.pop(0).result()
-                self.stats.read_s += time.perf_counter() - start
-                following = index + len(pending) + 1
-                if following < len(self):
-                    pending.append(pool.submit(self._read, following, *readers.get()))
-                start = time.perf_counter()
-                block = self.build(index, raw)
-                del raw
-                self.stats.compute_s += time.perf_counter() - start
-                self.stats.blocks += 1
-                yield _Evaluated(block, self.stats)
-                del block
-
-
-class _Readers:
-    """Open descriptors of the checkpoint and the LoRA files for one pass."""
-
-    def __init__(self, blocks: StreamedBlocks):
-        self.blocks = blocks
-
-    def __enter__(self):
-        self.main = TensorReader(self.blocks.path)
-        self.loras = [TensorReader(lora.path) for lora in self.blocks.loras]
-        return self
-
-    def get(self) -> tuple[TensorReader, list[TensorReader]]:
-        return self.main, self.loras
-
-    def __exit__(self, *exc):
-        for reader in (self.main, *self.loras):
-            reader.close()
-
-
-# -- the streamed model ---------------------------------------------------------------------------------------------
-def load_offloaded_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16", quantize: int | None = None,
-                               group_size: int = 64, offload: str = "disk", audio: bool | None = None,
-                               ahead: int = 1):
-    """The transformer of ``path`` with its blocks streamed from disk (``offload="disk"``) or, for a pre-quantized
-    file with ``offload="none"``, built once in memory from the packed tensors. ``model.block_source`` is the
-    ``StreamedBlocks`` either way (LoRA copies read the blocks they touch from it)."""
-    from ltx2.loading.checkpoint import load_tensors, load_weights_strict
-    from ltx2.models.transformer.config import TransformerConfig
-    from ltx2.models.transformer.load import PREFIX, sanitize
-    from ltx2.models.transformer.model import LTXModel
-    from ltx2.models.transformer.quantize import Quantization, check_quantization
-
-    dtype = resolve_dtype(dtype)
-    header = read_header(path)
-    stored = file_quantization(path)
-    if stored is not None:
-        if quantize is not None and quantize != stored["bits"]:
-            raise ConfigError("model.quantize", quantize, f"{path} is already quantized to {stored['bits']} bits",
-                              "use model.quantize=null with a pre-quantized checkpoint")
-        quantize, group_size = int(stored["bits"]), int(stored["group_size"])
-    check_quantization(quantize, group_size)
-    if audio is None:
-        audio = f"{PREFIX}audio_patchify_proj.weight" in header.tensors
-    try:
-        config = TransformerConfig.from_metadata(header.section("transformer"), audio=audio)
-    except ConfigError as e:
-        raise e.about("checkpoint", str(path)) from None
-    names = sanitize({k[len(PREFIX):]: None for k in header.tensors if k.startswith(PREFIX)}, audio)
-    prequantized = {n.removesuffix(".scales") for n in names if n.endswith(".scales")} if stored else set()
-    model = LTXModel(config)
-    if prequantized:
-        nn.quantize(model, group_size=group_size, bits=quantize, class_predicate=lambda p, m: p in prequantized)
-    what = f"transformer in {path}"
-    _check_shapes(model, {n: header.tensors[PREFIX + n][1] for n in names}, what)
-    count = len(model.transformer_blocks)
-    block_keys: list[list[str]] = [[] for _ in range(count)]
-    for name in names:
-        if name.startswith(BLOCKS):
-            block_keys[int(name.split(".", 2)[1])].append(PREFIX + name)
-    shapes = {k: tuple(v.shape) for k, v in tree_flatten(LTXModel(config).parameters()) if k.startswith(BLOCKS)}
-    blocks = StreamedBlocks(path, PREFIX, config, dtype, block_keys,
-                            (quantize, group_size) if quantize else None, prequantized, ahead=ahead)
-    blocks.shapes = shapes
-    top = {k: v for k, v in sanitize(load_tensors(path, PREFIX), audio).items() if not k.startswith(BLOCKS)}
-    model.transformer_blocks = blocks  # a plain attribute now: the block list leaves the module's parameters
-    load_weights_strict(model, top, what, dtype)
-    if offload != "disk":
-        built = []
+        """Blocks in order. The reader thread stays ``ahead`` blocks in front and, after the last block, reads the
+        first one for the next forward (a sampler calls the model again at once)."""
+        count = len(self)
+        pending = deque([self._first if self._first is not None else self._submit(0)])
+        self._first = None
+        following = 1
+        while len(pending) < self.ahead and following < count:
+            pending.append(self._submit(following))
+            following += 1
         for index in range(count):
-            built.append(blocks.build(index))
-            mx.eval(built[-1].parameters())
-        model.transformer_blocks = built
-    model.block_source = blocks
-    model.eval()
-    if quantize:
-        from ltx2.models.transformer.block import TransformerBlock
+            start = time.perf_counter()
+            raw = pending.popleft().result()
+            self.stats.read_s += time.perf_counter() - start
+            if following < count:
+                pending.append(self._submit(following))
+                following += 1
+            elif index == count - 1:
+                self._first = self._submit(0)
+            start = time.perf_counter()
+            block = self.build(index, raw)
+            del raw
+            self.stats.compute_s += time.perf_counter() - start
+            self.stats.blocks += 1
+            yield _Evaluated(block, self.stats)
+            del block
 
-        layers = len(prequantized) or len(blocks._quantized_modules(TransformerBlock(0, config), f"{BLOCKS}0.")) * count
-        model.quantization = Quantization(quantize, group_size, layers)
-    log.info("transformer %s: %d blocks %s", path, count, "streamed from disk" if offload == "disk" else "in memory")
-    return model
+    def release(self) -> None:
+        """Drop the block read ahead for a next forward and close the files (they reopen on the next use)."""
+        self._first = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._open is not None:
+            for reader in (self._open[0], *self._open[1]):
+                reader.close()
+            self._open = None
 
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
-def _check_shapes(model: nn.Module, shapes: dict[str, tuple[int, ...]], what: str) -> None:
-    """One ConfigError for every missing, unexpected or mis-shaped tensor (float8 scales aside), before any read."""
-    from ltx2.loading.fp8 import INPUT_SCALE, WEIGHT_SCALE
-
-    held = {k: SimpleNamespace(shape=s) for k, s in shapes.items()
-            if not k.endswith((f".{WEIGHT_SCALE}", f".{INPUT_SCALE}"))}
-    check_weights(model, held, what)
-
-
-def fused_copy(base: nn.Module, loras) -> nn.Module:
-    """A transformer sharing ``base``'s top-level weights, with the ``(path, strength)`` LoRAs fused: top-level
-    weights now (in memory), block weights as each block is read (streamed) or into rebuilt copies of the blocks
-    they touch (a pre-quantized model held in memory)."""
-    from ltx2.loading.lora import add_deltas, lora_delta, matched_modules, read_lora
-
-    source: StreamedBlocks = base.block_source
-    top = {k: v for k, v in tree_flatten(base.parameters()) if not k.startswith(BLOCKS)}
-    keys = set(source.shapes) | {k for k in top if k.endswith(".weight")}
-    parsed, top_deltas = [], {}
-    for path, strength in loras:
-        pairs = read_lora(path)  # checks the pairs are complete; lazy, nothing read
-        matched = matched_modules(path, pairs, keys)
-        files = _lora_keys(path)
-        for module in matched:
-            a, b = pairs[module]
-            weight_shape = source.shapes.get(f"{module}.weight") or tuple(top[f"{module}.weight"].shape)
-            if (b.shape[0], a.shape[1]) != weight_shape:
-                raise ConfigError("lora", str(path), f"{module} gives a {(b.shape[0], a.shape[1])} delta for a "
-                                  f"{weight_shape} weight", "use a LoRA trained for this model")
-            if not module.startswith(BLOCKS):
-                weight = top[f"{module}.weight"]
-                top_deltas.setdefault(f"{module}.weight", []).append(lora_delta(a, b, strength, weight.dtype))
-        parsed.append(_Lora(str(path), float(strength),
-                            {m: files[m] for m in sorted(matched) if m.startswith(BLOCKS)}))
-    copy = type(base)(base.config)
-    streamed = source.with_loras(tuple(parsed))
-    streamed.shapes = source.shapes
-    copy.transformer_blocks = streamed
-    copy.update(tree_unflatten(list(top.items())))  # the fresh top-level layers' random init is never evaluated
-    copy.load_weights([(k, add_deltas(top[k], parts)) for k, parts in top_deltas.items()], strict=False)
-    mx.eval(copy.parameters())
-    if not isinstance(base.transformer_blocks, StreamedBlocks):  # in memory: rebuild only the blocks LoRAs touch
-        touched = {int(m.split(".", 2)[1]) for lora in parsed for m in lora.modules}
-        built = [streamed.build(i) if i in touched else block for i, block in enumerate(base.transformer_blocks)]
-        for i in touched:
-            mx.eval(built[i].parameters())
-        copy.transformer_blocks = built
-    copy.block_source = streamed
-    copy.quantization = getattr(base, "quantization", None)
-    copy.eval()
-    return copy
-
-
-def _lora_keys(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
-    """Model module -> (A key, B key) in a LoRA file (ComfyUI ``diffusion_model.`` prefix or none)."""
-    out: dict[str, list[str]] = {}
-    for key in tensor_index(path):
-        name = key.replace("diffusion_model.", "")
-        for slot, suffix in enumerate((".lora_A.weight", ".lora_B.weight")):
-            if name.endswith(suffix):
-                out.setdefault(name[: -len(suffix)], [None, None])[slot] = key
-    return {m: (a, b) for m, (a, b) in out.items() if a and b}

@@ -9,7 +9,8 @@ import pytest
 import ltx2  # noqa: F401  (fast BLAS before mlx)
 from ltx2.errors import ConfigError
 from ltx2.loading.model_set import ModelSet
-from ltx2.loading.streaming import StreamedBlocks, load_offloaded_transformer, resolve_offload
+from ltx2.loading.streamed_transformer import load_offloaded_transformer
+from ltx2.loading.streaming import StreamedBlocks, resolve_offload
 from ltx2.models.transformer import Modality, X0Model, audio_positions, video_positions
 from ltx2.models.transformer.load import load_transformer
 from ltx2.tiny.checkpoint import tiny_transformer_section, write_tiny_checkpoint
