@@ -104,11 +104,12 @@ def test_offload_key_is_checked_and_auto_decides_from_memory(files):
     assert resolve_offload("auto", files["float"], "float32", None, available=10**5) == "disk"
 
 
-def test_a_file_quantized_once_loads_and_streams_without_requantizing(files):
+@pytest.mark.parametrize("kind", ["float", "fp8"])
+def test_a_file_quantized_once_loads_and_streams_without_requantizing(files, kind):
     from ltx2.quantize import quantize_checkpoint
 
-    out = quantize_checkpoint(files["float"], files["folder"] / "wide-q8.safetensors", bits=8, dtype="float32")
-    memory = load_transformer(files["float"], "float32", quantize=8)
+    out = quantize_checkpoint(files[kind], files["folder"] / f"wide-{kind}-q8.safetensors", bits=8, dtype="float32")
+    memory = load_transformer(files[kind], "float32", quantize=8)
     inputs = _inputs()
     expected = X0Model(memory)(*inputs)
     for offload in ("none", "disk"):
@@ -117,3 +118,15 @@ def test_a_file_quantized_once_loads_and_streams_without_requantizing(files):
         _same(expected, X0Model(model)(*inputs))
     with pytest.raises(ConfigError, match="already quantized"):
         load_offloaded_transformer(out, "float32", quantize=4)
+
+
+def test_quantize_command_line(files, capsys):
+    from ltx2.quantize import main
+
+    out = files["folder"] / "cli-q4.safetensors"
+    assert main([f"model={files['bf16']}", "bits=4", f"out={out}"]) == 0
+    assert "model.checkpoint=" in capsys.readouterr().out
+    assert read_header(out).metadata["quantization"] == '{"bits": 4, "group_size": 64, "dtype": "bfloat16"}'
+    assert main([f"model={files['bf16']}", "bits=3", f"out={out}"]) == 2
+    assert main(["checkpoint=x"]) == 2
+    assert "not an argument" in capsys.readouterr().err
