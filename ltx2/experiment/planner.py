@@ -84,6 +84,7 @@ class MemoryPlan:
     phases: list[Phase]
     available: int | None
     knobs: est.Knobs = field(default_factory=est.Knobs)
+    fitting: list[str] = field(default_factory=list)  # plan=true over budget: override sets that would fit
 
     def total(self, phase: Phase) -> int:
         return self.base + phase.total_weights + phase.activations
@@ -319,10 +320,13 @@ def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
     available = int(settings.available_gb * GIB) if settings.available_gb is not None else available_memory()
     request = request_of(cfg, pipeline, conditioning, guidance, models)
     plan = plan_run(models, pipeline, request, available)
-    if plan.fits or settings.force or settings.show:
+    if plan.fits or settings.force:
         return plan
     fits = alternatives(plan, models, pipeline, supports_quantize="quantize" in cfg.model,
                         multiple=getattr(pipeline, "RESOLUTION_MULTIPLE", 32))
+    if settings.show:  # plan=true: the table, then the settings that would fit (plan.available_gb=16: on 16 GiB)
+        plan.fitting = fits or ["nothing smaller fits either"]
+        return plan
     options = "; ".join(fits) if fits else "nothing smaller fits either: use a machine with more memory"
     raise ConfigError("plan", f"{plan.peak / GIB:.2f} GiB", f"the predicted peak memory ({plan.peak_phase.name}) "
                          f"exceeds the {plan.available / GIB:.2f} GiB available (plan=true shows each phase)",
@@ -371,6 +375,8 @@ def cli_aliases(argv: list[str]) -> list[str]:
 
 def show(plan: MemoryPlan) -> None:
     print(plan.table(), flush=True)
+    if plan.fitting:
+        print("does not fit; these would: " + "; ".join(plan.fitting), flush=True)
 
 
 def measured(plan: MemoryPlan | None) -> dict | None:

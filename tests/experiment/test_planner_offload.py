@@ -37,6 +37,8 @@ def test_plan_true_shows_streamed_blocks_and_a_bad_offload_is_refused(cli):
     shown = cli("plan=true", "model.offload=disk")
     assert shown.returncode == 0 and "transformer blocks streamed from disk" in shown.stdout
     assert "| streamed blocks" in shown.stdout or "streamed blocks" in shown.stdout
+    tight = cli("plan=true", "plan.available_gb=0.05")
+    assert tight.returncode == 0 and "does not fit; these would:" in tight.stdout
     refused = cli("model.offload=swap")
     assert refused.returncode != 0 and "model.offload" in refused.stderr
 
