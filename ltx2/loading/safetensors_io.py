@@ -64,10 +64,12 @@ def _tensor_index(path: str, identity: tuple) -> dict[str, TensorEntry]:
 class TensorReader:
     """``read(key)`` -> the tensor as a numpy array of its stored bytes (see NUMPY_OF); one open descriptor."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, drop_cache: bool = False):
         self.path = Path(path)
         self.index = tensor_index(path)
         self._fd = os.open(self.path, os.O_RDONLY)
+        # a file larger than memory gains nothing from the page cache: drop what was read (others keep theirs)
+        self.drop_cache = drop_cache and hasattr(os, "posix_fadvise")
 
     def read(self, key: str) -> np.ndarray:
         entry = self.index[key]
@@ -78,6 +80,8 @@ class TensorReader:
             if got <= 0:
                 raise OSError(f"{self.path}: unexpected end of file reading {key}")
             done += got
+        if self.drop_cache:
+            os.posix_fadvise(self._fd, entry.start, entry.nbytes, os.POSIX_FADV_DONTNEED)
         return buffer.view(NUMPY_OF[entry.dtype]).reshape(entry.shape)
 
     def close(self) -> None:

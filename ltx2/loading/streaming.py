@@ -220,7 +220,11 @@ class StreamedBlocks:
     def _readers(self) -> tuple[TensorReader, list[TensorReader]]:
         """Open descriptors of the checkpoint and the LoRA files (``pread`` is positional: threads share them)."""
         if self._open is None:
-            self._open = (TensorReader(self.path), [TensorReader(lora.path) for lora in self.loras])
+            from ltx2.experiment.planner import available_memory
+
+            available = available_memory()
+            larger = available is not None and self.path.stat().st_size > available
+            self._open = (TensorReader(self.path, drop_cache=larger), [TensorReader(lora.path) for lora in self.loras])
         return self._open
 
     def _submit(self, index: int):
