@@ -128,7 +128,8 @@ class StreamedBlocks:
         self._open: tuple[TensorReader, list[TensorReader]] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._first = None  # the next forward's first block, being read
-        self._dtypes = {k: e.dtype for k, e in tensor_index(path).items()}
+        self._entries = tensor_index(path)
+        self._dtypes = {k: e.dtype for k, e in self._entries.items()}
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -170,7 +171,7 @@ class StreamedBlocks:
             raw = self._read(index)
         tensors = {k: v if v.dtype == mx.float32 else to_mlx(v, self._dtypes[k]) for k, v in raw[0].items()}
         pairs = [{m: tuple(to_mlx(v, d) for v, d in ab) for m, ab in block_pairs.items()} for block_pairs in raw[1]]
-        self.stats.read_bytes += sum(v.nbytes for v in tensors.values())
+        self.stats.read_bytes += sum(self._entries[k].nbytes for k in tensors)
         dtypes = {k: self._dtypes[k] for k in tensors}
         if has_fp8(dtypes):
             tensors = dequantize_fp8(tensors, dtypes, str(self.path))
