@@ -65,8 +65,8 @@ def streamed_transformer(tensors: dict[str, tuple[str, tuple[int, ...]]], prefix
                          knobs: Knobs = Knobs()) -> dict[str, int]:
     """Bytes a transformer holds with its blocks streamed from disk (ltx2.loading.streaming): ``top`` (the
     top-level weights, in memory) and ``blocks``: the largest block as built (run dtype or quantized),
-    ``streamed_reads`` blocks read ahead as the reader thread hands them over (stored bytes; bf16 widened for a
-    float32 run) and one tensor being converted by the reader. The stored bytes of the block being built are freed
+    ``streamed_reads`` blocks read ahead as the reader thread hands them over (stored bytes; bf16 and float8
+    made float32 for a float32 run) and one tensor being converted by the reader. The stored bytes of the block being built are freed
     tensor by tensor as its cast (or float8 decode, or quantization) is evaluated: measured, they add nothing to
     the peak (tools/bench_full_size.py: 22B bf16 file, float32 run, 4.74 GiB measured)."""
     blocks = prefix + "transformer_blocks."
@@ -80,8 +80,9 @@ def streamed_transformer(tensors: dict[str, tuple[str, tuple[int, ...]]], prefix
     stored = sum(math.prod(shape) * SAFETENSORS_BYTES.get(dtype, 4) for dtype, shape in largest.values()
                  if not key_is_scale(dtype, shape))
     built = tensors_bytes(largest, (blocks,), dtype_bytes, quantize_bits, (), knobs)
-    # the reader hands bf16 over already widened for a float32 run, everything else as stored
-    handed = [math.prod(shape) * (4 if dtype == "BF16" and dtype_bytes == 4 else SAFETENSORS_BYTES.get(dtype, 4))
+    # the reader hands bf16 and float8 over already float32 for a float32 run, everything else as stored
+    widened = ("BF16", "F8_E4M3", "F8_E5M2") if dtype_bytes == 4 else ()
+    handed = [math.prod(shape) * (4 if dtype in widened else SAFETENSORS_BYTES.get(dtype, 4))
               for dtype, shape in largest.values()]
     return {"top": top, "blocks": int(built + knobs.streamed_reads * sum(handed) + max(handed, default=0))}
 

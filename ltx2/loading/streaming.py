@@ -142,7 +142,7 @@ class StreamedBlocks:
     def _read(self, index: int) -> tuple[dict, list]:
         """Block ``index``'s tensors and LoRA pairs as MLX arrays of the stored bytes (no op: see ``to_mlx``)."""
         reader, lora_readers = self._readers()
-        tensors = {k: mx.array(self._widened(k, reader.read(k))) for k in self.keys[index]}
+        tensors = {k: mx.array(self._widened(k, reader.read(k), reader)) for k in self.keys[index]}
         block = f"{BLOCKS}{index}."
         pairs = []
         for lora, lreader in zip(self.loras, lora_readers):
@@ -151,28 +151,56 @@ class StreamedBlocks:
                           for m, ab in mine.items()})
         return tensors, pairs
 
-    def _widened(self, key: str, stored: np.ndarray) -> np.ndarray:
-        """bf16 bytes for a float32 run: widened here, in the reader thread (exact: the 16 bits move up; MLX's own
-        CPU cast of a block took as long as the block's forward)."""
-        if self._dtypes[key] == "BF16" and self.dtype == mx.float32:
+    def _widened(self, key: str, stored: np.ndarray, reader: TensorReader) -> np.ndarray:
+        """For a float32 run, bf16 and float8 weights are made float32 here, in the reader thread (MLX's CPU cast
+        and float8 decode of a block on the main thread took as long as the block's forward, or three times).
+        Exact and bit-identical to ``load_tensors``: bf16's 16 bits move up; float8 codes go through the
+        decoding table (the same values as ``mx.from_fp8``) times the float32 ``weight_scale``."""
+        from ltx2.loading.fp8 import FP8_DTYPES, TABLES, WEIGHT_SCALE
+
+        kind = self._dtypes[key]
+        if self.dtype != mx.float32 or (kind != "BF16" and kind not in FP8_DTYPES):
+            return stored
+        if kind == "BF16":
             widened = np.empty(stored.shape, np.uint32)
             np.left_shift(stored, 16, out=widened, dtype=np.uint32)  # one pass, no temporary
             return widened.view(np.float32)
-        return stored
+        decoded = np.take(TABLES[kind], stored)
+        scale_key = f"{key.rpartition('.')[0]}.{WEIGHT_SCALE}"
+        if key.endswith(".weight") and scale_key in self._entries:
+            scale = reader.read(scale_key).astype(np.float32)
+            if scale.size == 1:
+                decoded *= scale.reshape(())
+            elif decoded.ndim > 1 and scale.size == decoded.shape[0]:
+                decoded *= scale.reshape(-1, *([1] * (decoded.ndim - 1)))
+            else:
+                return stored  # left to dequantize_fp8, which names the problem
+        return decoded
 
     # -- building (the main thread) ---------------------------------------------------------------------------
     def build(self, index: int, raw: tuple[dict, list] | None = None) -> nn.Module:
         """Block ``index`` with its weights (lazy: evaluated with the block's forward)."""
-        from ltx2.loading.fp8 import dequantize_fp8, has_fp8
+        from ltx2.loading.fp8 import FP8_DTYPES, INPUT_SCALE, WEIGHT_SCALE, dequantize_fp8, has_fp8
         from ltx2.loading.lora import add_deltas, lora_delta
         from ltx2.models.transformer.block import TransformerBlock
 
         if raw is None:
             raw = self._read(index)
-        tensors = {k: v if v.dtype == mx.float32 else to_mlx(v, self._dtypes[k]) for k, v in raw[0].items()}
+        tensors, decoded = {}, set()  # decoded: float8 weights the reader made float32 (their scales applied)
+        for key, value in raw[0].items():
+            if value.dtype == mx.float32 and self._dtypes[key] != "F32":  # widened by the reader
+                if self._dtypes[key] in FP8_DTYPES:
+                    decoded.add(key)
+                tensors[key] = value
+            else:
+                tensors[key] = to_mlx(value, self._dtypes[key])
+        for key in decoded:
+            module = key.rpartition(".")[0]
+            tensors.pop(f"{module}.{WEIGHT_SCALE}", None)
+            tensors.pop(f"{module}.{INPUT_SCALE}", None)
         pairs = [{m: tuple(to_mlx(v, d) for v, d in ab) for m, ab in block_pairs.items()} for block_pairs in raw[1]]
         self.stats.read_bytes += sum(self._entries[k].nbytes for k in tensors)
-        dtypes = {k: self._dtypes[k] for k in tensors}
+        dtypes = {k: "F32" if k in decoded else self._dtypes[k] for k in tensors}
         if has_fp8(dtypes):
             tensors = dequantize_fp8(tensors, dtypes, str(self.path))
         root = f"{BLOCKS}{index}."

@@ -69,7 +69,7 @@ def _wide_lora(checkpoint, path, rank=4, seed=3):
     return path
 
 
-@pytest.mark.parametrize("kind,dtype,bits", [("float", "float32", None), ("bf16", "bfloat16", None), ("bf16", "float32", None),
+@pytest.mark.parametrize("kind,dtype,bits", [("float", "float32", None), ("bf16", "bfloat16", None), ("bf16", "float32", None), ("fp8", "float32", None),
                                              ("fp8", "bfloat16", None), ("float", "float32", 8),
                                              ("fp8", "float32", 8), ("bf16", "bfloat16", 4)])
 def test_streamed_blocks_match_in_memory_bit_for_bit(files, kind, dtype, bits):
