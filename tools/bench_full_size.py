@@ -10,6 +10,20 @@ computing. Run it in a fresh process per configuration (peak RSS is per process)
     python tools/bench_full_size.py --checkpoint 2blocks.safetensors --offload none --steps 3
     python tools/bench_full_size.py --checkpoint 2blocks.safetensors --offload disk --steps 3
 
+Measured (2026-12-06, this 2-core / 24 GB Linux machine, MLX 0.32 CPU, shared with other benchmarks: load
+average ~6; float32 compute, since MLX's CPU bf16 matmul is ~20x slower than float32; 64x64, 9 frames: 8 video,
+9 audio, 16 text tokens; synthetic 22B files from tools/make_full_size_checkpoint.py):
+
+| file | peak RSS GiB | predicted GiB | s/step | waiting for reads s | computing s |
+|---|---|---|---|---|---|
+| 22B bf16 (38.0 GB) | 4.74 | 4.78 (+0.8%) | 235 | 147 | 81 |
+| 22B q8 (20.6 GB, python -m ltx2.quantize) | 2.70 | 2.53 (-6.4%) | 409 | 0.5 | 407 (MLX CPU quantized matmul) |
+| 22B fp8 (21.8 GB), decode on the main thread | 4.92 | 3.45 (old formula) | 291 | 15 | 267 |
+
+Streaming against in memory, real-width 2-block model (1.55 GB of blocks in the page cache, 32 video tokens,
+128 text): in memory 2.1-2.4 s/step, streamed 10.5-17.8 s (read wait 2.9-5.6 s): the reader's copies (pread,
+widening to float32, the MLX array) compete with the forward for the two busy cores; not within 1.3x here.
+
 Prediction = the process before loading + the planner's streamed-transformer bytes (or the in-memory weights)
 + its transformer-forward activations for these token counts (ltx2.experiment.estimates). ``--json`` appends the
 result to a file.
