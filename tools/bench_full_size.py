@@ -18,7 +18,8 @@ average ~6; float32 compute, since MLX's CPU bf16 matmul is ~20x slower than flo
 |---|---|---|---|---|---|
 | 22B bf16 (38.0 GB) | 4.74 | 4.78 (+0.8%) | 235 | 147 | 81 |
 | 22B q8 (20.6 GB, python -m ltx2.quantize) | 2.70 | 2.53 (-6.4%) | 409 | 0.5 | 407 (MLX CPU quantized matmul) |
-| 22B fp8 (21.8 GB), decode on the main thread | 4.92 | 3.45 (old formula) | 291 | 15 | 267 |
+| 22B fp8 (21.8 GB), decoded by the reader thread | 5.00 | 4.78 (-4.3%) | 311 | 237 | 65 |
+| 22B fp8, decoded on the main thread (before) | 4.92 | - | 291 | 15 | 267 |
 
 Streaming against in memory, real-width 2-block model (1.55 GB of blocks in the page cache, 32 video tokens,
 128 text): in memory 2.1-2.4 s/step, streamed 10.5-17.8 s (read wait 2.9-5.6 s): the reader's copies (pread,

@@ -161,8 +161,9 @@ class ModelSet:
 
         quantization = None if self.quantize is None else (self.quantize, self.quantize_group_size)
         path = self.files.path("transformer")
-        base_key = ("transformer", _identity(path), self.dtype, quantization, self.resolved_offload())
-        if self.resolved_offload() == "disk" or file_quantization(path) is not None:
+        streamed = self.resolved_offload() == "disk"
+        base_key = ("transformer", _identity(path), self.dtype, quantization) + (("disk",) if streamed else ())
+        if streamed or file_quantization(path) is not None:
             build = lambda: load_offloaded_transformer(path, self.dtype, self.quantize,  # noqa: E731
                                                        self.quantize_group_size, self.resolved_offload())
         else:
