@@ -31,6 +31,7 @@ class Knobs:
     conv_unfold: int = 3            # the widest convolution's extra working memory, in copies of its input
     conv_copies: int = 2            # copies of every level's activation held (MLX's allocator reuses freed buffers)
     vocoder_copies: int = 6         # (channels, samples) tensors alive in a vocoder stage
+    streamed_reads: int = 1         # blocks read ahead while one computes (model.offload=disk)
 
 
 # -- weights ------------------------------------------------------------------------------------------------------
@@ -52,11 +53,43 @@ def tensors_bytes(tensors: dict[str, tuple[str, tuple[int, ...]]], prefixes: tup
     for key, (stored, shape) in tensors.items():
         if not key.startswith(prefixes) or (exclude and key.startswith(exclude)):
             continue
-        if stored in ("F64", "F32", "F16", "BF16"):
+        if stored in ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"):  # float8 is decoded to the run's dtype
             total += weight_bytes(shape, dtype_bytes, quantize_bits, knobs)
         else:
             total += math.prod(shape) * SAFETENSORS_BYTES.get(stored, 4)
     return total
+
+
+def streamed_transformer(tensors: dict[str, tuple[str, tuple[int, ...]]], prefix: str, dtype_bytes: float,
+                         quantize_bits: int | None = None, exclude: tuple[str, ...] = (),
+                         knobs: Knobs = Knobs()) -> dict[str, int]:
+    """Bytes a transformer holds with its blocks streamed from disk (ltx2.loading.streaming): ``top`` (the
+    top-level weights, in memory) and ``blocks``: the largest block as built (run dtype or quantized),
+    ``streamed_reads`` blocks read ahead as the reader thread hands them over (stored bytes; bf16 and float8
+    made float32 for a float32 run) and one tensor being converted by the reader. The stored bytes of the block being built are freed
+    tensor by tensor as its cast (or float8 decode, or quantization) is evaluated: measured, they add nothing to
+    the peak (tools/bench_full_size.py: 22B bf16 file, float32 run, 4.74 GiB measured)."""
+    blocks = prefix + "transformer_blocks."
+    top = tensors_bytes({k: v for k, v in tensors.items() if not k.startswith(blocks)}, (prefix,), dtype_bytes,
+                        quantize_bits, exclude, knobs)
+    per_block: dict[str, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith(blocks):
+            per_block.setdefault(key[len(blocks):].split(".", 1)[0], {})[key] = value
+    largest = max(per_block.values(), key=len, default={})
+    stored = sum(math.prod(shape) * SAFETENSORS_BYTES.get(dtype, 4) for dtype, shape in largest.values()
+                 if not key_is_scale(dtype, shape))
+    built = tensors_bytes(largest, (blocks,), dtype_bytes, quantize_bits, (), knobs)
+    # the reader hands bf16 and float8 over already float32 for a float32 run, everything else as stored
+    widened = ("BF16", "F8_E4M3", "F8_E5M2") if dtype_bytes == 4 else ()
+    handed = [math.prod(shape) * (4 if dtype in widened else SAFETENSORS_BYTES.get(dtype, 4))
+              for dtype, shape in largest.values()]
+    return {"top": top, "blocks": int(built + knobs.streamed_reads * sum(handed) + max(handed, default=0))}
+
+
+def key_is_scale(dtype: str, shape: tuple[int, ...]) -> bool:
+    """A float8 file's per-tensor scalar scales (a few bytes)."""
+    return dtype == "F32" and len(shape) == 0
 
 
 def gemma_files(gemma_root: str | Path) -> list[Path]:

@@ -61,6 +61,7 @@ class Request:
     quantize_bits: int | None = None       # transformer weights (model.quantize, when the run supports it)
     text_quantize_bits: int | None = None  # Gemma (text.quantize_bits)
     negative_prompt: bool = True
+    offload: str = "none"                  # transformer blocks: none (in memory) or disk (streamed; model.offload)
     audio: bool = True
     image_conditioning: bool = False
 
@@ -83,6 +84,7 @@ class MemoryPlan:
     phases: list[Phase]
     available: int | None
     knobs: est.Knobs = field(default_factory=est.Knobs)
+    fitting: list[str] = field(default_factory=list)  # plan=true over budget: override sets that would fit
 
     def total(self, phase: Phase) -> int:
         return self.base + phase.total_weights + phase.activations
@@ -109,7 +111,8 @@ class MemoryPlan:
         r = self.request
         rows.append(f"\npredicted peak {self.peak / GIB:.2f} GiB ({self.peak_phase.name}); available {available}; "
                     f"process + runtime {self.base / GIB:.2f} GiB; {r.width}x{r.height}, {r.num_frames} frames, "
-                    f"{r.dtype}" + (f", weights {r.quantize_bits}-bit" if r.quantize_bits else ""))
+                    f"{r.dtype}" + (f", weights {r.quantize_bits}-bit" if r.quantize_bits else "")
+                    + (", transformer blocks streamed from disk" if r.offload == "disk" else ""))
         return "\n".join(rows)
 
     def as_dict(self) -> dict:
@@ -216,10 +219,15 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
 
     vae_root = video_vae.vae_root(checkpoint.path("video_vae"))  # "vae." in a single file, "" in a split one
     video_encoder = ("video_encoder", "video_vae", (f"{vae_root}encoder.", f"{vae_root}per_channel_statistics."))
-    transformer = weights("transformer", "transformer", (TRANSFORMER_PREFIX,), b, request.quantize_bits,
-                          _TEXT_IN_TRANSFORMER)
-    held: dict[str, int] = {"transformer": transformer}
-    if models.loras:
+    if request.offload == "disk":  # top-level weights stay, blocks are held only while they run
+        streamed = est.streamed_transformer(checkpoint.header("transformer").tensors, TRANSFORMER_PREFIX, b,
+                                            request.quantize_bits, _TEXT_IN_TRANSFORMER, knobs)
+        held: dict[str, int] = {"transformer": 0 if "transformer" in in_memory else streamed["top"],
+                                "streamed blocks": streamed["blocks"]}
+    else:
+        held = {"transformer": weights("transformer", "transformer", (TRANSFORMER_PREFIX,), b,
+                                       request.quantize_bits, _TEXT_IN_TRANSFORMER)}
+    if models.loras and request.offload != "disk":  # streamed: LoRAs are fused into each block as it is read
         held["LoRA-fused copy"] = _lora_touched(checkpoint, [p for p, _ in models.loras], b, request.quantize_bits,
                                                 knobs)
     if request.image_conditioning:
@@ -230,7 +238,7 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
         if stage.upsampled:
             held["upsampler"] = weights("upsampler", "spatial_upsampler", ("",))
             held.setdefault("video encoder", weights(*video_encoder))
-        if stage.distilled_lora:
+        if stage.distilled_lora and request.offload != "disk":
             loras = [p for p, _ in models.loras] + [models.distilled_lora]
             held["LoRA-fused copy"] = _lora_touched(checkpoint, loras, b, request.quantize_bits, knobs)
         width, height = int(request.width * stage.scale), int(request.height * stage.scale)
@@ -301,7 +309,8 @@ def request_of(cfg, pipeline, conditioning, guidance, models) -> Request:
     from omegaconf import OmegaConf
 
     quantize = OmegaConf.select(cfg, "model.quantize", default=None)
-    return Request(width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
+    resolved = getattr(models, "resolved_offload", None)
+    return Request(offload=resolved() if resolved else "none", width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
                    dtype=str(models.dtype), quantize_bits=quantize if isinstance(quantize, int) else None,
                    text_quantize_bits=cfg.text.quantize_bits,
                    negative_prompt=bool(getattr(guidance, "needs_negative", True)),
@@ -323,10 +332,13 @@ def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
     available = int(settings.available_gb * GIB) if settings.available_gb is not None else available_memory()
     request = request_of(cfg, pipeline, conditioning, guidance, models)
     plan = plan_run(models, pipeline, request, available)
-    if plan.fits or settings.force or settings.show:
+    if plan.fits or settings.force:
         return plan
     fits = alternatives(plan, models, pipeline, supports_quantize="quantize" in cfg.model,
                         multiple=getattr(pipeline, "RESOLUTION_MULTIPLE", 32))
+    if settings.show:  # plan=true: the table, then the settings that would fit (plan.available_gb=16: on 16 GiB)
+        plan.fitting = fits or ["nothing smaller fits either"]
+        return plan
     options = "; ".join(fits) if fits else "nothing smaller fits either: use a machine with more memory"
     raise ConfigError("plan", f"{plan.peak / GIB:.2f} GiB", f"the predicted peak memory ({plan.peak_phase.name}) "
                          f"exceeds the {plan.available / GIB:.2f} GiB available (plan=true shows each phase)",
@@ -342,6 +354,8 @@ def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, mu
         if other.fits:
             out.append(f"{label} ({other.peak / GIB:.2f} GiB)")
 
+    if r.offload != "disk":
+        attempt("model.offload=disk", replace(r, offload="disk"))
     if supports_quantize:
         for bits in (8, 4):
             if r.quantize_bits is None or bits < r.quantize_bits:
@@ -373,6 +387,8 @@ def cli_aliases(argv: list[str]) -> list[str]:
 
 def show(plan: MemoryPlan) -> None:
     print(plan.table(), flush=True)
+    if plan.fitting:
+        print("does not fit; these would: " + "; ".join(plan.fitting), flush=True)
 
 
 def measured(plan: MemoryPlan | None) -> dict | None:

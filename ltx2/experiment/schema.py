@@ -82,6 +82,7 @@ class ModelSettings:
     tiny: bool = False
     quantize: Optional[int] = None  # transformer weights: null, 8 or 4 bits (MLX affine)
     quantize_group_size: int = 64
+    offload: str = "none"  # transformer blocks: none, disk (streamed from the file per forward) or auto
     suggested: SuggestedSettings = field(default_factory=SuggestedSettings)
 
 

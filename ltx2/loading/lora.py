@@ -64,29 +64,41 @@ def fused_weights(params: dict[str, mx.array], loras) -> list[tuple[str, mx.arra
     deltas: dict[str, list[mx.array]] = {}
     for path, strength in loras:
         pairs = read_lora(path)
-        unmatched = sorted(m for m in pairs if f"{m}.weight" not in params)
-        if len(unmatched) == len(pairs):
-            raise ConfigError("lora", str(path), f"none of its {len(pairs)} modules match a transformer weight "
-                              f"({', '.join(unmatched[:5])})", "use a LoRA trained for this model")
-        if unmatched:
-            log.warning("LoRA %s: %d of its %d modules match no transformer weight and are skipped (%s)",
-                        Path(path).name, len(unmatched), len(pairs), ", ".join(unmatched[:5]))
+        matched = matched_modules(path, pairs, params)
         for module, (a, b) in pairs.items():
-            if module in unmatched:
+            if module not in matched:
                 continue
             weight = params[f"{module}.weight"]
-            # B * strength is computed in float32 and rounded to the LoRA's dtype, as torch does (MLX would round
-            # the strength itself to bf16 first); the product accumulates in float32 and rounds once (as torch's
-            # CPU bf16 matmul; MLX's own bf16 matmul rounds more often)
-            scaled = (b.astype(mx.float32) * strength).astype(b.dtype)
-            delta = (scaled.astype(mx.float32) @ a.astype(mx.float32)).astype(b.dtype).astype(weight.dtype)
+            delta = lora_delta(a, b, strength, weight.dtype)
             if delta.shape != weight.shape:
                 raise ConfigError("lora", str(path), f"{module} gives a {tuple(delta.shape)} delta for a "
                                   f"{tuple(weight.shape)} weight", "use a LoRA trained for this model")
             deltas.setdefault(f"{module}.weight", []).append(delta)
-    fused = []
-    for key, parts in deltas.items():
-        weight = params[key]
-        total = parts[0] if len(parts) == 1 else mx.stack(parts).astype(mx.float32).sum(0).astype(weight.dtype)
-        fused.append((key, (total + weight).astype(weight.dtype)))
-    return fused
+    return [(key, add_deltas(params[key], parts)) for key, parts in deltas.items()]
+
+
+def matched_modules(path, modules, weight_keys) -> set[str]:
+    """The LoRA's ``modules`` that have a ``.weight`` among ``weight_keys``; none is an error (wrong model), some
+    unmatched a warning naming them (skipped, as by the reference)."""
+    unmatched = sorted(m for m in modules if f"{m}.weight" not in weight_keys)
+    if len(unmatched) == len(modules):
+        raise ConfigError("lora", str(path), f"none of its {len(modules)} modules match a transformer weight "
+                          f"({', '.join(unmatched[:5])})", "use a LoRA trained for this model")
+    if unmatched:
+        log.warning("LoRA %s: %d of its %d modules match no transformer weight and are skipped (%s)",
+                    Path(path).name, len(unmatched), len(modules), ", ".join(unmatched[:5]))
+    return set(modules) - set(unmatched)
+
+
+def lora_delta(a: mx.array, b: mx.array, strength: float, dtype: mx.Dtype) -> mx.array:
+    """``(B * strength) @ A`` in ``dtype``. B * strength is computed in float32 and rounded to the LoRA's dtype, as
+    torch does (MLX would round the strength itself to bf16 first); the product accumulates in float32 and rounds
+    once (as torch's CPU bf16 matmul; MLX's own bf16 matmul rounds more often)."""
+    scaled = (b.astype(mx.float32) * strength).astype(b.dtype)
+    return (scaled.astype(mx.float32) @ a.astype(mx.float32)).astype(b.dtype).astype(dtype)
+
+
+def add_deltas(weight: mx.array, parts: list[mx.array]) -> mx.array:
+    """``W + sum(deltas)`` in the weight's dtype (several LoRAs' deltas are summed in float32 first)."""
+    total = parts[0] if len(parts) == 1 else mx.stack(parts).astype(mx.float32).sum(0).astype(weight.dtype)
+    return (total + weight).astype(weight.dtype)

@@ -77,6 +77,10 @@ def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
     log.info("fusing %d LoRA(s) onto the cached base transformer: %s", len(loras),
              ", ".join(f"{Path(p).name}@{s:g}" for p, s in loras))
     STATS["fuse:transformer"] += 1
+    if getattr(base, "block_source", None) is not None:  # streamed, or pre-quantized: fused per block as read
+        from ltx2.loading.streamed_transformer import fused_copy
+
+        return fused_copy(base, loras)
     if getattr(base, "quantization", None) is not None:
         from ltx2.loading.checkpoint import resolve_dtype
         from ltx2.models.transformer.load import full_precision_weights
@@ -118,11 +122,13 @@ class ModelSet:
     quantize_group_size: int = 64
     version: str | None = None
     component_files: dict = field(default_factory=dict)  # component of SPLIT_COMPONENTS -> its file
+    offload: str = "none"  # transformer blocks: none (in memory), disk (streamed per forward), auto (ltx2.loading.streaming)
 
     def __init__(self, name: str, checkpoint: str | None = None, gemma_root: str | None = None,
                  spatial_upsampler: str | None = None, distilled_lora: str | None = None, dtype: str = "bfloat16",
                  tiny: bool = False, suggested: dict | None = None, loras=(), quantize: int | None = None,
-                 quantize_group_size: int = 64, version: str | None = None, **component_files: str | None):
+                 quantize_group_size: int = 64, version: str | None = None, offload: str = "none",
+                 **component_files: str | None):
         # (an explicit __init__: model.transformer / model.text_encoder are files here, and methods below)
         unknown = sorted(set(component_files) - set(SPLIT_COMPONENTS))
         if unknown:
@@ -133,11 +139,13 @@ class ModelSet:
         self.loras = loras
         self.quantize, self.quantize_group_size = quantize, quantize_group_size
         self.version = None if version is None else str(version)
+        self.offload = offload
         self.component_files = {c: p for c, p in component_files.items() if p}
         self.__post_init__()
 
     def __post_init__(self):
         from ltx2.errors import ConfigError
+        from ltx2.loading.streaming import check_offload
         from ltx2.models.transformer.quantize import check_quantization
 
         self.loras = tuple((str(path), float(strength)) for path, strength in self.loras)
@@ -147,6 +155,7 @@ class ModelSet:
                               "LTX-2 / LTX-2.3) or model.transformer and the other component files (LTX-2.5)",
                               "choose a model preset (model=ltx2_3_22b_dev, model=ltx2_5_22b_dev, ...) or set "
                               "model.checkpoint=/path/to/file.safetensors")
+        check_offload(self.offload)
 
     @property
     def files(self) -> Checkpoint:
@@ -205,14 +214,22 @@ class ModelSet:
         """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones (not with
         ``include_selected=False``: IC-LoRA's stage 2), then ``extra_loras`` (a pipeline's own, e.g. the distilled
         LoRA of a refinement stage)."""
+        from ltx2.loading.streamed_transformer import load_offloaded_transformer
+        from ltx2.loading.streaming import file_quantization
         from ltx2.models.transformer import X0Model
         from ltx2.models.transformer.load import load_transformer
 
         quantization = None if self.quantize is None else (self.quantize, self.quantize_group_size)
-        base_key = ("transformer", _identity(self.files.path("transformer")), self.dtype, quantization)
         path = self.files.path("transformer")
-        base = cached(base_key, lambda: load_transformer(path, self.dtype, quantize=self.quantize,
-                                                         group_size=self.quantize_group_size))
+        streamed = self.resolved_offload() == "disk"
+        base_key = ("transformer", _identity(path), self.dtype, quantization) + (("disk",) if streamed else ())
+        if streamed or file_quantization(path) is not None:
+            build = lambda: load_offloaded_transformer(path, self.dtype, self.quantize,  # noqa: E731
+                                                       self.quantize_group_size, self.resolved_offload())
+        else:
+            build = lambda: load_transformer(path, self.dtype, quantize=self.quantize,  # noqa: E731
+                                             group_size=self.quantize_group_size)
+        base = cached(base_key, build)
         extra = tuple((str(path), float(strength)) for path, strength in extra_loras)
         selected = (self.loras if include_selected else ()) + extra
         if not selected:
@@ -225,6 +242,14 @@ class ModelSet:
                 held = ((base_key, loras), _fused_copy(base, selected, self.files.path("transformer"), self.dtype))
                 _CACHE[("transformer+lora",)] = held
             return X0Model(held[1])
+
+    def resolved_offload(self) -> str:
+        """``none`` or ``disk`` (``auto`` decided once from the transformer's size and the available memory)."""
+        if self.offload == "auto" and getattr(self, "_auto_offload", None) is None:
+            from ltx2.loading.streaming import resolve_offload
+
+            self._auto_offload = resolve_offload("auto", self.files.path("transformer"), self.dtype, self.quantize)
+        return self._auto_offload if self.offload == "auto" else self.offload
 
     def video_encoder(self):
         from ltx2.models.video_vae.load import load_video_encoder

@@ -1,0 +1,143 @@
+"""A synthetic checkpoint with the real LTX-2.3 22B transformer: the official header ``config`` (transformer
+section as quoted in shared/reference/ltx2-core-spec.md section 0.2) and every transformer tensor at its real shape,
+filled with seeded random values. Written tensor by tensor (never the whole model in memory): bf16 (~38 GB) or
+the official fp8 layout (``--fp8``: block linears F8_E4M3 with weight_scale / input_scale, blocks 0 and 43..47
+and everything else bf16, ~23 GB). Only the transformer (the text connectors, VAE and vocoder are not written):
+enough for tools/bench_full_size.py and the planner.
+
+    python tools/make_full_size_checkpoint.py --out /work/scratch/fullsize/ltx2.3-22b-bf16.safetensors
+    python tools/make_full_size_checkpoint.py --fp8 --out /work/scratch/fullsize/ltx2.3-22b-fp8.safetensors
+    python tools/make_full_size_checkpoint.py --layers 2 --out /tmp/ltx2.3-2blocks.safetensors   # real width, 2 blocks
+
+Values: a pool of 2^24 seeded normals, each tensor a slice of it (a per-key offset, wrapping) scaled to
+1/sqrt(fan_in) for weights, 0.02 for biases and tables; the same seed gives the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ltx2  # noqa: E402,F401  (fast BLAS before mlx)
+import mlx.core as mx  # noqa: E402
+from mlx.utils import tree_flatten  # noqa: E402
+
+from ltx2.loading.fp8 import E4M3_MAX, encode_e4m3  # noqa: E402
+from ltx2.loading.safetensors_io import write_streamed  # noqa: E402
+from ltx2.models.transformer.config import TransformerConfig  # noqa: E402
+from ltx2.models.transformer.load import PREFIX  # noqa: E402
+from ltx2.models.transformer.model import LTXModel  # noqa: E402
+from ltx2.tiny.fp8 import is_fp8_target  # noqa: E402
+
+# ltx2-core-spec.md 0.2: the 19B header plus the LTX-2.3 overrides (connector entries included: real files carry them)
+LTX23_22B = {
+    "_class_name": "AVTransformer3DModel", "activation_fn": "gelu-approximate", "attention_bias": True,
+    "attention_type": "default", "num_layers": 48, "num_attention_heads": 32, "attention_head_dim": 128,
+    "in_channels": 128, "out_channels": 128, "cross_attention_dim": 4096, "caption_channels": 3840,
+    "norm_eps": 1e-6, "num_embeds_ada_norm": 1000, "norm_num_groups": 32, "audio_num_attention_heads": 32,
+    "audio_attention_head_dim": 64, "audio_out_channels": 128, "audio_cross_attention_dim": 2048,
+    "positional_embedding_type": "rope", "positional_embedding_theta": 10000.0,
+    "positional_embedding_max_pos": [20, 2048, 2048], "audio_positional_embedding_max_pos": [20],
+    "use_middle_indices_grid": True, "causal_temporal_positioning": True, "rope_type": "split",
+    "frequencies_precision": "float64", "timestep_scale_multiplier": 1000, "av_ca_timestep_scale_multiplier": 1000.0,
+    "use_audio_video_cross_attention": True, "av_cross_ada_norm": True, "share_ff": False,
+    "use_embeddings_connector": True, "connector_num_layers": 8, "connector_num_attention_heads": 32,
+    "connector_attention_head_dim": 128, "connector_num_learnable_registers": 128,
+    "connector_positional_embedding_max_pos": [4096], "connector_norm_output": True, "qk_norm": "rms_norm",
+    "standardization_norm": "rms_norm", "norm_elementwise_affine": False, "cross_attention_norm": True,
+    "dropout": 0.0, "double_self_attention": False, "only_cross_attention": False, "upcast_attention": False,
+    "use_linear_projection": False, "num_vector_embeds": None,
+    "apply_gated_attention": True, "cross_attention_adaln": True, "caption_proj_before_connector": True,
+    "caption_projection_first_linear": False, "caption_projection_second_linear": False,
+    "caption_proj_input_norm": False, "connector_apply_gated_attention": True,
+    "audio_connector_num_attention_heads": 32, "audio_connector_attention_head_dim": 64,
+    "connector_learnable_registers_std": 1, "text_encoder_norm_type": "per_token_rms",
+}
+REAL_PARAMS_22B = 18.989e9  # ltx2-core-spec.md 0.3 (meta-device inventory of ltx-core)
+POOL = 1 << 24
+
+
+def shapes_of(section: dict) -> dict[str, tuple[int, ...]]:
+    """Transformer keys (file prefix included) -> shapes, from the model built on the section (lazy: no memory)."""
+    model = LTXModel(TransformerConfig.from_metadata(section, audio=True))
+    return {PREFIX + k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
+
+
+def bf16_bytes(values: np.ndarray) -> bytes:
+    return np.asarray(mx.array(values).astype(mx.bfloat16).view(mx.uint16)).tobytes()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--fp8", action="store_true", help="the official fp8 layout")
+    parser.add_argument("--layers", type=int, default=48, help="blocks (48 real; fewer for a real-width small model)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    section = dict(LTX23_22B, num_layers=args.layers)
+    shapes = shapes_of(section)
+    params = sum(math.prod(s) for s in shapes.values())
+    if args.layers == 48:
+        assert abs(params / REAL_PARAMS_22B - 1) < 1e-3, f"{params / 1e9:.3f} B params, the real model has 18.989 B"
+    rng = np.random.default_rng(args.seed)
+    pool = rng.standard_normal(POOL, dtype=np.float32)
+    pool_codes = encode_e4m3(pool / np.abs(pool).max() * E4M3_MAX)
+    code_scale = float(np.abs(pool).max() / E4M3_MAX)
+    last = args.layers - 1
+    full_precision = (0, *range(max(last - 4, 1), last + 1)) if args.layers >= 8 else (0,)
+    fp8 = {k for k in shapes if args.fp8 and is_fp8_target(k, full_precision)}
+
+    def std(key: str, shape: tuple[int, ...]) -> float:
+        return 1 / math.sqrt(shape[-1]) if key.endswith(".weight") and len(shape) == 2 else 0.02
+
+    def take(source: np.ndarray, key: str, count: int) -> np.ndarray:
+        """``count`` values of ``source`` from a per-key offset, wrapping around."""
+        pieces, position = [], zlib.crc32(f"{args.seed}:{key}".encode()) % POOL
+        while count > 0:
+            n = min(count, POOL - position)
+            pieces.append(source[position:position + n])
+            count, position = count - n, 0
+        return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+    specs = []
+    for key, shape in shapes.items():
+        if key in fp8:
+            module = key.removesuffix(".weight")
+            specs += [(key, "F8_E4M3", shape), (f"{module}.weight_scale", "F32", ()), (f"{module}.input_scale", "F32", ())]
+        else:
+            specs.append((key, "BF16", shape))
+
+    def produce(key: str) -> bytes:
+        if key.endswith(".weight_scale"):
+            weight = key.removesuffix("_scale")
+            return np.float32(std(weight, shapes[weight]) * code_scale).tobytes()
+        if key.endswith(".input_scale"):
+            return np.float32(1.0).tobytes()
+        shape = shapes[key]
+        count = math.prod(shape)
+        if key in fp8:
+            return take(pool_codes, key, count).tobytes()
+        return bf16_bytes(take(pool, key, count).reshape(shape) * np.float32(std(key, shape)))
+
+    metadata = {"config": json.dumps({"transformer": section}), "model_version": "2.3.0",
+                "what": f"synthetic LTX-2.3 22B transformer (seed {args.seed}, {args.layers} blocks"
+                        f"{', fp8' if args.fp8 else ''}): tools/make_full_size_checkpoint.py"}
+    start = time.perf_counter()
+    out = write_streamed(args.out, specs, produce, metadata)
+    print(f"wrote {out}: {params / 1e9:.3f} B params, {len(shapes)} tensors ({len(fp8)} float8), "
+          f"{out.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
