@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +204,30 @@ def vocoder_decode(vocoder_section: dict, seconds: float, knobs: Knobs = Knobs()
             worst = max(worst, length * channels)
         total = max(total, int(4 * 2 * knobs.vocoder_copies * worst))
     return total
+
+
+# -- the machine --------------------------------------------------------------------------------------------------
+def available_memory() -> int | None:
+    """Bytes a new allocation can get without swapping: psutil, else /proc/meminfo MemAvailable, else macOS's
+    physical memory less what the kernel counts as used (vm_stat)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo.read_text(), re.MULTILINE)
+        if match:
+            return int(match.group(1)) * 1024
+    if sys.platform == "darwin":
+        try:
+            stat = subprocess.run(["vm_stat"], check=False, capture_output=True, text=True, timeout=5).stdout
+            page = int(re.search(r"page size of (\d+)", stat).group(1))
+            pages = sum(int(re.search(rf"{name}:\s+(\d+)", stat).group(1))
+                        for name in ("Pages free", "Pages inactive", "Pages speculative"))
+            return pages * page
+        except (OSError, AttributeError, subprocess.TimeoutExpired):
+            return None
+    return None

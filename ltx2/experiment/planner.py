@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from ltx2.errors import ConfigError
 from ltx2.experiment import estimates as est
+from ltx2.experiment.estimates import available_memory
 from ltx2.loading.checkpoint import read_header
 from ltx2.models.audio_vae import load as audio_vae
 from ltx2.models.text.processor import AUDIO_CONNECTOR_PREFIX, FEATURES_PREFIX, VIDEO_CONNECTOR_PREFIX
@@ -123,31 +123,6 @@ class MemoryPlan:
 
 
 # -- the machine --------------------------------------------------------------------------------------------------
-def available_memory() -> int | None:
-    """Bytes a new allocation can get without swapping: psutil, else /proc/meminfo MemAvailable, else macOS's
-    physical memory less what the kernel counts as used (vm_stat)."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo.read_text(), re.MULTILINE)
-        if match:
-            return int(match.group(1)) * 1024
-    if sys.platform == "darwin":
-        try:
-            stat = subprocess.run(["vm_stat"], check=False, capture_output=True, text=True, timeout=5).stdout
-            page = int(re.search(r"page size of (\d+)", stat).group(1))
-            pages = sum(int(re.search(rf"{name}:\s+(\d+)", stat).group(1))
-                        for name in ("Pages free", "Pages inactive", "Pages speculative"))
-            return pages * page
-        except (OSError, AttributeError, subprocess.TimeoutExpired):
-            return None
-    return None
-
 
 def process_rss() -> int:
     """Resident bytes of this process now."""

@@ -65,7 +65,7 @@ def resolve_offload(mode: str, path: str | os.PathLike, dtype: str, quantize: in
     if mode != "auto":
         return mode
     from ltx2.experiment import estimates as est
-    from ltx2.experiment.planner import available_memory
+    from ltx2.experiment.estimates import available_memory
     from ltx2.models.transformer.load import PREFIX
 
     tensors = read_header(path).tensors
@@ -259,7 +259,7 @@ class StreamedBlocks:
     def _readers(self) -> tuple[TensorReader, list[TensorReader]]:
         """Open descriptors of the checkpoint and the LoRA files (``pread`` is positional: threads share them)."""
         if self._open is None:
-            from ltx2.experiment.planner import available_memory
+            from ltx2.experiment.estimates import available_memory
 
             available = available_memory()
             larger = available is not None and self.path.stat().st_size > available
