@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import mlx.core as mx
@@ -27,6 +26,7 @@ import numpy as np
 
 from ltx2.errors import ConfigError
 from ltx2.loading.checkpoint import load_weights_strict, read_header
+from ltx2.loading.file_kinds import parse_version
 from ltx2.models.text.gemma import QUANT_BITS, load_quantizing
 from ltx2.models.text.gemma4 import TE_FILE_FIX, Gemma4Config, Gemma4TextModel
 
@@ -124,13 +124,8 @@ def load_text_encoder_file(path: str | os.PathLike, dtype: mx.Dtype = mx.bfloat1
 
 
 def parse_model_version(value: str | None) -> tuple[int, ...]:
-    """``"2.5.0"`` -> (2, 5, 0); the leading all-digit parts after replacing '-' by '.'; unset -> ()."""
-    parts = []
-    for part in str(value or "").replace("-", ".").split("."):
-        if not re.fullmatch(r"\d+", part):
-            break
-        parts.append(int(part))
-    return tuple(parts)
+    """``"2.5.0"`` -> (2, 5, 0) (``ltx2.loading.file_kinds.parse_version``)."""
+    return parse_version(value)
 
 
 def check_gemma_version(transformer: str | os.PathLike, gemma_hf: dict, gemma_where: str) -> None:
