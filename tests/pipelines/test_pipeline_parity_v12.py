@@ -30,6 +30,9 @@ from ltx2.pipelines.one_stage import OneStagePipeline
 from ltx2.pipelines.two_stage import TwoStagePipeline
 from ltx2.sampling.schedulers import DistilledScheduler
 
+# One case per pipeline runs by default; its variants are `slow` (pytest -m slow), to keep the default suite short.
+SLOW = pytest.mark.slow
+
 COSINE, MAX_ABS = 0.9999, 1e-3
 
 BODY = '''
@@ -152,8 +155,8 @@ IMAGES = {"t2v": None, "i2v": dict(frame_idx=0, strength=1.0), "keyframe": dict(
 
 
 @v12.needed
-@pytest.mark.parametrize("mode,version", [("t2v", "ltx2.3"), ("t2v", "ltx2"), ("i2v", "ltx2.3"),
-                                          ("keyframe", "ltx2.3"), ("keyframes", "ltx2.3")])
+@pytest.mark.parametrize("mode,version", [("t2v", "ltx2.3"), pytest.param("t2v", "ltx2", marks=SLOW), ("i2v", "ltx2.3"),
+                                          pytest.param("keyframe", "ltx2.3", marks=SLOW), ("keyframes", "ltx2.3")])
 def test_one_stage_matches_1_2_0(tiny, image, tmp_path, mode, version):  # noqa: F811
     """TI2VidOneStagePipeline: guided (CFG + STG + modality + rescale), 3 LTX2Scheduler steps; i2v: the image
     latent replaces latent frame 0; keyframe: appended tokens at pixel frame 8, strength 0.5; keyframes
@@ -207,7 +210,7 @@ def test_two_stage_matches_1_2_0(tiny, image, mode, strength):  # noqa: F811
 
 
 @v12.needed
-@pytest.mark.parametrize("first_strength", [1.0, 0.8])
+@pytest.mark.parametrize("first_strength", [1.0, pytest.param(0.8, marks=SLOW)])
 def test_keyframe_interpolation_matches_1_2_0(tiny, image, tmp_path, first_strength):  # noqa: F811
     """KeyframeInterpolationPipeline: two_stage with both images appended as keyframe tokens (frame 0 too, at
     ``first_strength``), re-encoded per stage; the audio kept is stage 2's."""
@@ -226,7 +229,7 @@ def test_keyframe_interpolation_matches_1_2_0(tiny, image, tmp_path, first_stren
 
 
 @v12.needed
-@pytest.mark.parametrize("case", ["two_stages_mask_image", "skip_stage_2_factor_2"])
+@pytest.mark.parametrize("case", ["two_stages_mask_image", pytest.param("skip_stage_2_factor_2", marks=SLOW)])
 def test_ic_lora_matches_1_2_0(files, case):  # noqa: F811
     """ICLoraPipeline: stage 1 at half size with the IC-LoRA fused, image conditions then the reference tokens
     (attention strength scalar or per token from a mask video), 8 distilled sigmas; stage 2 (unless skipped)
@@ -293,7 +296,7 @@ def res2s_noise(job, half: bool, stage: str, draws: int) -> dict:
 
 
 @v12.needed
-@pytest.mark.parametrize("mode", ["t2v", "keyframes"])
+@pytest.mark.parametrize("mode", ["t2v", pytest.param("keyframes", marks=pytest.mark.slow)])
 def test_two_stage_hq_matches_1_2_0(tiny, image, tmp_path, mode):  # noqa: F811
     """TI2VidTwoStagesHQPipeline: res_2s in both stages (our SDE noise handed to 1.2.0's loop, float32 model),
     the distilled LoRA at 0.25 in stage 1 and 0.5 in stage 2, stage-1 sigmas shifted by the stage-1 token count,

@@ -62,7 +62,7 @@ CASES = {  # name: (source, start, end, regenerate_video, regenerate_audio, mode
 
 
 @v12.needed
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [c if c == "video+audio" else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
 def test_retake_matches_1_2_0(tiny, sources, case):
     """RetakePipeline: one stage at the source's size; TemporalRegionMask on each regenerated modality, a modality
     kept as it is frozen; guided (static guiders, LTX2Scheduler) or distilled (8 sigmas, simple denoiser). Then:
