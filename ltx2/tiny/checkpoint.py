@@ -77,10 +77,17 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: str = "ltx2", seed: 
 
 def write_tiny_distilled_lora(path: str | os.PathLike, version: str = "ltx2", seed: int = 0, rank: int = 4,
                               dtype: mx.Dtype = mx.float32) -> Path:
-    """A tiny stand-in for the official distilled LoRA of a tiny model (``version``): rank-``rank`` pairs for the
-    attention and feed-forward linears of every transformer block, ComfyUI key naming (``diffusion_model.``
-    prefix) as the released file. Deltas are about a tenth of the weights."""
-    config = TransformerConfig.from_metadata(tiny_transformer_section(version))
+    """A tiny stand-in for the official distilled LoRA of a tiny model (``version``)."""
+    return write_tiny_lora_for(path, tiny_transformer_section(version), seed, rank, dtype,
+                               what=f"tiny distilled LoRA for the tiny {version} model")
+
+
+def write_tiny_lora_for(path: str | os.PathLike, section: dict, seed: int = 0, rank: int = 4,
+                        dtype: mx.Dtype = mx.float32, what: str = "tiny LoRA") -> Path:
+    """Rank-``rank`` pairs for the attention and feed-forward linears of every block of the transformer that
+    ``section`` describes, ComfyUI key naming (``diffusion_model.`` prefix) as the released files. Deltas are about
+    a tenth of the weights."""
+    config = TransformerConfig.from_metadata(section)
     shapes = {k: tuple(v.shape) for k, v in tree_flatten(LTXModel(config).parameters())}
     targets = sorted(k[: -len(".weight")] for k, shape in shapes.items()
                      if k.startswith("transformer_blocks.") and k.endswith(".weight") and len(shape) == 2
@@ -93,7 +100,7 @@ def write_tiny_distilled_lora(path: str | os.PathLike, version: str = "ltx2", se
         b = rng.standard_normal((out_dim, rank)).astype(np.float32) * (0.1 / np.sqrt(rank))
         tensors[f"diffusion_model.{module}.lora_A.weight"] = mx.array(a).astype(dtype)
         tensors[f"diffusion_model.{module}.lora_B.weight"] = mx.array(b).astype(dtype)
-    save_checkpoint(path, tensors, {"what": f"tiny distilled LoRA for the tiny {version} model", "rank": str(rank)})
+    save_checkpoint(path, tensors, {"what": what, "rank": str(rank)})
     return Path(path)
 
 

@@ -9,13 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import mlx.core as mx
-import numpy as np
-from mlx.utils import tree_flatten
-
-from ltx2.loading.checkpoint import save_checkpoint
-from ltx2.models.transformer.config import TransformerConfig
-from ltx2.models.transformer.model import LTXModel
+from ltx2.tiny.checkpoint import write_tiny_lora_for
 from ltx2.tiny.codecs25 import FILES as CODEC_FILES
 from ltx2.tiny.codecs25 import write_tiny_codecs25
 from ltx2.tiny.gemma4 import write_tiny_text_encoder_file
@@ -24,26 +18,6 @@ from ltx2.tiny.ltx25 import tiny_ltx25_section, write_tiny_ltx25_transformer
 FILES = {"transformer": "tiny-ltx-2.5-transformer.safetensors",
          "text_encoder": "tiny-gemma4-with-proj-ltx-2.5.safetensors",
          "distilled_lora": "tiny-ltx-2.5-distilled-lora.safetensors", **CODEC_FILES}
-
-
-def write_tiny_lora_for(path: str | os.PathLike, section: dict, seed: int = 0, rank: int = 4) -> Path:
-    """A rank-``rank`` LoRA (ComfyUI naming, ``diffusion_model.`` prefix) over the attention and feed-forward
-    linears of every block of the transformer that ``section`` describes; deltas about a tenth of the weights."""
-    shapes = {k: tuple(v.shape) for k, v in tree_flatten(LTXModel(TransformerConfig.from_metadata(section)).parameters())}
-    targets = sorted(k[: -len(".weight")] for k, shape in shapes.items()
-                     if k.startswith("transformer_blocks.") and k.endswith(".weight") and len(shape) == 2
-                     and any(f".{part}" in k for part in ("attn", "ff.")))
-    rng = np.random.default_rng(seed + 101)
-    tensors = {}
-    for module in targets:
-        out_dim, in_dim = shapes[module + ".weight"]
-        a = rng.standard_normal((rank, in_dim)).astype(np.float32) / np.sqrt(in_dim)
-        b = rng.standard_normal((out_dim, rank)).astype(np.float32) * (0.1 / np.sqrt(rank))
-        tensors[f"diffusion_model.{module}.lora_A.weight"] = mx.array(a)
-        tensors[f"diffusion_model.{module}.lora_B.weight"] = mx.array(b)
-    save_checkpoint(path, tensors, {"what": "tiny distilled LoRA stand-in for the tiny LTX-2.5 model",
-                                    "rank": str(rank)})
-    return Path(path)
 
 
 def write_tiny_ltx25_model(folder: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
@@ -56,6 +30,7 @@ def write_tiny_ltx25_model(folder: str | os.PathLike, seed: int = 0) -> dict[str
     paths = {"transformer": write_tiny_ltx25_transformer(folder / FILES["transformer"], seed),
              "text_encoder": write_tiny_text_encoder_file(folder / FILES["text_encoder"], seed,
                                                           video_dim=video_dim, audio_dim=audio_dim),
-             "distilled_lora": write_tiny_lora_for(folder / FILES["distilled_lora"], section, seed)}
+             "distilled_lora": write_tiny_lora_for(folder / FILES["distilled_lora"], section, seed,
+                                                   what="tiny distilled LoRA stand-in for the tiny LTX-2.5 model")}
     paths.update(write_tiny_codecs25(folder, seed, video_dim=video_dim, audio_dim=audio_dim))
     return paths
