@@ -17,9 +17,7 @@ model. ``input_scale`` is dropped: we compute in bf16/fp32, not with fp8 activat
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from pathlib import Path
 
 import mlx.core as mx
@@ -114,24 +112,7 @@ def write_safetensors(path: str | os.PathLike, entries: dict[str, tuple[str, tup
                       metadata: dict[str, str]) -> Path:
     """A safetensors file from raw ``(dtype string, shape, little-endian bytes)`` entries: needed for dtypes MLX
     cannot write (``F8_E4M3``). Written to a temp file, then renamed."""
-    header: dict = {"__metadata__": metadata}
-    offset, blobs = 0, []
-    for key in sorted(entries):
-        dtype, shape, data = entries[key]
-        header[key] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)  # the data starts 8-byte aligned
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.safetensors")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(struct.pack("<Q", len(raw)))
-            f.write(raw)
-            f.writelines(blobs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from ltx2.loading.safetensors_io import write_streamed
+
+    return write_streamed(path, [(key, *entries[key][:2]) for key in sorted(entries)], lambda key: entries[key][2],
+                          metadata)
