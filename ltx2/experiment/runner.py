@@ -21,6 +21,7 @@ from ltx2.experiment import validation as v
 from ltx2.experiment.quality import RunQuality
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
 from ltx2.pipelines.contract import Job
+from ltx2.sampling import step_cache
 
 log = logging.getLogger("ltx2")
 
@@ -130,6 +131,7 @@ def prepare(cfg: DictConfig) -> Job:
     if auto_duration:  # checked and planned for the longest clip the head may predict
         cfg = duration.size_for_planning(cfg)
     v.check_config(cfg)
+    step_cache.settings_of(cfg)  # sampling.cache / cache_threshold checked before anything is built
     job, cfg = build(cfg)
     if auto_duration:
         duration.check(job.models, job.pipeline)
@@ -284,8 +286,11 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     quality = job.info.pop("quality_check", None) or RunQuality(cfg.get("quality"))
     if job.info.pop("auto_duration", False):
         duration.predict(job)
-    with previews.attached(job, OmegaConf.select(cfg, "output.previews", default=0), run_dir):
+    with previews.attached(job, OmegaConf.select(cfg, "output.previews", default=0), run_dir), \
+            step_cache.attached(step_cache.settings_of(cfg)) as cache_stats:
         result = job.pipeline(job)
+    if cache_stats is not None:  # sampling.cache=teacache: how many transformer passes were skipped
+        job.record.set(step_cache=cache_stats.as_dict())
     job.record.set(prompt_used=job.info.get("prompt_used", job.prompt),
                    prompt_enhanced=job.info.get("prompt_enhanced", False),
                    model_version=job.models.files.header("transformer").model_version)
