@@ -149,6 +149,7 @@ class PlanSchema:
     show: bool = False
     force: bool = False
     available_gb: Optional[float] = None
+    memory_gb: Optional[float] = None
 
 
 @dataclass
