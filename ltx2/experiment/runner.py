@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ltx2.errors import ConfigError
-from ltx2.experiment import duration, planner, request
+from ltx2.experiment import duration, plan_offline, planner, request
 from ltx2.experiment import validation as v
 from ltx2.experiment.quality import RunQuality
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
@@ -148,6 +148,9 @@ def build(cfg: DictConfig) -> tuple[Job, DictConfig]:
     models = _build("model", cfg.model, loras=_loras(cfg))
     pipeline = _build("pipeline", cfg.pipeline)
     phases = pipeline.phases()
+    if planner.settings_of(cfg).show:  # plan=true: files not downloaded yet are planned from their known shapes
+        models.plan_notes = plan_offline.stand_in_missing(models, plan_offline.scratch_folder(), phases.upsampler,
+                                                          phases.distilled_lora)
     models.resolve_files(need_upsampler=phases.upsampler, need_distilled_lora=phases.distilled_lora)
     models.ensure_files(seed=0)
     conditioning = _build("conditioning", cfg.conditioning)
