@@ -78,9 +78,6 @@ def tensor_specs(section: dict, fp8: bool = False) -> tuple[dict, list[tuple[str
     shapes plan=true keeps for the release (tools/make_release_shapes.py)."""
     shapes = shapes_of(section)
     layers = section["num_layers"]
-    if layers == 48:
-        params = sum(math.prod(s) for s in shapes.values())
-        assert abs(params / REAL_PARAMS_22B - 1) < 1e-3, f"{params / 1e9:.3f} B params, the real model has 18.989 B"
     last = layers - 1
     full_precision = (0, *range(max(last - 4, 1), last + 1)) if layers >= 8 else (0,)
     specs = []
@@ -108,6 +105,8 @@ def main(argv=None) -> int:
     section = dict(LTX23_22B, num_layers=args.layers)
     shapes, specs = tensor_specs(section, args.fp8)
     params = sum(math.prod(s) for s in shapes.values())
+    if args.layers == 48:
+        assert abs(params / REAL_PARAMS_22B - 1) < 1e-3, f"{params / 1e9:.3f} B params, the real model has 18.989 B"
     rng = np.random.default_rng(args.seed)
     pool = rng.standard_normal(POOL, dtype=np.float32)
     pool_codes = encode_e4m3(pool / np.abs(pool).max() * E4M3_MAX)

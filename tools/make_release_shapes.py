@@ -47,7 +47,6 @@ from ltx2.models.text.processor import (  # noqa: E402
 KEYS = Path("/work/shared/reference/keys")
 HF = "hf://Lightricks/LTX-2.3"
 GEMMA = "hf://google/gemma-3-12b-it-qat-q4_0-unquantized"
-PROCESSOR_PARAMS_22B = 3.172e9  # ltx2-core-spec.md 0.3
 
 
 def _count(shapes) -> int:
@@ -87,22 +86,24 @@ def check_counts(what: str, ours: dict, listed: dict, skip: tuple[str, ...] = ("
 
 
 # -- LTX-2.3 components ---------------------------------------------------------------------------------------------
-def video_vae_23() -> tuple[dict, dict]:
+def video_vae(version: str) -> tuple[dict, dict]:
     from ltx2.models.video_vae.config import DecoderConfig, EncoderConfig
     from ltx2.models.video_vae.decoder import VideoDecoder
     from ltx2.models.video_vae.encoder import VideoEncoder
     from ltx2.tiny.video_vae import tiny_vae_section
 
-    encoder, decoder = key_list("ltx23_video_encoder.txt"), key_list("ltx23_video_decoder.txt")
+    stem = {"ltx2": "ltx2", "ltx2.3": "ltx23"}[version]
+    encoder, decoder = key_list(f"{stem}_video_encoder.txt"), key_list(f"{stem}_video_decoder.txt")
 
     def layers(keys, block):
         return len({k.split(".")[3] for k in keys if k.startswith(f"{block}.res_blocks.")})
 
-    section = tiny_vae_section("ltx2.3", decoder_base_channels=128)
+    section = tiny_vae_section(version, decoder_base_channels=128)
     for i, (name, params) in enumerate(section["encoder_blocks"]):
         if name == "res_x":
             params["num_layers"] = layers(encoder, f"down_blocks.{i}")
-    multipliers = iter([2, 2, 2, 1])  # the reference list's widths (128 -> 256 -> 512 -> 1024 -> 1024)
+    # the reference lists' widths: LTX-2.3 128 -> 256 -> 512 -> 1024 -> 1024, LTX-2 128 -> 256 -> 512 -> 512
+    multipliers = iter([2, 2, 2, 1] if version == "ltx2.3" else [2, 2, 2, 2])
     section["encoder_blocks"] = [[n, {"multiplier": next(multipliers)} if n.endswith("_res") else p]
                                  for n, p in section["encoder_blocks"]]
     ups = len(section["decoder_blocks"]) - 1
@@ -118,7 +119,7 @@ def video_vae_23() -> tuple[dict, dict]:
     return section, tensors
 
 
-def audio_23() -> tuple[dict, dict, dict]:
+def audio(version: str) -> tuple[dict, dict, dict]:
     from ltx2.models.audio_vae.config import AudioVAEConfig
     from ltx2.models.audio_vae.decoder import AudioDecoder
     from ltx2.models.audio_vae.encoder import AudioEncoder
@@ -128,19 +129,22 @@ def audio_23() -> tuple[dict, dict, dict]:
     from ltx2.tiny.vocoder import tiny_vocoder_section
 
     encoder, decoder = key_list("audio_encoder.txt"), key_list("audio_decoder.txt")
-    vocoder = key_list("ltx23_vocoder_bwe.txt")
+    vocoder = key_list("ltx23_vocoder_bwe.txt" if version == "ltx2.3" else "ltx2_vocoder.txt")
     res = len({k.split(".")[3] for k in decoder if k.startswith("up.0.block.")})
     levels = len({k.split(".")[1] for k in decoder if k.startswith("up.")})
     ch = decoder["conv_in.conv.weight"][0]
     base = tiny_audio_vae_section()["model"]["params"]["ddconfig"]["ch"]
     mult = [decoder[f"up.{i}.block.0.conv1.conv.weight"][0] // base for i in range(levels)]
-    audio = tiny_audio_vae_section(ch_mult=tuple(mult), num_res_blocks=res - 1)
-    config = AudioVAEConfig.from_metadata(audio)
+    section = tiny_audio_vae_section(ch_mult=tuple(mult), num_res_blocks=res - 1)
+    config = AudioVAEConfig.from_metadata(section)
     check_counts("audio encoder", module_shapes(AudioEncoder(config)), encoder)
     check_counts("audio decoder", module_shapes(AudioDecoder(config)), decoder)
     assert ch == base * mult[-1], (ch, base, mult)
-    voc = tiny_vocoder_section("ltx2.3", width=vocoder["vocoder.conv_pre.weight"][0],
-                               bwe_width=vocoder["bwe_generator.conv_pre.weight"][0])
+    if version == "ltx2.3":
+        voc = tiny_vocoder_section(version, width=vocoder["vocoder.conv_pre.weight"][0],
+                                   bwe_width=vocoder["bwe_generator.conv_pre.weight"][0])
+    else:
+        voc = tiny_vocoder_section(version, width=vocoder["conv_pre.weight"][0])
     check_counts("vocoder", module_shapes(build_vocoder(VocoderConfig.from_metadata(voc))), vocoder, skip=("~",))
     tensors = {}
     for part, keys in (("encoder.", encoder), ("decoder.", decoder)):
@@ -148,7 +152,7 @@ def audio_23() -> tuple[dict, dict, dict]:
             tensors["audio_vae." + (key if key.startswith("per_channel") else part + key)] = ("BF16", shape)
     tensors.update({"vocoder." + k: ("F32" if "filter" in k or "basis" in k else "BF16", s)
                     for k, s in vocoder.items()})
-    return audio, voc, tensors
+    return section, voc, tensors
 
 
 def upsampler_x2() -> dict:
@@ -171,8 +175,37 @@ def gemma_12b() -> dict:
                                                              for k, s in shapes.items()})}
 
 
-def ltx23() -> dict:
-    section = full_size.LTX23_22B
+def ltx2_19b_section() -> dict:
+    """The LTX-2 19B header (ltx2-core-spec.md 0.2): the 22B one without the LTX-2.3 entries, 2-layer 30-head
+    connectors."""
+    drop = ("apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector",
+            "caption_projection_first_linear", "caption_projection_second_linear", "caption_proj_input_norm",
+            "connector_apply_gated_attention", "audio_connector_num_attention_heads",
+            "audio_connector_attention_head_dim", "connector_learnable_registers_std", "text_encoder_norm_type")
+    section = {k: v for k, v in full_size.LTX23_22B.items() if k not in drop}
+    section.update(connector_num_layers=2, connector_num_attention_heads=30, connector_attention_head_dim=128)
+    return section
+
+
+# release -> (transformer section, its spec 0.3 counts: transformer, text processor; VAE version; repo; files)
+RELEASES = {
+    "ltx2_3_22b": ("LTX-2.3 22B", full_size.LTX23_22B, (18.989e9, 3.172e9), "ltx2.3", "2.3.0", {
+        f"{HF}/ltx-2.3-22b-dev.safetensors": "ltx-2.3-22b", f"{HF}/ltx-2.3-22b-distilled.safetensors": "ltx-2.3-22b",
+        "hf://Lightricks/LTX-2.3-fp8/ltx-2.3-22b-dev-fp8.safetensors": "ltx-2.3-22b-fp8",
+        "hf://Lightricks/LTX-2.3-fp8/ltx-2.3-22b-distilled-fp8.safetensors": "ltx-2.3-22b-fp8",
+        f"{HF}/ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "spatial-upscaler-x2", GEMMA: "gemma-3-12b-it"}),
+    # LTX-2 19B: bf16 only (the layout of its fp8 files is not known here)
+    "ltx2_19b": ("LTX-2 19B", None, (18.876e9, 1.431e9), "ltx2", None, {
+        "hf://Lightricks/LTX-2/ltx-2-19b-dev.safetensors": "ltx-2-19b",
+        "hf://Lightricks/LTX-2/ltx-2-19b-distilled.safetensors": "ltx-2-19b",
+        "hf://Lightricks/LTX-2/ltx-2-spatial-upscaler-x2-1.0.safetensors": "spatial-upscaler-x2",
+        GEMMA: "gemma-3-12b-it"}),
+}
+
+
+def release(name: str) -> dict:
+    title, section, (transformer_params, processor_params), version, model_version, files = RELEASES[name]
+    section = section or ltx2_19b_section()
     processor = EmbeddingsProcessor(TextProcessorConfig.from_metadata(section), GemmaConfig(), audio=True)
     renames = {"feature_extractor.": FEATURES_PREFIX, "video_connector.": VIDEO_CONNECTOR_PREFIX,
                "audio_connector.": AUDIO_CONNECTOR_PREFIX}
@@ -181,27 +214,25 @@ def ltx23() -> dict:
         old = next(r for r in renames if key.startswith(r))
         text[renames[old] + key.removeprefix(old)] = ("BF16", shape)
     params = _count(s for _, s in text.values())
-    assert abs(params / PROCESSOR_PARAMS_22B - 1) < 2e-3, f"text processor {params / 1e9:.3f} B, spec 3.172 B"
-    vae, vae_tensors = video_vae_23()
-    audio, vocoder, audio_tensors = audio_23()
-    config = json.dumps({"transformer": section, "vae": vae, "audio_vae": audio, "vocoder": vocoder})
+    assert abs(params / processor_params - 1) < 2e-3, f"text processor {params / 1e9:.3f} B, spec {processor_params}"
+    vae, vae_tensors = video_vae(version)
+    audio_section, vocoder, audio_tensors = audio(version)
+    config = json.dumps({"transformer": section, "vae": vae, "audio_vae": audio_section, "vocoder": vocoder})
+    metadata = {"config": config, **({"model_version": model_version} if model_version else {})}
     digests = {}
-    for name, fp8 in (("ltx-2.3-22b", False), ("ltx-2.3-22b-fp8", True)):
-        _, specs = full_size.tensor_specs(section, fp8)
+    for digest_name in sorted(set(files.values()) - {"spatial-upscaler-x2", "gemma-3-12b-it"}):
+        shapes, specs = full_size.tensor_specs(section, digest_name.endswith("-fp8"))
+        params = _count(shapes.values())
+        assert abs(params / transformer_params - 1) < 1e-3, f"transformer {params / 1e9:.3f} B, spec {transformer_params}"
         tensors = {key: (dtype, tuple(shape)) for key, dtype, shape in specs}
         tensors.update(text)
         tensors.update(vae_tensors)
         tensors.update(audio_tensors)
-        digests[name] = known_shapes.digest({"config": config, "model_version": "2.3.0"}, tensors)
-    digests["ltx-2.3-spatial-upscaler-x2"] = upsampler_x2()
+        digests[digest_name] = known_shapes.digest(metadata, tensors)
+    digests["spatial-upscaler-x2"] = upsampler_x2()
     digests["gemma-3-12b-it"] = gemma_12b()
-    files = {f"{HF}/ltx-2.3-22b-dev.safetensors": "ltx-2.3-22b", f"{HF}/ltx-2.3-22b-distilled.safetensors":
-             "ltx-2.3-22b", "hf://Lightricks/LTX-2.3-fp8/ltx-2.3-22b-dev-fp8.safetensors": "ltx-2.3-22b-fp8",
-             "hf://Lightricks/LTX-2.3-fp8/ltx-2.3-22b-distilled-fp8.safetensors": "ltx-2.3-22b-fp8",
-             f"{HF}/ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "ltx-2.3-spatial-upscaler-x2",
-             GEMMA: "gemma-3-12b-it"}
-    return {"release": "LTX-2.3 22B", "source": "tools/make_release_shapes.py (see its docstring)",
-            "files": files, "digests": digests}
+    return {"release": title, "source": "tools/make_release_shapes.py (see its docstring)", "files": files,
+            "digests": digests}
 
 
 def main(argv=None) -> int:
@@ -209,19 +240,20 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=known_shapes.RELEASES)
     parser.add_argument("--check", action="store_true", help="compare with the files in the Hugging Face cache")
     args = parser.parse_args(argv)
-    data = ltx23()
-    if args.check:
-        from ltx2.loading.hub import cached_path, parse
+    for name in RELEASES:
+        data = release(name)
+        if args.check:
+            from ltx2.loading.hub import cached_path, parse
 
-        for ref, name in data["files"].items():
-            path = cached_path(parse(ref))
-            differs = known_shapes.differences(path, data["digests"][name]) if path else ["not in the cache"]
-            print(f"{ref}: {'; '.join(differs) or 'same shapes'}")
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / "ltx2_3_22b.json"
-    target.write_text(json.dumps(data, indent=0) + "\n")
-    print(f"wrote {target} ({target.stat().st_size / 1e3:.0f} kB): {', '.join(data['files'])}")
+            for ref, digest_name in data["files"].items():
+                path = cached_path(parse(ref))
+                differs = known_shapes.differences(path, data["digests"][digest_name]) if path else ["not in the cache"]
+                print(f"{ref}: {'; '.join(differs) or 'same shapes'}")
+            continue
+        args.out.mkdir(parents=True, exist_ok=True)
+        target = args.out / f"{name}.json"
+        target.write_text(json.dumps(data, indent=0) + "\n")
+        print(f"wrote {target} ({target.stat().st_size / 1e3:.0f} kB): {', '.join(data['files'])}")
     return 0
 
 

@@ -32,7 +32,7 @@ def stand_in_missing(models, folder: str | Path, need_upsampler: bool, need_dist
               ("model.spatial_upsampler", "spatial_upsampler", need_upsampler),
               ("model.distilled_lora", "distilled_lora", need_distilled_lora)]
     fields += [(f"model.{c}", c, c in ("transformer", "text_encoder", "video_vae")) for c in models.component_files]
-    planned, notes = [], []
+    planned, notes, release = [], [], None
     for key, name, required in fields:
         value = models.component_files.get(name) if name in models.component_files else getattr(models, name)
         ref = parse(value) if isinstance(value, str) else None
@@ -59,7 +59,7 @@ def stand_in_missing(models, folder: str | Path, need_upsampler: bool, need_dist
         else:
             setattr(models, name, path)
         planned.append(ref.filename or ref.repo)
-        release = entry["release"]
+        release = release or entry["release"]  # the model file's release (Gemma is shared)
     if planned:
         notes.insert(0, f"planned before the download, from the shapes ltx2 keeps for {release} "
                         f"(ltx2/loading/releases/): {', '.join(planned)}")
