@@ -84,7 +84,8 @@ def tensor_specs(section: dict, fp8: bool = False) -> tuple[dict, list[tuple[str
     for key, shape in shapes.items():
         if fp8 and is_fp8_target(key, full_precision):
             module = key.removesuffix(".weight")
-            specs += [(key, "F8_E4M3", shape), (f"{module}.weight_scale", "F32", ()), (f"{module}.input_scale", "F32", ())]
+            specs += [(key, "F8_E4M3", shape), (f"{module}.weight_scale", "F32", ()),
+                      (f"{module}.input_scale", "F32", ())]
         else:
             specs.append((key, "BF16", shape))
     return shapes, specs

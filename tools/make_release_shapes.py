@@ -223,7 +223,7 @@ def release(name: str) -> dict:
     for digest_name in sorted(set(files.values()) - {"spatial-upscaler-x2", "gemma-3-12b-it"}):
         shapes, specs = full_size.tensor_specs(section, digest_name.endswith("-fp8"))
         params = _count(shapes.values())
-        assert abs(params / transformer_params - 1) < 1e-3, f"transformer {params / 1e9:.3f} B, spec {transformer_params}"
+        assert abs(params / transformer_params - 1) < 1e-3, f"transformer {params / 1e9:.3f} B ({transformer_params})"
         tensors = {key: (dtype, tuple(shape)) for key, dtype, shape in specs}
         tensors.update(text)
         tensors.update(vae_tensors)

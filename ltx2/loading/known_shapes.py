@@ -105,7 +105,8 @@ def differences(path: str | os.PathLike, known: dict, limit: int = 3) -> list[st
     ours, theirs = unfold(known["tensors"]), unfold(real["tensors"])
     out = [f"missing {k}" for k in sorted(set(ours) - set(theirs))[:limit]]
     out += [f"extra {k}" for k in sorted(set(theirs) - set(ours))[:limit]]
-    out += [f"{k}: {theirs[k]} (known {ours[k]})" for k in sorted(set(ours) & set(theirs)) if ours[k] != theirs[k]][:limit]
+    changed = [k for k in sorted(set(ours) & set(theirs)) if ours[k] != theirs[k]]
+    out += [f"{k}: {theirs[k]} (known {ours[k]})" for k in changed[:limit]]
     for name in ("config.json",):
         if name in known and known[name] != real.get(name):
             out.append(f"{name} differs")
