@@ -103,8 +103,9 @@ class TeaCacheModel:
         self._call = 0
         self._tables: dict[str, mx.array] = {}
 
-    def _kind(self, sigma: mx.array) -> _PassKind:
-        key = np.asarray(sigma.astype(mx.float32)).tobytes()
+    def _kind(self, video, audio) -> _PassKind:
+        # both modalities' sigmas: a frozen stream's is 0 at every step, the other one's tells the steps apart
+        key = b"".join(np.asarray(m.sigma.astype(mx.float32)).tobytes() for m in (video, audio) if m is not None)
         self._call = self._call + 1 if key == self._sigma_key else 0
         self._sigma_key = key
         return self._kinds.setdefault(self._call, _PassKind())
@@ -122,7 +123,7 @@ class TeaCacheModel:
     def __call__(self, video, audio=None, perturbations=None):
         model = self.velocity_model
         streams = model.prepare(video, audio)
-        kind = self._kind((video or audio).sigma)
+        kind = self._kind(video, audio)
         signal = self._signal(streams)
         skip = False
         if kind.signal is not None and len(kind.signal) == len(signal) and all(

@@ -27,9 +27,13 @@ GUIDE = dict(cfg_scale=3.0, stg_scale=1.0, rescale_scale=0.7, modality_scale=3.0
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = write_tiny_checkpoint(tmp_path_factory.mktemp("teacache") / "tiny.safetensors", "ltx2.3", seed=3)
-    return X0Model(load_transformer(path, "float32"))
+def checkpoint(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("teacache") / "tiny.safetensors", "ltx2.3", seed=3)
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint):
+    return X0Model(load_transformer(checkpoint, "float32"))
 
 
 def _denoise(model, threshold: float | None):
@@ -60,6 +64,19 @@ def test_threshold_zero_is_the_exact_run_bit_for_bit(model):
     assert none is None
     assert stats.skipped == 0 and stats.passes > STEPS
     assert np.array_equal(exact_v, cached_v) and np.array_equal(exact_a, cached_a)
+
+
+def test_the_cache_works_on_blocks_streamed_from_disk(model, checkpoint):
+    """model.offload=disk: the same forward in parts; threshold 0 is still the in-memory exact run."""
+    from ltx2.loading.streamed_transformer import load_offloaded_transformer
+
+    streamed = X0Model(load_offloaded_transformer(checkpoint, "float32", offload="disk"))
+    exact_v, _, _ = _denoise(model, None)
+    cached_v, _, stats = _denoise(streamed, 0.0)
+    assert np.array_equal(exact_v, cached_v)
+    skipping_v, _, skipping = _denoise(streamed, 0.5)
+    in_memory_v, _, _ = _denoise(model, 0.5)
+    assert skipping.skipped > 0 and np.array_equal(skipping_v, in_memory_v)
 
 
 def test_a_threshold_skips_passes_and_stays_close(model):
