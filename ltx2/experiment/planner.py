@@ -350,8 +350,9 @@ def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, mu
 
     def attempt(labels: list[str], request: Request) -> bool:
         other = plan_run(models, pipeline, request, plan.available, plan.knobs, base=plan.base)
-        if other.fits:
-            fitting.append((set(labels), f"{' '.join(labels)} ({other.peak / GIB:.2f} GiB)"))
+        if other.fits:  # the cheapest with its phases
+            phases = "" if fitting else ": " + ", ".join(f"{p.name} {other.total(p) / GIB:.2f}" for p in other.phases)
+            fitting.append((set(labels), f"{' '.join(labels)} ({other.peak / GIB:.2f} GiB{phases})"))
         return other.fits
 
     for _, _, chosen in sorted(combos, key=lambda c: (c[0], c[1])):
