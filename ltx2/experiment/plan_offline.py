@@ -17,8 +17,7 @@ from ltx2.loading.hub import cached_path, fetch_command, parse
 
 
 def scratch_folder() -> Path:
-    """A folder for this process's shape-only copies, removed when it exits (they are sparse files of the real
-    sizes: nothing to keep around where a backup or a copy could inflate them)."""
+    """A folder for this process's shape-only copies, removed when it exits."""
     folder = Path(tempfile.mkdtemp(prefix="ltx2-shapes-only-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

@@ -7,10 +7,10 @@ A file's *digest* is what a plan reads from its safetensors header: the metadata
 The digests of each release live in ``ltx2/loading/releases/<release>.json`` (written by
 ``tools/make_release_shapes.py``), keyed by the ``hf://`` reference the presets name.
 
-``stand_in(ref, folder)`` writes a *shape-only* copy of a known file: the same header, no tensor data (a sparse
-file of the real size, so that every header check passes); the memory planner and the config checks read it as
-they would read the real file. Such a copy can never be loaded: its metadata says ``ltx2_shapes_only``, and it is
-used only by ``plan=true``. ``digest_path`` makes the digest of a real file or Gemma folder, and ``differences``
+``stand_in(ref, folder)`` writes a *shape-only* copy of a known file: the same header with empty byte ranges and no
+tensor data; the memory planner and the config checks read it as they would read the real file. Such a copy
+cannot be loaded (no reader takes empty ranges for tensors; its metadata says ``ltx2_shapes_only``), and only
+``plan=true`` makes them, in a folder removed when the process exits. ``digest_path`` makes the digest of a real file or Gemma folder, and ``differences``
 checks a real file against the data.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 from functools import lru_cache
@@ -29,8 +28,6 @@ from ltx2.loading.checkpoint import read_header
 RELEASES = Path(__file__).with_name("releases")
 SHAPES_ONLY = "ltx2_shapes_only"
 _INDEX = re.compile(r"\.(\d+)\.")
-_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-          "F8_E4M3": 1, "F8_E5M2": 1}
 
 
 # -- digests ------------------------------------------------------------------------------------------------------
@@ -137,7 +134,7 @@ def known(ref: str) -> dict | None:
 # -- shape-only copies --------------------------------------------------------------------------------------------
 def stand_in(ref: str, folder: str | os.PathLike) -> Path:
     """A shape-only copy of the known file ``ref`` under ``folder`` (written once per digest): a safetensors
-    header with no data behind it (sparse), or a Gemma folder of ``config.json`` and one such file."""
+    header with no data behind it, or a Gemma folder of ``config.json`` and one such file."""
     entry = known(ref)
     if entry is None:
         raise KeyError(ref)
@@ -159,16 +156,15 @@ def stand_in(ref: str, folder: str | os.PathLike) -> Path:
 
 
 def _write_header_only(path: Path, metadata: dict, tensors: dict) -> None:
-    header, offset = {"__metadata__": {**metadata, SHAPES_ONLY: "true"}}, 0
-    for key, (dtype, shape) in tensors.items():
-        size = math.prod(shape) * _BYTES.get(dtype, 4)
-        header[key] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
+    """The header alone: every tensor's byte range empty (``[0, 0]``), so that the file is small, passes the
+    completeness check, and no safetensors reader could take it for weights."""
+    header = {"__metadata__": {**metadata, SHAPES_ONLY: "true"}}
+    header.update({key: {"dtype": dtype, "shape": list(shape), "data_offsets": [0, 0]}
+                   for key, (dtype, shape) in tensors.items()})
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
     partial = path.with_suffix(".partial")
     with open(partial, "wb") as f:
         f.write(len(raw).to_bytes(8, "little"))
         f.write(raw)
-        f.truncate(8 + len(raw) + offset)  # sparse: the real size, no data
     partial.replace(path)
