@@ -11,7 +11,11 @@ The loop: LTX2Scheduler sigmas, multimodal guidance (CFG 3, STG 1 on the last bl
 passes a step), ``--sampler`` euler or res2s. Time is the loop alone (best of ``--repeats``), after one warm-up
 run; the latents of the runs are compared with the exact run's. Not a test: the thresholds that keep the error
 acceptable depend on the model's weights (the tiny model's random weights change more per step than a trained
-model's, so it skips less at a given threshold).
+model's, so it skips less at a given threshold). On the tiny model a pass costs less than deciding whether to skip
+it (the signal, and a host sync per pass), so it shows no speed-up; real widths are what the figures are for.
+
+Tiny model, 30 Euler steps, 96x64x17 (2026-12-06, 2 shared CPU cores, noisy timings): 0.02-0.1: nothing skipped;
+0.2: 16/120 passes skipped, rel. RMS 0.018 (video) / 0.013 (audio); 0.5: 68/120 skipped, 0.14 / 0.10.
 """
 
 from __future__ import annotations

@@ -124,9 +124,9 @@ class TeaCacheModel:
         model = self.velocity_model
         streams = model.prepare(video, audio)
         kind = self._kind(video, audio)
-        signal = self._signal(streams)
+        signal = self._signal(streams) if self.threshold > 0 else []  # threshold 0 never skips: no signal needed
         skip = False
-        if kind.signal is not None and len(kind.signal) == len(signal) and all(
+        if signal and kind.signal is not None and len(kind.signal) == len(signal) and all(
                 a.shape == b.shape for a, b in zip(kind.signal, signal)):
             change = sum(mx.abs(s - p).sum() for s, p in zip(signal, kind.signal))
             scale = sum(mx.abs(p).sum() for p in kind.signal)
