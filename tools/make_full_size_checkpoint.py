@@ -72,6 +72,25 @@ def shapes_of(section: dict) -> dict[str, tuple[int, ...]]:
     return {PREFIX + k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
 
 
+def tensor_specs(section: dict, fp8: bool = False) -> tuple[dict, list[tuple[str, str, tuple[int, ...]]]]:
+    """The transformer's shapes and its file's (key, dtype, shape) entries: bf16, or the official fp8 layout (block
+    linears F8_E4M3 with a weight_scale and an input_scale, blocks 0 and the last 5 bf16). Also the source of the
+    shapes plan=true keeps for the release (tools/make_release_shapes.py)."""
+    shapes = shapes_of(section)
+    layers = section["num_layers"]
+    last = layers - 1
+    full_precision = (0, *range(max(last - 4, 1), last + 1)) if layers >= 8 else (0,)
+    specs = []
+    for key, shape in shapes.items():
+        if fp8 and is_fp8_target(key, full_precision):
+            module = key.removesuffix(".weight")
+            specs += [(key, "F8_E4M3", shape), (f"{module}.weight_scale", "F32", ()),
+                      (f"{module}.input_scale", "F32", ())]
+        else:
+            specs.append((key, "BF16", shape))
+    return shapes, specs
+
+
 def bf16_bytes(values: np.ndarray) -> bytes:
     return np.asarray(mx.array(values).astype(mx.bfloat16).view(mx.uint16)).tobytes()
 
@@ -85,7 +104,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     section = dict(LTX23_22B, num_layers=args.layers)
-    shapes = shapes_of(section)
+    shapes, specs = tensor_specs(section, args.fp8)
     params = sum(math.prod(s) for s in shapes.values())
     if args.layers == 48:
         assert abs(params / REAL_PARAMS_22B - 1) < 1e-3, f"{params / 1e9:.3f} B params, the real model has 18.989 B"
@@ -93,9 +112,7 @@ def main(argv=None) -> int:
     pool = rng.standard_normal(POOL, dtype=np.float32)
     pool_codes = encode_e4m3(pool / np.abs(pool).max() * E4M3_MAX)
     code_scale = float(np.abs(pool).max() / E4M3_MAX)
-    last = args.layers - 1
-    full_precision = (0, *range(max(last - 4, 1), last + 1)) if args.layers >= 8 else (0,)
-    fp8 = {k for k in shapes if args.fp8 and is_fp8_target(k, full_precision)}
+    fp8 = {key for key, dtype, _ in specs if dtype == "F8_E4M3"}
 
     def std(key: str, shape: tuple[int, ...]) -> float:
         return 1 / math.sqrt(shape[-1]) if key.endswith(".weight") and len(shape) == 2 else 0.02
@@ -108,14 +125,6 @@ def main(argv=None) -> int:
             pieces.append(source[position:position + n])
             count, position = count - n, 0
         return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-
-    specs = []
-    for key, shape in shapes.items():
-        if key in fp8:
-            module = key.removesuffix(".weight")
-            specs += [(key, "F8_E4M3", shape), (f"{module}.weight_scale", "F32", ()), (f"{module}.input_scale", "F32", ())]
-        else:
-            specs.append((key, "BF16", shape))
 
     def produce(key: str) -> bytes:
         if key.endswith(".weight_scale"):

@@ -79,15 +79,17 @@ def streamed_transformer(tensors: dict[str, tuple[str, tuple[int, ...]]], prefix
     for key, value in tensors.items():
         if key.startswith(blocks):
             per_block.setdefault(key[len(blocks):].split(".", 1)[0], {})[key] = value
-    largest = max(per_block.values(), key=len, default={})
-    stored = sum(math.prod(shape) * SAFETENSORS_BYTES.get(dtype, 4) for dtype, shape in largest.values()
-                 if not key_is_scale(dtype, shape))
-    built = tensors_bytes(largest, (blocks,), dtype_bytes, quantize_bits, (), knobs)
     # the reader hands bf16 and float8 over already float32 for a float32 run, everything else as stored
     widened = ("BF16", "F8_E4M3", "F8_E5M2") if dtype_bytes == 4 else ()
-    handed = [math.prod(shape) * (4 if dtype in widened else SAFETENSORS_BYTES.get(dtype, 4))
-              for dtype, shape in largest.values()]
-    return {"top": top, "blocks": int(built + knobs.streamed_reads * sum(handed) + max(handed, default=0))}
+
+    def held(block: dict) -> int:
+        built = tensors_bytes(block, (blocks,), dtype_bytes, quantize_bits, (), knobs)
+        handed = [math.prod(shape) * (4 if dtype in widened else SAFETENSORS_BYTES.get(dtype, 4))
+                  for dtype, shape in block.values()]
+        return int(built + knobs.streamed_reads * sum(handed) + max(handed, default=0))
+
+    # the costliest block (an fp8 file keeps some blocks bf16), whatever the header's key order
+    return {"top": top, "blocks": max((held(block) for block in per_block.values()), default=0)}
 
 
 def key_is_scale(dtype: str, shape: tuple[int, ...]) -> bool:

@@ -47,6 +47,7 @@ class PlanSettings:
     show: bool = False
     force: bool = False
     available_gb: float | None = None
+    memory_gb: float | None = None  # plan for a machine of this much memory (same as available_gb; one of them)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class MemoryPlan:
     available: int | None
     knobs: est.Knobs = field(default_factory=est.Knobs)
     fitting: list[str] = field(default_factory=list)  # plan=true over budget: override sets that would fit
+    notes: list[str] = field(default_factory=list)  # where the shapes came from (files not downloaded)
 
     def total(self, phase: Phase) -> int:
         return self.base + phase.total_weights + phase.activations
@@ -304,9 +306,14 @@ def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
     """The plan of this job; raises ConfigError when it does not fit and ``plan.force`` is off (and ``plan=true``
     only shows it)."""
     settings = settings_of(cfg)
-    available = int(settings.available_gb * GIB) if settings.available_gb is not None else available_memory()
+    if settings.available_gb is not None and settings.memory_gb is not None:
+        raise ConfigError("plan.memory_gb", settings.memory_gb, "plan.available_gb is set too; they are one setting",
+                          "give only plan.memory_gb=<GiB>")
+    budget = settings.memory_gb if settings.memory_gb is not None else settings.available_gb
+    available = int(budget * GIB) if budget is not None else available_memory()
     request = request_of(cfg, pipeline, conditioning, guidance, models)
     plan = plan_run(models, pipeline, request, available)
+    plan.notes = list(getattr(models, "plan_notes", ()))
     if plan.fits or settings.force:
         return plan
     fits = alternatives(plan, models, pipeline, supports_quantize="quantize" in cfg.model,
@@ -320,37 +327,52 @@ def check(cfg, models, pipeline, conditioning, guidance) -> MemoryPlan:
                          f"these would fit: {options}; or plan.force=true to run anyway")
 
 
+# cheaper-to-costlier settings (quality and speed): streaming costs only time, text-encoder bits little quality
+_KNOBS = (("offload", "disk", "model.offload=disk", 1), ("text_quantize_bits", 8, "text.quantize_bits=8", 2),
+          ("quantize_bits", 8, "model.quantize=8", 3), ("text_quantize_bits", 4, "text.quantize_bits=4", 4),
+          ("quantize_bits", 4, "model.quantize=4", 5))
+
+
 def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, multiple: int) -> list[str]:
-    """Override sets that bring the predicted peak under the available memory, each with its prediction."""
-    r, out = plan.request, []
+    """Override sets that bring the predicted peak under the available memory, each with its prediction, the
+    cheapest first: the combinations of streaming, text-encoder bits and weight bits (those that add nothing to a
+    cheaper fitting set left out), then a smaller size or fewer frames (with every saving on when no combination
+    fits at this size)."""
+    r = plan.request
+    knobs = [k for k in _KNOBS if (supports_quantize or k[0] != "quantize_bits") and getattr(r, k[0]) != k[1]
+             and not (k[0] != "offload" and getattr(r, k[0]) is not None and getattr(r, k[0]) <= k[1])]
+    combos = []
+    for mask in range(1, 2 ** len(knobs)):
+        chosen = [k for i, k in enumerate(knobs) if mask >> i & 1]
+        if len({k[0] for k in chosen}) == len(chosen):  # one value per setting
+            combos.append((sum(k[3] for k in chosen), len(chosen), chosen))
+    fitting: list[tuple[set, str]] = []
 
-    def attempt(label: str, request: Request) -> None:
+    def attempt(labels: list[str], request: Request) -> bool:
         other = plan_run(models, pipeline, request, plan.available, plan.knobs, base=plan.base)
-        if other.fits:
-            out.append(f"{label} ({other.peak / GIB:.2f} GiB)")
+        if other.fits:  # the cheapest with its phases
+            phases = "" if fitting else ": " + ", ".join(f"{p.name} {other.total(p) / GIB:.2f}" for p in other.phases)
+            fitting.append((set(labels), f"{' '.join(labels)} ({other.peak / GIB:.2f} GiB{phases})"))
+        return other.fits
 
-    if r.offload != "disk":
-        attempt("model.offload=disk", replace(r, offload="disk"))
-    if supports_quantize:
-        for bits in (8, 4):
-            if r.quantize_bits is None or bits < r.quantize_bits:
-                attempt(f"model.quantize={bits}", replace(r, quantize_bits=bits))
-    if plan.peak_phase.name == "text_encoding" and r.text_quantize_bits is None:
-        attempt("text.quantize_bits=8", replace(r, text_quantize_bits=8))
+    for _, _, chosen in sorted(combos, key=lambda c: (c[0], c[1])):
+        labels = [k[2] for k in chosen]
+        if len(fitting) < 4 and not any(done <= set(labels) for done, _ in fitting):
+            attempt(labels, replace(r, **{k[0]: k[1] for k in chosen}))
+    saving: dict = {}  # then smaller sizes or fewer frames: as they are, or with every saving on if none fits yet
+    for name, value, _, _ in knobs:
+        saving[name] = value if name == "offload" else min(value, saving.get(name, value))
+    most = replace(r, **saving) if not fitting else r
+    labels = [k[2] for k in knobs if saving.get(k[0]) == k[1]] if not fitting else []
     for scale in (0.75, 0.5, 0.25):
         w, h = (max(multiple, int(v * scale) // multiple * multiple) for v in (r.width, r.height))
-        if (w, h) != (r.width, r.height):
-            before = len(out)
-            attempt(f"width={w} height={h}", replace(r, width=w, height=h))
-            if len(out) > before:
-                break
+        if (w, h) != (r.width, r.height) and attempt(labels + [f"width={w} height={h}"],
+                                                     replace(most, width=w, height=h)):
+            break
     for frames in (r.num_frames // 2 // 8 * 8 + 1, 9, 1):
-        if frames < r.num_frames:
-            before = len(out)
-            attempt(f"num_frames={frames}", replace(r, num_frames=frames))
-            if len(out) > before:
-                break
-    return out
+        if frames < r.num_frames and attempt(labels + [f"num_frames={frames}"], replace(most, num_frames=frames)):
+            break
+    return [text for _, text in fitting]
 
 
 def cli_aliases(argv: list[str]) -> list[str]:
@@ -362,6 +384,8 @@ def cli_aliases(argv: list[str]) -> list[str]:
 
 def show(plan: MemoryPlan) -> None:
     print(plan.table(), flush=True)
+    for note in plan.notes:
+        print(note, flush=True)
     if plan.fitting:
         print("does not fit; these would: " + "; ".join(plan.fitting), flush=True)
 

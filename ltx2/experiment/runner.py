@@ -16,11 +16,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ltx2.errors import ConfigError
-from ltx2.experiment import duration, planner, request
+from ltx2.experiment import duration, plan_offline, planner, request
 from ltx2.experiment import validation as v
 from ltx2.experiment.quality import RunQuality
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
 from ltx2.pipelines.contract import Job
+from ltx2.sampling import step_cache
 
 log = logging.getLogger("ltx2")
 
@@ -130,6 +131,7 @@ def prepare(cfg: DictConfig) -> Job:
     if auto_duration:  # checked and planned for the longest clip the head may predict
         cfg = duration.size_for_planning(cfg)
     v.check_config(cfg)
+    step_cache.settings_of(cfg)  # sampling.cache / cache_threshold checked before anything is built
     job, cfg = build(cfg)
     if auto_duration:
         duration.check(job.models, job.pipeline)
@@ -146,6 +148,9 @@ def build(cfg: DictConfig) -> tuple[Job, DictConfig]:
     models = _build("model", cfg.model, loras=_loras(cfg))
     pipeline = _build("pipeline", cfg.pipeline)
     phases = pipeline.phases()
+    if planner.settings_of(cfg).show:  # plan=true: files not downloaded yet are planned from their known shapes
+        models.plan_notes = plan_offline.stand_in_missing(models, plan_offline.scratch_folder(), phases.upsampler,
+                                                          phases.distilled_lora)
     models.resolve_files(need_upsampler=phases.upsampler, need_distilled_lora=phases.distilled_lora)
     models.ensure_files(seed=0)
     conditioning = _build("conditioning", cfg.conditioning)
@@ -284,8 +289,11 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     quality = job.info.pop("quality_check", None) or RunQuality(cfg.get("quality"))
     if job.info.pop("auto_duration", False):
         duration.predict(job)
-    with previews.attached(job, OmegaConf.select(cfg, "output.previews", default=0), run_dir):
+    with previews.attached(job, OmegaConf.select(cfg, "output.previews", default=0), run_dir), \
+            step_cache.attached(step_cache.settings_of(cfg)) as cache_stats:
         result = job.pipeline(job)
+    if cache_stats is not None:  # sampling.cache=teacache: how many transformer passes were skipped
+        job.record.set(step_cache=cache_stats.as_dict())
     job.record.set(prompt_used=job.info.get("prompt_used", job.prompt),
                    prompt_enhanced=job.info.get("prompt_enhanced", False),
                    model_version=job.models.files.header("transformer").model_version)

@@ -41,6 +41,14 @@ class AudioSettings:
 
 
 @dataclass
+class SamplingSettings:
+    """Step caching (ltx2/sampling/step_cache.py): none, or teacache with its threshold (null: 0.05)."""
+
+    cache: str = "none"
+    cache_threshold: Optional[float] = None
+
+
+@dataclass
 class NoiseSettings:
     from_file: Optional[str] = None
 
@@ -141,6 +149,7 @@ class PlanSchema:
     show: bool = False
     force: bool = False
     available_gb: Optional[float] = None
+    memory_gb: Optional[float] = None
 
 
 @dataclass
@@ -164,6 +173,7 @@ class RunSchema:
     output: OutputSettings = field(default_factory=OutputSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     noise: NoiseSettings = field(default_factory=NoiseSettings)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     model: ModelSettings = MISSING
     pipeline: Any = MISSING

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import numpy as np
 
+from ltx2.sampling import step_cache
 from ltx2.sampling.latent_state import (
     AudioLatentShape,
     LatentState,
@@ -143,6 +144,7 @@ def run_loop(sampler: str, sigmas: mx.array, video: LatentState, audio: LatentSt
             for hook in list(STEP_HOOKS):
                 hook(info, title)
 
+        denoiser = step_cache.wrap(denoiser, title)  # sampling.cache=teacache: skips passes (off: unchanged)
         return loops[sampler](sigmas, video, audio, denoiser, callback=progress, **options)
 
 

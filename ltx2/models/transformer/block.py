@@ -40,6 +40,13 @@ def _ada(table: mx.array, timesteps: mx.array, rows: slice) -> list[mx.array]:
     return [values[:, :, i] for i in range(values.shape[2])]
 
 
+def modulated_input(args: StreamArgs, table: mx.array) -> mx.array:
+    """A block's timestep-modulated self-attention input, ``rms_norm(x) * (1 + scale) + shift`` with the shift and
+    scale rows of its AdaLN ``table`` (``LTXModel.first_block_table``) and the stream's timesteps."""
+    shift, scale, _ = _ada(table, args.timesteps, slice(0, 3))
+    return _norm(args.x, scale, shift)
+
+
 def _modulate(x: mx.array, scale: mx.array, shift: mx.array) -> mx.array:
     return x * (1 + scale) + shift
 

@@ -66,19 +66,40 @@ class LTXModel(nn.Module):
 
     def __call__(self, video: Modality | None, audio: Modality | None = None,
                  perturbations: BatchPerturbations | None = None) -> tuple[mx.array | None, mx.array | None]:
+        v, a = self.prepare(video, audio)
+        v, a = self.run_blocks(v, a, perturbations)
+        return self.finish(v, a)
+
+    # The forward in three parts, for callers that reuse one part's result across steps (ltx2/sampling/step_cache.py):
+    # prepare (patchify, AdaLN, RoPE) -> run_blocks (the blocks, where nearly all the work is) -> finish (output layer).
+    def prepare(self, video: Modality | None, audio: Modality | None = None
+                ) -> tuple[StreamArgs | None, StreamArgs | None]:
+        """The streams the first block receives (None for an absent modality)."""
         if audio is not None and not self.config.audio:
             raise ValueError("this is a video-only transformer: pass audio=None")
         if video is None and audio is None:
             raise ValueError("pass at least one of video and audio")
-        batch = (video or audio).latent.shape[0]
-        perturbations = perturbations or BatchPerturbations.none(batch)
         v = self._prepare(video, audio, "") if video is not None else None
         a = self._prepare(audio, video, "audio_") if audio is not None else None
+        return v, a
+
+    def run_blocks(self, v: StreamArgs | None, a: StreamArgs | None, perturbations: BatchPerturbations | None = None
+                   ) -> tuple[StreamArgs | None, StreamArgs | None]:
+        """The streams after every block."""
+        perturbations = perturbations or BatchPerturbations.none((v or a).x.shape[0])
         for block in self.transformer_blocks:
             v, a = block(v, a, perturbations)
-        v_out = self._output(v, "") if v is not None else None
-        a_out = self._output(a, "audio_") if a is not None else None
-        return v_out, a_out
+        return v, a
+
+    def finish(self, v: StreamArgs | None, a: StreamArgs | None) -> tuple[mx.array | None, mx.array | None]:
+        """Velocities from the last block's streams."""
+        return (self._output(v, "") if v is not None else None, self._output(a, "audio_") if a is not None else None)
+
+    def first_block_table(self, prefix: str = "") -> mx.array:
+        """The first block's AdaLN table of ``prefix`` ("" video, "audio_" audio): with a stream's timesteps it gives
+        the timestep-modulated input of the first block (``block.modulated_input``). Read once by the caller (a
+        streamed model builds the block to read it)."""
+        return self.transformer_blocks[0][prefix + "scale_shift_table"]
 
     # -- input side -------------------------------------------------------------------------------------------
     def _prepare(self, m: Modality, other: Modality | None, prefix: str) -> StreamArgs:
