@@ -62,6 +62,7 @@ class Request:
     text_quantize_bits: int | None = None  # Gemma (text.quantize_bits)
     negative_prompt: bool = True
     offload: str = "none"                  # transformer blocks: none (in memory) or disk (streamed; model.offload)
+    text_offload: str = "none"             # Gemma layers: none or disk (model.offload, decided for Gemma)
     audio: bool = True
     image_conditioning: bool = False
 
@@ -112,7 +113,8 @@ class MemoryPlan:
         rows.append(f"\npredicted peak {self.peak / GIB:.2f} GiB ({self.peak_phase.name}); available {available}; "
                     f"process + runtime {self.base / GIB:.2f} GiB; {r.width}x{r.height}, {r.num_frames} frames, "
                     f"{r.dtype}" + (f", weights {r.quantize_bits}-bit" if r.quantize_bits else "")
-                    + (", transformer blocks streamed from disk" if r.offload == "disk" else ""))
+                    + (", transformer blocks streamed from disk" if r.offload == "disk" else "")
+                    + (", Gemma layers streamed from disk" if r.text_offload == "disk" else ""))
         return "\n".join(rows)
 
     def as_dict(self) -> dict:
@@ -177,19 +179,25 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
 
         gemma_cfg = est.gemma_config_of(read_gemma_hf_config(checkpoint.path("text_encoder")))
         te_tensors = checkpoint.header("text_encoder").tensors
-        gemma = est.tensors_bytes(te_tensors, ("",), b, request.text_quantize_bits, TEXT_ONLY_EXCLUDED, knobs)
+        gemma_tensors, gemma_excluded = te_tensors, TEXT_ONLY_EXCLUDED
         processor = est.tensors_bytes(te_tensors, (PROJECTION_PREFIX,), b, None, (), knobs)
         processor += est.tensors_bytes(checkpoint.header("transformer").tensors, _TEXT_IN_TRANSFORMER, b, None, (),
                                        knobs)
     else:
         gemma_cfg = est.gemma_config(models.gemma_root)
-        gemma = sum(est.tensors_bytes(read_header(f).tensors, ("",), b, request.text_quantize_bits, VISION_PREFIXES,
-                                      knobs)
-                    for f in est.gemma_files(models.gemma_root))
+        gemma_tensors = {k: v for f in est.gemma_files(models.gemma_root) for k, v in read_header(f).tensors.items()}
+        gemma_excluded = VISION_PREFIXES
         processor = est.tensors_bytes(checkpoint.header("transformer").tensors,
                                       (FEATURES_PREFIX,) + _TEXT_IN_TRANSFORMER, b, None, (), knobs)
     prompts = 2 if request.negative_prompt else 1
-    phases = [Phase("text_encoding", {"gemma": gemma, "text processor": processor},
+    if request.text_offload == "disk":  # the final norm and the prompt's embedding rows stay, layers are streamed
+        streamed_text = est.streamed_gemma(gemma_tensors, b, request.text_quantize_bits, gemma_excluded, MAX_TOKENS,
+                                           knobs)
+        text_weights = {"gemma": streamed_text["top"], "streamed Gemma layers": streamed_text["layers"]}
+    else:
+        text_weights = {"gemma": est.tensors_bytes(gemma_tensors, ("",), b, request.text_quantize_bits, gemma_excluded,
+                                                   knobs)}
+    phases = [Phase("text_encoding", {**text_weights, "text processor": processor},
                     est.text_encode(gemma_cfg, MAX_TOKENS, prompts, b, knobs=knobs))]
 
     vae_root = video_vae.vae_root(checkpoint.path("video_vae"))  # "vae." in a single file, "" in a split one
@@ -285,7 +293,9 @@ def request_of(cfg, pipeline, conditioning, guidance, models) -> Request:
 
     quantize = OmegaConf.select(cfg, "model.quantize", default=None)
     resolved = getattr(models, "resolved_offload", None)
-    return Request(offload=resolved() if resolved else "none", width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
+    text_resolved = getattr(models, "resolved_text_offload", None)
+    return Request(offload=resolved() if resolved else "none",
+                   text_offload=text_resolved(cfg.text.quantize_bits) if text_resolved else "none", width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
                    dtype=str(models.dtype), quantize_bits=quantize if isinstance(quantize, int) else None,
                    text_quantize_bits=cfg.text.quantize_bits,
                    negative_prompt=bool(getattr(guidance, "needs_negative", True)),
@@ -329,8 +339,8 @@ def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, mu
         if other.fits:
             out.append(f"{label} ({other.peak / GIB:.2f} GiB)")
 
-    if r.offload != "disk":
-        attempt("model.offload=disk", replace(r, offload="disk"))
+    if r.offload != "disk" or r.text_offload != "disk":
+        attempt("model.offload=disk", replace(r, offload="disk", text_offload="disk"))
     if supports_quantize:
         for bits in (8, 4):
             if r.quantize_bits is None or bits < r.quantize_bits:

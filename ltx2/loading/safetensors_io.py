@@ -84,6 +84,19 @@ class TensorReader:
             os.posix_fadvise(self._fd, entry.start, entry.nbytes, os.POSIX_FADV_DONTNEED)
         return buffer.view(NUMPY_OF[entry.dtype]).reshape(entry.shape)
 
+    def read_rows(self, key: str, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (indices along the first axis) of a tensor, as ``read(key)[rows]`` without reading the
+        rest (an embedding table's rows for a prompt's tokens)."""
+        entry = self.index[key]
+        row_bytes = entry.nbytes // entry.shape[0]
+        buffer = np.empty((len(rows), row_bytes), np.uint8)
+        for slot, row in enumerate(np.asarray(rows, np.int64)):
+            if not 0 <= row < entry.shape[0]:
+                raise IndexError(f"{self.path}: row {row} of {key} (shape {entry.shape})")
+            if os.preadv(self._fd, [memoryview(buffer[slot])], entry.start + int(row) * row_bytes) != row_bytes:
+                raise OSError(f"{self.path}: unexpected end of file reading {key}")
+        return buffer.view(NUMPY_OF[entry.dtype]).reshape(len(rows), *entry.shape[1:])
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
