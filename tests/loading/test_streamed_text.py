@@ -106,3 +106,21 @@ def test_planner_counts_one_streamed_layer_and_the_prompt_rows():
     in_memory = est.tensors_bytes(tensors, ("",), 4, None, ("vision_tower.",))
     assert parts["top"] + parts["layers"] < in_memory / 2
     assert est.streamed_gemma(tensors, 4, 8, ("vision_tower.",), tokens)["layers"] < parts["layers"]
+
+
+@pytest.mark.slow  # two CLI runs (~50 s on 2 busy cores); the model-set test above covers the wiring by default
+def test_a_tiny_run_with_gemma_streamed_gives_the_same_video(cli):
+    from ltx2.io.media import read_video
+
+    small = ("text.cache=false", "num_frames=9", "scheduler.steps=2")
+    plain = cli(*small)
+    assert plain.returncode == 0, plain.stderr
+    streamed = cli(*small, "model.offload=disk")
+    assert streamed.returncode == 0, streamed.stderr
+    first, second = cli.run_dirs()
+    phases = cli.record(second)["memory_plan"]["phases"]
+    assert "streamed Gemma layers" in phases["text_encoding"]["weights_bytes"]
+    assert "streamed Gemma layers" not in cli.record(first)["memory_plan"]["phases"]["text_encoding"]["weights_bytes"]
+    a, _ = read_video(first / "video.mp4")
+    b, _ = read_video(second / "video.mp4")
+    assert np.array_equal(a, b)
