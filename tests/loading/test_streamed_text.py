@@ -105,7 +105,8 @@ def test_planner_counts_one_streamed_layer_and_the_prompt_rows():
     assert parts["layers"] == layer * 4 + layer * 4 + 4 * d * d * 4  # built + read ahead (widened) + one tensor
     in_memory = est.tensors_bytes(tensors, ("",), 4, None, ("vision_tower.",))
     assert parts["top"] + parts["layers"] < in_memory / 2
-    assert est.streamed_gemma(tensors, 4, 8, ("vision_tower.",), tokens)["layers"] < parts["layers"]
+    # quantized while reading: the layer is still built in float32 first
+    assert est.streamed_gemma(tensors, 4, 8, ("vision_tower.",), tokens)["layers"] == parts["layers"]
 
 
 @pytest.mark.slow  # two CLI runs (~50 s on 2 busy cores); the model-set test above covers the wiring by default
