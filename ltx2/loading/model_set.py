@@ -323,11 +323,14 @@ class ModelSet:
         """``none`` or ``disk`` for the Gemma layers (``auto``: from Gemma's size and the available memory)."""
         if self.offload != "auto":
             return self.offload
+        gemma = self.text_gemma()
+        if not gemma or not Path(gemma).exists():  # nothing to measure (a plan made before the download)
+            return "none"
         cache = self.__dict__.setdefault("_auto_text_offload", {})
         if quantize_bits not in cache:
             from ltx2.loading.streamed_text import resolve_text_offload
 
-            cache[quantize_bits] = resolve_text_offload("auto", self.text_gemma(), self.dtype, quantize_bits)
+            cache[quantize_bits] = resolve_text_offload("auto", gemma, self.dtype, quantize_bits)
         return cache[quantize_bits]
 
     def weight_files(self) -> dict[str, str]:
