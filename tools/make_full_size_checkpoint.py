@@ -130,7 +130,8 @@ def write_gemma3(out: Path, layers: int, seed: int, shard_bytes: int = 5 * 10**9
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     text = {f.name: getattr(config, f.name) for f in fields(config) if not f.name.startswith("rope_")}
-    text.update(model_type="gemma3_text", rope_theta=config.rope_theta, rope_local_base_freq=config.rope_local_base_freq,
+    text.update(model_type="gemma3_text", rope_theta=config.rope_theta,
+                rope_local_base_freq=config.rope_local_base_freq,
                 rope_scaling={"rope_type": "linear", "factor": config.rope_linear_factor},
                 hidden_activation="gelu_pytorch_tanh")
     (out / "config.json").write_text(json.dumps({"architectures": ["Gemma3ForConditionalGeneration"],

@@ -295,7 +295,8 @@ def request_of(cfg, pipeline, conditioning, guidance, models) -> Request:
     resolved = getattr(models, "resolved_offload", None)
     text_resolved = getattr(models, "resolved_text_offload", None)
     return Request(offload=resolved() if resolved else "none",
-                   text_offload=text_resolved(cfg.text.quantize_bits) if text_resolved else "none", width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
+                   text_offload=text_resolved(cfg.text.quantize_bits) if text_resolved else "none",
+                   width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
                    dtype=str(models.dtype), quantize_bits=quantize if isinstance(quantize, int) else None,
                    text_quantize_bits=cfg.text.quantize_bits,
                    negative_prompt=bool(getattr(guidance, "needs_negative", True)),
