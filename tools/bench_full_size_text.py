@@ -24,7 +24,10 @@ layers, bf16, in the page cache); two passes each:
 | disk, text 8-bit | 2.35 | 2.24 (-4.7%) | 172 (MLX CPU quantized matmul) | 4.0 | 168 |
 
 With two layers the "one computing, one read ahead" is the whole model: the streamed peak stays at that level for
-48 layers (the 48-layer run is the one to quote; not run here). Reading 0.45 GB per layer (pread, widening to
+48 layers (the 48-layer run is the one to quote; not run here). The planner's figures for the 48-layer 12B
+(23.5 GB bf16 folder): float32, 128 tokens: 1.89 GiB streamed weights + 0.10 GiB activations (+ the process,
+~0.33 GiB here) against 43.8 GiB in memory; 1024 tokens: 1.90 + 0.84 GiB; bfloat16: 0.95 GiB streamed against
+21.9 GiB. Reading 0.45 GB per layer (pread, widening to
 float32, the MLX copy) took ~2 s on the two busy cores and overlaps the next layer's compute only from the
 second layer on.
 
