@@ -8,6 +8,12 @@ enough for tools/bench_full_size.py and the planner.
     python tools/make_full_size_checkpoint.py --out /work/scratch/fullsize/ltx2.3-22b-bf16.safetensors
     python tools/make_full_size_checkpoint.py --fp8 --out /work/scratch/fullsize/ltx2.3-22b-fp8.safetensors
     python tools/make_full_size_checkpoint.py --layers 2 --out /tmp/ltx2.3-2blocks.safetensors   # real width, 2 blocks
+    python tools/make_full_size_checkpoint.py --gemma3 --out /work/scratch/fullsize/gemma-3-12b   # a Gemma 3 folder
+
+``--gemma3`` writes a Hugging Face Gemma 3 12B folder instead (``config.json`` with the reference's 12B text config,
+the language model under the multimodal ``language_model.model.*`` keys in bf16 shards of at most 5 GB, ~23.5 GB
+for 48 layers; no vision tower, no tokenizer: enough for tools/bench_full_size_text.py and the planner). Large
+tensors (the 262208 x 3840 embedding table) are produced in chunks, so the writer holds ~0.3 GB at most.
 
 Values: a pool of 2^24 seeded normals, each tensor a slice of it (a per-key offset, wrapping) scaled to
 1/sqrt(fan_in) for weights, 0.02 for biases and tables; the same seed gives the same file.
@@ -21,6 +27,7 @@ import math
 import sys
 import time
 import zlib
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -95,21 +102,91 @@ def bf16_bytes(values: np.ndarray) -> bytes:
     return np.asarray(mx.array(values).astype(mx.bfloat16).view(mx.uint16)).tobytes()
 
 
+def seeded_values(seed: int):
+    """(pool, take): ``take(source, key, count)`` = ``count`` values of ``source`` (the pool or its float8 codes)
+    from a per-key offset, wrapping around."""
+    pool = np.random.default_rng(seed).standard_normal(POOL, dtype=np.float32)
+
+    def take(source: np.ndarray, key: str, count: int, start: int = 0) -> np.ndarray:
+        pieces, position = [], (zlib.crc32(f"{seed}:{key}".encode()) + start) % POOL
+        while count > 0:
+            n = min(count, POOL - position)
+            pieces.append(source[position:position + n])
+            count, position = count - n, 0
+        return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+    return pool, take
+
+
+def write_gemma3(out: Path, layers: int, seed: int, shard_bytes: int = 5 * 10**9, chunk: int = 1 << 24) -> Path:
+    """A synthetic Gemma 3 12B root folder (see the module docstring), written tensor by tensor and chunk by
+    chunk."""
+    from ltx2.models.text.config import GemmaConfig
+    from ltx2.models.text.gemma import GemmaTextModel
+
+    config = GemmaConfig(num_hidden_layers=layers)
+    model = GemmaTextModel(config).language_model
+    shapes = {"language_model." + k: tuple(v.shape) for k, v in tree_flatten(model.parameters())
+              if not k.startswith("lm_head")}
+    pool, take = seeded_values(seed)
+
+    def produce(key: str):
+        shape = shapes[key]
+        std = 1 / math.sqrt(shape[-1]) if len(shape) == 2 else 0.02
+        total = math.prod(shape)
+        for start in range(0, total, chunk):
+            yield bf16_bytes(take(pool, key, min(chunk, total - start), start) * np.float32(std))
+
+    shards, current, size = [], [], 0
+    for key, shape in shapes.items():
+        nbytes = 2 * math.prod(shape)
+        if current and size + nbytes > shard_bytes:
+            shards.append(current)
+            current, size = [], 0
+        current.append((key, "BF16", shape))
+        size += nbytes
+    shards.append(current)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = {f.name: getattr(config, f.name) for f in fields(config) if not f.name.startswith("rope_")}
+    text.update(model_type="gemma3_text", rope_theta=config.rope_theta,
+                rope_local_base_freq=config.rope_local_base_freq,
+                rope_scaling={"rope_type": "linear", "factor": config.rope_linear_factor},
+                hidden_activation="gelu_pytorch_tanh")
+    (out / "config.json").write_text(json.dumps({"architectures": ["Gemma3ForConditionalGeneration"],
+                                                 "model_type": "gemma3", "text_config": text}, indent=1))
+    metadata = {"format": "pt", "what": f"synthetic Gemma 3 12B language model (seed {seed}, {layers} layers): "
+                                        "tools/make_full_size_checkpoint.py --gemma3"}
+    for i, specs in enumerate(shards):
+        write_streamed(out / f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors", specs, produce, metadata)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
     parser.add_argument("--fp8", action="store_true", help="the official fp8 layout")
-    parser.add_argument("--layers", type=int, default=48, help="blocks (48 real; fewer for a real-width small model)")
+    parser.add_argument("--gemma3", action="store_true", help="a Gemma 3 12B folder instead of the transformer")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="blocks / Gemma layers (48 real; fewer for a real-width small model)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.layers is None:
+        args.layers = 48
+    if args.gemma3:
+        start = time.perf_counter()
+        out = write_gemma3(Path(args.out), args.layers, args.seed)
+        files = sorted(out.glob("*.safetensors"))
+        print(f"wrote {out}: {len(files)} shard(s), {sum(f.stat().st_size for f in files) / 1e9:.2f} GB in "
+              f"{time.perf_counter() - start:.0f} s")
+        return 0
 
     section = dict(LTX23_22B, num_layers=args.layers)
     shapes, specs = tensor_specs(section, args.fp8)
     params = sum(math.prod(s) for s in shapes.values())
     if args.layers == 48:
         assert abs(params / REAL_PARAMS_22B - 1) < 1e-3, f"{params / 1e9:.3f} B params, the real model has 18.989 B"
-    rng = np.random.default_rng(args.seed)
-    pool = rng.standard_normal(POOL, dtype=np.float32)
+    pool, take = seeded_values(args.seed)
     pool_codes = encode_e4m3(pool / np.abs(pool).max() * E4M3_MAX)
     code_scale = float(np.abs(pool).max() / E4M3_MAX)
     fp8 = {key for key, dtype, _ in specs if dtype == "F8_E4M3"}
@@ -117,14 +194,6 @@ def main(argv=None) -> int:
     def std(key: str, shape: tuple[int, ...]) -> float:
         return 1 / math.sqrt(shape[-1]) if key.endswith(".weight") and len(shape) == 2 else 0.02
 
-    def take(source: np.ndarray, key: str, count: int) -> np.ndarray:
-        """``count`` values of ``source`` from a per-key offset, wrapping around."""
-        pieces, position = [], zlib.crc32(f"{args.seed}:{key}".encode()) % POOL
-        while count > 0:
-            n = min(count, POOL - position)
-            pieces.append(source[position:position + n])
-            count, position = count - n, 0
-        return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
 
     def produce(key: str) -> bytes:
         if key.endswith(".weight_scale"):

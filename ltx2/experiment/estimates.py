@@ -79,17 +79,44 @@ def streamed_transformer(tensors: dict[str, tuple[str, tuple[int, ...]]], prefix
     for key, value in tensors.items():
         if key.startswith(blocks):
             per_block.setdefault(key[len(blocks):].split(".", 1)[0], {})[key] = value
-    # the reader hands bf16 and float8 over already float32 for a float32 run, everything else as stored
-    widened = ("BF16", "F8_E4M3", "F8_E5M2") if dtype_bytes == 4 else ()
-
-    def held(block: dict) -> int:
-        built = tensors_bytes(block, (blocks,), dtype_bytes, quantize_bits, (), knobs)
-        handed = [math.prod(shape) * (4 if dtype in widened else SAFETENSORS_BYTES.get(dtype, 4))
-                  for dtype, shape in block.values()]
-        return int(built + knobs.streamed_reads * sum(handed) + max(handed, default=0))
-
     # the costliest block (an fp8 file keeps some blocks bf16), whatever the header's key order
-    return {"top": top, "blocks": max((held(block) for block in per_block.values()), default=0)}
+    held = (_streamed_layer(block, dtype_bytes, quantize_bits, knobs) for block in per_block.values())
+    return {"top": top, "blocks": max(held, default=0)}
+
+
+def _streamed_layer(layer: dict[str, tuple[str, tuple[int, ...]]], dtype_bytes: float, quantize_bits: int | None,
+                    knobs: Knobs) -> int:
+    """One streamed layer as built, ``streamed_reads`` more as the reader hands them over (bf16 and float8 made
+    float32 for a float32 run, else stored bytes) and one tensor being converted."""
+    built = tensors_bytes(layer, ("",), dtype_bytes, quantize_bits, (), knobs)
+    widened = ("BF16", "F8_E4M3", "F8_E5M2") if dtype_bytes == 4 else ()
+    handed = [math.prod(shape) * (4 if dtype in widened else SAFETENSORS_BYTES.get(dtype, 4))
+              for dtype, shape in layer.values()]
+    return int(built + knobs.streamed_reads * sum(handed) + max(handed, default=0))
+
+
+def streamed_gemma(tensors: dict[str, tuple[str, tuple[int, ...]]], dtype_bytes: float, quantize_bits: int | None,
+                   exclude: tuple[str, ...], tokens: int, knobs: Knobs = Knobs()) -> dict[str, int]:
+    """Bytes Gemma holds with its layers streamed (ltx2.loading.streamed_text): ``top`` (the final norm and the
+    embedding rows of ``tokens`` tokens; the table stays on disk) and ``layers`` (as ``streamed_transformer``'s
+    blocks: the largest layer built, the one read ahead, one tensor in conversion). ``quantize_bits`` does not
+    lower it: each layer is quantized after it is built in the run dtype."""
+    per_layer: dict[str, dict] = {}
+    top = 0
+    for key, value in tensors.items():
+        if exclude and key.startswith(exclude):
+            continue
+        match = re.search(r"(?:^|\.)layers\.(\d+)\.", key)
+        if match:
+            per_layer.setdefault(match.group(1), {})[key] = value
+        elif key.endswith("embed_tokens.weight"):
+            top += int(tokens * value[1][-1] * dtype_bytes)
+        else:
+            top += tensors_bytes({key: value}, ("",), dtype_bytes, quantize_bits, (), knobs)
+    largest = max(per_layer.values(), key=lambda t: tensors_bytes(t, ("",), dtype_bytes, None, (), knobs), default={})
+    # quantized or not, a layer is built in the run dtype first (Gemma files are never pre-quantized): its quantized
+    # weights replace the float ones as they are computed (measured: tools/bench_full_size_text.py, 2-layer 12B q8)
+    return {"top": top, "layers": _streamed_layer(largest, dtype_bytes, None, knobs)}
 
 
 def key_is_scale(dtype: str, shape: tuple[int, ...]) -> bool:

@@ -63,6 +63,7 @@ class Request:
     text_quantize_bits: int | None = None  # Gemma (text.quantize_bits)
     negative_prompt: bool = True
     offload: str = "none"                  # transformer blocks: none (in memory) or disk (streamed; model.offload)
+    text_offload: str = "none"             # Gemma layers: none or disk (model.offload, decided for Gemma)
     audio: bool = True
     image_conditioning: bool = False
 
@@ -114,7 +115,8 @@ class MemoryPlan:
         rows.append(f"\npredicted peak {self.peak / GIB:.2f} GiB ({self.peak_phase.name}); available {available}; "
                     f"process + runtime {self.base / GIB:.2f} GiB; {r.width}x{r.height}, {r.num_frames} frames, "
                     f"{r.dtype}" + (f", weights {r.quantize_bits}-bit" if r.quantize_bits else "")
-                    + (", transformer blocks streamed from disk" if r.offload == "disk" else ""))
+                    + (", transformer blocks streamed from disk" if r.offload == "disk" else "")
+                    + (", Gemma layers streamed from disk" if r.text_offload == "disk" else ""))
         return "\n".join(rows)
 
     def as_dict(self) -> dict:
@@ -179,19 +181,25 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
 
         gemma_cfg = est.gemma_config_of(read_gemma_hf_config(checkpoint.path("text_encoder")))
         te_tensors = checkpoint.header("text_encoder").tensors
-        gemma = est.tensors_bytes(te_tensors, ("",), b, request.text_quantize_bits, TEXT_ONLY_EXCLUDED, knobs)
+        gemma_tensors, gemma_excluded = te_tensors, TEXT_ONLY_EXCLUDED
         processor = est.tensors_bytes(te_tensors, (PROJECTION_PREFIX,), b, None, (), knobs)
         processor += est.tensors_bytes(checkpoint.header("transformer").tensors, _TEXT_IN_TRANSFORMER, b, None, (),
                                        knobs)
     else:
         gemma_cfg = est.gemma_config(models.gemma_root)
-        gemma = sum(est.tensors_bytes(read_header(f).tensors, ("",), b, request.text_quantize_bits, VISION_PREFIXES,
-                                      knobs)
-                    for f in est.gemma_files(models.gemma_root))
+        gemma_tensors = {k: v for f in est.gemma_files(models.gemma_root) for k, v in read_header(f).tensors.items()}
+        gemma_excluded = VISION_PREFIXES
         processor = est.tensors_bytes(checkpoint.header("transformer").tensors,
                                       (FEATURES_PREFIX,) + _TEXT_IN_TRANSFORMER, b, None, (), knobs)
     prompts = 2 if request.negative_prompt else 1
-    phases = [Phase("text_encoding", {"gemma": gemma, "text processor": processor},
+    if request.text_offload == "disk":  # the final norm and the prompt's embedding rows stay, layers are streamed
+        streamed_text = est.streamed_gemma(gemma_tensors, b, request.text_quantize_bits, gemma_excluded, MAX_TOKENS,
+                                           knobs)
+        text_weights = {"gemma": streamed_text["top"], "streamed Gemma layers": streamed_text["layers"]}
+    else:
+        text_weights = {"gemma": est.tensors_bytes(gemma_tensors, ("",), b, request.text_quantize_bits, gemma_excluded,
+                                                   knobs)}
+    phases = [Phase("text_encoding", {**text_weights, "text processor": processor},
                     est.text_encode(gemma_cfg, MAX_TOKENS, prompts, b, knobs=knobs))]
 
     vae_root = video_vae.vae_root(checkpoint.path("video_vae"))  # "vae." in a single file, "" in a split one
@@ -287,7 +295,10 @@ def request_of(cfg, pipeline, conditioning, guidance, models) -> Request:
 
     quantize = OmegaConf.select(cfg, "model.quantize", default=None)
     resolved = getattr(models, "resolved_offload", None)
-    return Request(offload=resolved() if resolved else "none", width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
+    text_resolved = getattr(models, "resolved_text_offload", None)
+    return Request(offload=resolved() if resolved else "none",
+                   text_offload=text_resolved(cfg.text.quantize_bits) if text_resolved else "none",
+                   width=int(cfg.width), height=int(cfg.height), num_frames=int(cfg.num_frames), fps=float(cfg.fps),
                    dtype=str(models.dtype), quantize_bits=quantize if isinstance(quantize, int) else None,
                    text_quantize_bits=cfg.text.quantize_bits,
                    negative_prompt=bool(getattr(guidance, "needs_negative", True)),
@@ -333,13 +344,20 @@ _KNOBS = (("offload", "disk", "model.offload=disk", 1), ("text_quantize_bits", 8
           ("quantize_bits", 4, "model.quantize=4", 5))
 
 
+def _overrides(settings: dict) -> dict:
+    """model.offload=disk streams the transformer's blocks and Gemma's layers."""
+    return {**settings, "text_offload": "disk"} if settings.get("offload") == "disk" else settings
+
+
 def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, multiple: int) -> list[str]:
     """Override sets that bring the predicted peak under the available memory, each with its prediction, the
     cheapest first: the combinations of streaming, text-encoder bits and weight bits (those that add nothing to a
     cheaper fitting set left out), then a smaller size or fewer frames (with every saving on when no combination
     fits at this size)."""
     r = plan.request
-    knobs = [k for k in _KNOBS if (supports_quantize or k[0] != "quantize_bits") and getattr(r, k[0]) != k[1]
+    streamed = r.offload == "disk" and r.text_offload == "disk"
+    knobs = [k for k in _KNOBS if (supports_quantize or k[0] != "quantize_bits")
+             and (not streamed if k[0] == "offload" else getattr(r, k[0]) != k[1])
              and not (k[0] != "offload" and getattr(r, k[0]) is not None and getattr(r, k[0]) <= k[1])]
     combos = []
     for mask in range(1, 2 ** len(knobs)):
@@ -358,11 +376,11 @@ def alternatives(plan: MemoryPlan, models, pipeline, supports_quantize: bool, mu
     for _, _, chosen in sorted(combos, key=lambda c: (c[0], c[1])):
         labels = [k[2] for k in chosen]
         if len(fitting) < 4 and not any(done <= set(labels) for done, _ in fitting):
-            attempt(labels, replace(r, **{k[0]: k[1] for k in chosen}))
+            attempt(labels, replace(r, **_overrides({k[0]: k[1] for k in chosen})))
     saving: dict = {}  # then smaller sizes or fewer frames: as they are, or with every saving on if none fits yet
     for name, value, _, _ in knobs:
         saving[name] = value if name == "offload" else min(value, saving.get(name, value))
-    most = replace(r, **saving) if not fitting else r
+    most = replace(r, **_overrides(saving)) if not fitting else r
     labels = [k[2] for k in knobs if saving.get(k[0]) == k[1]] if not fitting else []
     for scale in (0.75, 0.5, 0.25):
         w, h = (max(multiple, int(v * scale) // multiple * multiple) for v in (r.width, r.height))

@@ -90,7 +90,7 @@ class ModelSettings:
     tiny: bool = False
     quantize: Optional[int] = None  # transformer weights: null, 8 or 4 bits (MLX affine)
     quantize_group_size: int = 64
-    offload: str = "none"  # transformer blocks: none, disk (streamed from the file per forward) or auto
+    offload: str = "none"  # transformer blocks and Gemma layers: none, disk (streamed from the files) or auto
     suggested: SuggestedSettings = field(default_factory=SuggestedSettings)
 
 

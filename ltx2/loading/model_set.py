@@ -122,7 +122,9 @@ class ModelSet:
     quantize_group_size: int = 64
     version: str | None = None
     component_files: dict = field(default_factory=dict)  # component of SPLIT_COMPONENTS -> its file
-    offload: str = "none"  # transformer blocks: none (in memory), disk (streamed per forward), auto (ltx2.loading.streaming)
+    # transformer blocks and Gemma layers: none (in memory), disk (streamed per forward), auto (each decided from its
+    # own weights and the available memory: ltx2.loading.streaming, ltx2.loading.streamed_text)
+    offload: str = "none"
 
     def __init__(self, name: str, checkpoint: str | None = None, gemma_root: str | None = None,
                  spatial_upsampler: str | None = None, distilled_lora: str | None = None, dtype: str = "bfloat16",
@@ -304,11 +306,32 @@ class ModelSet:
         text-encoder file when it has one (LTX-2.5: Gemma 4), else its Gemma 3 root (LTX-2 / LTX-2.3)."""
         from ltx2.models.text.encoder import TextEncoder
 
-        gemma = self.files.path("text_encoder") if self.files.has("text_encoder") else self.gemma_root
+        gemma = self.text_gemma()
         if not gemma:
             raise ValueError(f"model {self.name} has no text encoder: set model.gemma_root=/path/to/gemma-3-12b-it "
                              "(LTX-2 / LTX-2.3) or the LTX-2.5 text-encoder file")
-        return TextEncoder(gemma, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits)
+        load = None
+        if self.resolved_text_offload(quantize_bits) == "disk":
+            from ltx2.loading.streamed_text import load_text_gemma as load
+        return TextEncoder(gemma, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits, load=load)
+
+    def text_gemma(self) -> str | None:
+        """The Gemma the text encoder reads: the model's text-encoder file (LTX-2.5), else its Gemma 3 root."""
+        return self.files.path("text_encoder") if self.files.has("text_encoder") else self.gemma_root
+
+    def resolved_text_offload(self, quantize_bits: int | None = None) -> str:
+        """``none`` or ``disk`` for the Gemma layers (``auto``: from Gemma's size and the available memory)."""
+        if self.offload != "auto":
+            return self.offload
+        gemma = self.text_gemma()
+        if not gemma or not Path(gemma).exists():  # nothing to measure (a plan made before the download)
+            return "none"
+        cache = self.__dict__.setdefault("_auto_text_offload", {})
+        if quantize_bits not in cache:
+            from ltx2.loading.streamed_text import resolve_text_offload
+
+            cache[quantize_bits] = resolve_text_offload("auto", gemma, self.dtype, quantize_bits)
+        return cache[quantize_bits]
 
     def weight_files(self) -> dict[str, str]:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,

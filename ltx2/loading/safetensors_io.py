@@ -84,6 +84,19 @@ class TensorReader:
             os.posix_fadvise(self._fd, entry.start, entry.nbytes, os.POSIX_FADV_DONTNEED)
         return buffer.view(NUMPY_OF[entry.dtype]).reshape(entry.shape)
 
+    def read_rows(self, key: str, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (indices along the first axis) of a tensor, as ``read(key)[rows]`` without reading the
+        rest (an embedding table's rows for a prompt's tokens)."""
+        entry = self.index[key]
+        row_bytes = entry.nbytes // entry.shape[0]
+        buffer = np.empty((len(rows), row_bytes), np.uint8)
+        for slot, row in enumerate(np.asarray(rows, np.int64)):
+            if not 0 <= row < entry.shape[0]:
+                raise IndexError(f"{self.path}: row {row} of {key} (shape {entry.shape})")
+            if os.preadv(self._fd, [memoryview(buffer[slot])], entry.start + int(row) * row_bytes) != row_bytes:
+                raise OSError(f"{self.path}: unexpected end of file reading {key}")
+        return buffer.view(NUMPY_OF[entry.dtype]).reshape(len(rows), *entry.shape[1:])
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
@@ -111,9 +124,10 @@ def to_bytes(value: mx.array | np.ndarray) -> bytes:
 
 
 def write_streamed(path: str | os.PathLike, specs: Iterable[tuple[str, str, tuple[int, ...]]],
-                   produce: Callable[[str], bytes], metadata: dict[str, str]) -> Path:
+                   produce: Callable[[str], bytes | Iterable[bytes]], metadata: dict[str, str]) -> Path:
     """Write a safetensors file tensor by tensor: ``specs`` gives (key, dtype string, shape) in file order,
-    ``produce(key)`` the tensor's bytes when its turn comes (only one is held). Temp file, then renamed."""
+    ``produce(key)`` the tensor's bytes when its turn comes (only one is held), or an iterable of byte chunks
+    (a tensor larger than one should hold). Temp file, then renamed."""
     specs = list(specs)
     header: dict = {"__metadata__": metadata}
     offset = 0
@@ -133,10 +147,13 @@ def write_streamed(path: str | os.PathLike, specs: Iterable[tuple[str, str, tupl
             for key, dtype, shape in specs:
                 data = produce(key)
                 expected = header[key]["data_offsets"][1] - header[key]["data_offsets"][0]
-                if len(data) != expected:
-                    raise ValueError(f"{key}: produced {len(data)} bytes, its {dtype} {shape} needs {expected}")
-                f.write(data)
+                written = 0
+                for chunk in data if isinstance(data, (list, tuple)) or hasattr(data, "__next__") else (data,):
+                    f.write(chunk)
+                    written += memoryview(chunk).nbytes
                 del data
+                if written != expected:
+                    raise ValueError(f"{key}: produced {written} bytes, its {dtype} {shape} needs {expected}")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -13,7 +13,8 @@ biases, metadata ``quantization``) are read as they are, never re-quantized.
 Peak memory is then the top-level weights + about three blocks (the one computing, the one read ahead, and the
 raw buffer being converted) + the forward's activations (``ltx2.experiment.estimates.streamed_transformer``).
 ``StreamedBlocks.stats`` splits the time into waiting for reads and computing. The model around it (loading,
-pre-quantized files, LoRA copies): ``ltx2.loading.streamed_transformer``.
+pre-quantized files, LoRA copies): ``ltx2.loading.streamed_transformer``; the reader thread and iteration are
+``ltx2.loading.layer_stream.LayerStream``, shared with the streamed Gemma layers.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import numpy as np
 
 from ltx2.errors import ConfigError
 from ltx2.loading.checkpoint import read_header
+from ltx2.loading.layer_stream import LayerStream, StreamStats  # noqa: F401  (StreamStats: re-exported)
 from ltx2.loading.safetensors_io import TensorReader, tensor_index, to_mlx
 
 log = logging.getLogger(__name__)
@@ -77,35 +76,6 @@ def resolve_offload(mode: str, path: str | os.PathLike, dtype: str, quantize: in
     return chosen
 
 
-@dataclass
-class StreamStats:
-    """Where a streamed forward's time goes: ``read_s`` waiting for a block's bytes, ``compute_s`` building the
-    block (cast, decode, fuse, quantize) and running it; ``read_bytes`` read from disk."""
-
-    read_s: float = 0.0
-    compute_s: float = 0.0
-    read_bytes: int = 0
-    blocks: int = 0
-
-    def reset(self) -> None:
-        self.read_s = self.compute_s = 0.0
-        self.read_bytes = self.blocks = 0
-
-
-class _Evaluated:
-    """A block that evaluates its outputs (so its weights can go before the next block is built)."""
-
-    def __init__(self, block: nn.Module, stats: StreamStats):
-        self.block, self.stats = block, stats
-
-    def __call__(self, video, audio, perturbations):
-        start = time.perf_counter()
-        video, audio = self.block(video, audio, perturbations)
-        mx.eval([s.x for s in (video, audio) if s is not None])
-        self.stats.compute_s += time.perf_counter() - start
-        return video, audio
-
-
 @dataclass(frozen=True)
 class StreamedLora:
     path: str
@@ -113,26 +83,23 @@ class StreamedLora:
     modules: dict[str, tuple[str, str]]  # model module -> (A key, B key) in the LoRA file
 
 
-class StreamedBlocks:
+class StreamedBlocks(LayerStream):
     """The transformer's blocks, read from ``path`` each time they are iterated (see the module docstring)."""
+
+    thread_name = "ltx2-block-reader"
 
     def __init__(self, path: str | os.PathLike, prefix: str, config, dtype: mx.Dtype, keys: list[list[str]],
                  quantize: tuple[int, int] | None = None, prequantized: set[str] | None = None,
                  loras: tuple[StreamedLora, ...] = (), ahead: int = 1):
+        super().__init__(len(keys), ahead)
         self.path, self.prefix, self.config, self.dtype = Path(path), prefix, config, dtype
         self.keys = keys  # per block: file keys (prefix included)
         self.quantize = quantize  # (bits, group_size): quantize float linears while reading
         self.prequantized = prequantized or set()  # module paths stored packed in the file
-        self.loras, self.ahead = loras, max(1, ahead)
-        self.stats = StreamStats()
+        self.loras = loras
         self._open: tuple[TensorReader, list[TensorReader]] | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._first = None  # the next forward's first block, being read
         self._entries = tensor_index(path)
         self._dtypes = {k: e.dtype for k, e in self._entries.items()}
-
-    def __len__(self) -> int:
-        return len(self.keys)
 
     def with_loras(self, loras: tuple[StreamedLora, ...]) -> StreamedBlocks:
         return StreamedBlocks(self.path, self.prefix, self.config, self.dtype, self.keys, self.quantize,
@@ -253,9 +220,6 @@ class StreamedBlocks:
 
         return [root + p for p, m in block.named_modules() if quantizable(root + p, m, self._group_size)]
 
-    def __getitem__(self, index: int) -> nn.Module:
-        return self.build(index)
-
     def _readers(self) -> tuple[TensorReader, list[TensorReader]]:
         """Open descriptors of the checkpoint and the LoRA files (``pread`` is positional: threads share them)."""
         if self._open is None:
@@ -266,52 +230,11 @@ class StreamedBlocks:
             self._open = (TensorReader(self.path, drop_cache=larger), [TensorReader(lora.path) for lora in self.loras])
         return self._open
 
-    def _submit(self, index: int):
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ltx2-block-reader")
-        return self._pool.submit(self._read, index)
+    def _outputs(self, result):
+        return [s.x for s in result if s is not None]  # (video, audio) states
 
-    def __iter__(self):
-        """Blocks in order. The reader thread stays ``ahead`` blocks in front and, after the last block, reads the
-        first one for the next forward (a sampler calls the model again at once)."""
-        count = len(self)
-        pending = deque([self._first if self._first is not None else self._submit(0)])
-        self._first = None
-        following = 1
-        while len(pending) < self.ahead and following < count:
-            pending.append(self._submit(following))
-            following += 1
-        for index in range(count):
-            start = time.perf_counter()
-            raw = pending.popleft().result()
-            self.stats.read_s += time.perf_counter() - start
-            if following < count:
-                pending.append(self._submit(following))
-                following += 1
-            elif index == count - 1:
-                self._first = self._submit(0)
-            start = time.perf_counter()
-            block = self.build(index, raw)
-            del raw
-            self.stats.compute_s += time.perf_counter() - start
-            self.stats.blocks += 1
-            yield _Evaluated(block, self.stats)
-            del block
-
-    def release(self) -> None:
-        """Drop the block read ahead for a next forward and close the files (they reopen on the next use)."""
-        self._first = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+    def _close_files(self) -> None:
         if self._open is not None:
             for reader in (self._open[0], *self._open[1]):
                 reader.close()
             self._open = None
-
-    def __del__(self):
-        try:
-            self.release()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-

@@ -42,11 +42,13 @@ class TextEncoder:
 
     ``gemma``: a Gemma 3 root folder, or an LTX-2.5 text-encoder ``.safetensors`` file (Gemma 4).
     ``quantize_bits`` (4 or 8) runs Gemma with MLX affine quantization (group size 64); None keeps ``dtype``.
-    Components load lazily; ``release()`` frees them (use the encoder as a context manager).
+    Components load lazily; ``release()`` frees them (use the encoder as a context manager). ``load``: how Gemma
+    is built, ``(gemma, dtype, quantize_bits) -> model`` (default: in memory; ``ltx2.loading.streamed_text``
+    streams its layers from disk, same numbers).
     """
 
     def __init__(self, gemma: str | os.PathLike, checkpoint: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16",
-                 quantize_bits: int | None = None, max_length: int = MAX_TOKENS):
+                 quantize_bits: int | None = None, max_length: int = MAX_TOKENS, load=None):
         self.gemma_root, self.checkpoint = Path(gemma), Path(checkpoint)
         self.is_file = is_text_encoder_file(self.gemma_root)
         if self.is_file and not self.gemma_root.is_file():
@@ -64,6 +66,7 @@ class TextEncoder:
         self.dtype = resolve_dtype(dtype)
         self.quantize_bits = quantize_bits
         self.max_length = max_length
+        self._load = load
         if self.is_file:
             hf = read_gemma_hf_config(self.gemma_root)
             self.gemma_config: GemmaConfig | Gemma4Config = Gemma4Config.from_hf(hf, str(self.gemma_root))
@@ -99,7 +102,7 @@ class TextEncoder:
     @property
     def gemma(self) -> GemmaTextModel | Gemma4TextModel:
         if self._gemma is None:
-            load = load_text_encoder_file if self.is_file else load_gemma
+            load = self._load or (load_text_encoder_file if self.is_file else load_gemma)
             self._gemma = load(self.gemma_root, self.dtype, self.quantize_bits)
         return self._gemma
 
