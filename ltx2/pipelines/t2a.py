@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import replace
 
 import mlx.core as mx
@@ -37,7 +38,8 @@ class TextToAudioPipeline:
     def check_conditioning(self, conditioning) -> None:
         name = type(conditioning).__name__
         if name != "NoConditioning":
-            option = getattr(conditioning, "GROUP_OPTION", None) or name
+            option = getattr(conditioning, "GROUP_OPTION", None) or re.sub(  # ReferenceVideoConditioning -> reference_video
+                r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Conditioning")).lower()
             raise ConfigError("conditioning", option, f"{NAME} makes sound from text alone, so a conditioning "
                               "input would have no effect", "remove the conditioning (conditioning=none)")
 
