@@ -29,7 +29,7 @@ class TextToAudioPipeline:
 
     AUTO_DURATION = True
     AUDIO_ONLY = True  # the run's output is audio.wav; the duration head reads the audio context alone
-    RESOLUTION_MULTIPLE = 32  # no picture: width and height are not used
+    RESOLUTION_MULTIPLE = 32  # no picture: width and height are not used (and may not be given)
 
     def phases(self) -> Phases:
         return Phases((Stage("denoise"),), audio_only=True)
@@ -38,7 +38,8 @@ class TextToAudioPipeline:
     def check_conditioning(self, conditioning) -> None:
         name = type(conditioning).__name__
         if name != "NoConditioning":
-            option = getattr(conditioning, "GROUP_OPTION", None) or re.sub(  # ReferenceVideoConditioning -> reference_video
+            # its option name: ReferenceVideoConditioning -> reference_video
+            option = getattr(conditioning, "GROUP_OPTION", None) or re.sub(
                 r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Conditioning")).lower()
             raise ConfigError("conditioning", option, f"{NAME} makes sound from text alone, so a conditioning "
                               "input would have no effect", "remove the conditioning (conditioning=none)")

@@ -185,13 +185,14 @@ class MultiModalGuidedDenoiser:
         cond_v, cond_a = results["cond"]
         neg, ptb, iso = (results.get(name, (0.0, 0.0)) for name in ("neg", "ptb", "iso"))
         if (vg.needs_isolated() or ag.needs_isolated()) and (audio is None or video is None):
-            iso = cond  # with one modality the positive pass already is the isolated one: the term is zero
+            iso = results["cond"]  # with one modality the positive pass is the isolated one: the term is zero
         x0_v = None if video is None else (self.last[0] if skip_v else vg.calculate(cond_v, neg[0], ptb[0], iso[0]))
         x0_a = None if audio is None else (self.last[1] if skip_a else ag.calculate(cond_a, neg[1], ptb[1], iso[1]))
         self.last = (x0_v, x0_a)
         return self.last
 
-    def _passes(self, video: LatentState | None, audio: LatentState | None, vg: MultiModalGuider, ag: MultiModalGuider) -> dict:
+    def _passes(self, video: LatentState | None, audio: LatentState | None, vg: MultiModalGuider,
+                ag: MultiModalGuider) -> dict:
         """The passes this step needs, by name: cond, then neg / ptb / iso when their scale is not inert."""
         passes = {"cond": GuidancePass(*self.contexts)}
         if vg.needs_negative() or ag.needs_negative():
