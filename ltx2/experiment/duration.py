@@ -32,7 +32,7 @@ def check(models, pipeline) -> None:
     """The model has a duration head file and the pipeline takes a predicted length."""
     if not getattr(pipeline, "AUTO_DURATION", False):
         raise ConfigError("num_frames", AUTO, f"pipeline={type(pipeline).__name__} does not predict its length (the "
-                          "official one_stage, two_stage, two_stage_hq and distilled pipelines do)",
+                          "official one_stage, two_stage, two_stage_hq, distilled and t2a pipelines do)",
                           "give num_frames=121 (8k+1 frames)")
     if not models.files.has("duration_head"):
         raise ConfigError("num_frames", AUTO, f"model={models.name} has no duration head to predict the length "
@@ -50,7 +50,9 @@ def predict(job) -> int:
     with job.phase("duration"):
         encoded = common.encode_prompts(job, negative=False)
         head = load_duration_head(job.models.files.path("duration_head"), mx.float32)
-        seconds = float(head(encoded.positive.video.astype(mx.float32),
+        # an audio-only pipeline (t2a) predicts from the audio context alone, as the reference's
+        video = None if getattr(job.pipeline, "AUDIO_ONLY", False) else encoded.positive.video.astype(mx.float32)
+        seconds = float(head(video,
                              None if encoded.positive.audio is None else encoded.positive.audio.astype(mx.float32))
                         .reshape(-1)[0])
         job.num_frames = seconds_to_frames(seconds, job.fps, MIN_SECONDS, MAX_SECONDS)

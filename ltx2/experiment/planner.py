@@ -27,6 +27,7 @@ from ltx2.loading.checkpoint import read_header
 from ltx2.models.audio_vae import load as audio_vae
 from ltx2.models.text.processor import AUDIO_CONNECTOR_PREFIX, FEATURES_PREFIX, VIDEO_CONNECTOR_PREFIX
 from ltx2.models.transformer.load import PREFIX as TRANSFORMER_PREFIX
+from ltx2.models.transformer.load import is_audio_stream_key
 from ltx2.models.video_vae import load as video_vae
 from ltx2.models.vocoder.load import PREFIX as VOCODER_PREFIX
 
@@ -212,6 +213,10 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
     else:
         held = {"transformer": weights("transformer", "transformer", (TRANSFORMER_PREFIX,), b,
                                        request.quantize_bits, _TEXT_IN_TRANSFORMER)}
+    audio_only = pipeline.phases().audio_only  # t2a: the audio stream's weights only, no video tokens or decode
+    if audio_only and "transformer" not in in_memory and request.offload != "disk":
+        held["transformer"] = est.tensors_bytes(_audio_stream(checkpoint.header("transformer").tensors),
+                                                (TRANSFORMER_PREFIX,), b, request.quantize_bits, (), knobs)
     if models.loras and request.offload != "disk":  # streamed: LoRAs are fused into each block as it is read
         held["LoRA-fused copy"] = _lora_touched(checkpoint, [p for p, _ in models.loras], b, request.quantize_bits,
                                                 knobs)
@@ -228,15 +233,17 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
             held["LoRA-fused copy"] = _lora_touched(checkpoint, loras, b, request.quantize_bits, knobs)
         width, height = int(request.width * stage.scale), int(request.height * stage.scale)
         video_tokens = _video_latent(request.num_frames, height, width)
-        act = est.transformer_forward(section, _prod(video_tokens), audio_tokens, MAX_TOKENS, b, knobs)
+        act = est.transformer_forward(section, 0 if audio_only else _prod(video_tokens), audio_tokens, MAX_TOKENS,
+                                      b, knobs)
         phases.append(Phase(stage.name, dict(held), act))
 
     # decoding: the audio decoder and vocoder (float32), then the video decoder, streamed tile by tile
     held = dict(held)
     latent = _video_latent(request.num_frames, request.height, request.width)
-    decode = est.video_decode(checkpoint.config("vae"), _tile(latent), b, knobs)
-    held["video decoder"] = weights("video_decoder", "video_vae", (f"{vae_root}decoder.",
-                                                                    f"{vae_root}per_channel_statistics."))
+    decode = 0 if audio_only else est.video_decode(checkpoint.config("vae"), _tile(latent), b, knobs)
+    if not audio_only:
+        held["video decoder"] = weights("video_decoder", "video_vae", (f"{vae_root}decoder.",
+                                                                        f"{vae_root}per_channel_statistics."))
     if request.audio and checkpoint.has("audio_vae") and checkpoint.has("vocoder"):
         held["audio decoder"] = weights("audio_decoder", "audio_vae", (audio_vae.DECODER_PREFIX,
                                                                         audio_vae.STATS_PREFIX))
@@ -245,6 +252,12 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
                                                 knobs))
     phases.append(Phase("decode", held, decode))
     return MemoryPlan(request, base, phases, available, knobs)
+
+
+def _audio_stream(tensors: dict) -> dict:
+    """The header entries an audio-only transformer reads (ltx2.models.transformer.load.sanitize, video=False)."""
+    return {k: v for k, v in tensors.items()
+            if k.startswith(TRANSFORMER_PREFIX) and is_audio_stream_key(k[len(TRANSFORMER_PREFIX):])}
 
 
 def _prod(shape) -> int:

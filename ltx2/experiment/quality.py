@@ -211,7 +211,7 @@ class RunQuality:
         if not self.enabled:
             return {}
         start = time.perf_counter()
-        signals = self.video.signals()
+        signals = self.video.signals() if self.video.count else {}  # no frames: an audio-only run (t2a)
         signals.update(latent_signals(latents))
         if audio is not None:
             signals.update(audio_signals(*audio))

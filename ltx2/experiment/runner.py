@@ -185,6 +185,8 @@ def validate(job: Job, cfg: DictConfig) -> None:
         conditioning.check_run(checkpoint, pipeline)
     if hasattr(pipeline, "check_job"):  # the pipeline's own rules (LoRA metadata, sizes)
         pipeline.check_job(models, conditioning, cfg.width, cfg.height, cfg.num_frames)
+    if hasattr(pipeline, "check_request"):  # its rules on the rest of the request (t2a: no picture options)
+        pipeline.check_request(job, cfg)
     if job.noise_file is not None:
         v.check_file("noise.from_file", job.noise_file, "the noise file",
                      "point it at the noise.safetensors of an earlier run (output.save_noise=true)")
@@ -269,11 +271,11 @@ def _record_fields(cfg: DictConfig, hydra_cfg, job: Job) -> dict:
     choices = dict(hydra_cfg.runtime.choices)
     choices = {k: v for k, v in choices.items() if not k.startswith("hydra/")}
     choices["lora"] = list((cfg.lora or {}).keys())
+    size = {} if getattr(job.pipeline, "AUDIO_ONLY", False) else {"width": job.width, "height": job.height}
     return {
         "seed": job.seed, "overrides": list(hydra_cfg.overrides.task), "choices": choices,
         "prompt": job.prompt, "negative_prompt": job.negative_prompt,
-        "request": {"width": job.width, "height": job.height, "num_frames": job.num_frames, "fps": job.fps,
-                    **request.recorded(cfg)},
+        "request": {**size, "num_frames": job.num_frames, "fps": job.fps, **request.recorded(cfg)},
         "environment": environment(), "git": git_state(),
         "weights": {name: weight_fingerprint(path) for name, path in job.models.weight_files().items()},
     }
@@ -300,16 +302,17 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
     if "samplers" in job.info:  # a pipeline whose samplers depend on the model (distilled on LTX-2.5)
         job.record.set(samplers=job.info["samplers"])
     video_path = run_dir / cfg.output.name
-    with job.phase("decode_and_write"):
-        info = write_video(video_path, quality.watch(result.frames()), job.fps, audio=result.audio)
-    job.record.add_output("video", video_path, **info)
+    if result.frames is not None:  # None: an audio-only pipeline (t2a), whose output is audio.wav
+        with job.phase("decode_and_write"):
+            info = write_video(video_path, quality.watch(result.frames()), job.fps, audio=result.audio)
+        job.record.add_output("video", video_path, **info)
     if "generated_keyframes" in job.info:  # conditioning=keyframe_slots: stage 1's slots as keyframe_XX.png
         from ltx2.conditioning.keyframe_slots import write_generated_keyframes
 
         with job.phase("decode_keyframes"):
             write_generated_keyframes(job, run_dir, *job.info.pop("generated_keyframes"))
     if result.audio is not None:
-        _record_audio(job, cfg, run_dir, result.audio)
+        _record_audio(job, cfg, run_dir, result.audio, always_save=result.frames is None)
     if cfg.output.save_latents:
         path = run_dir / "latents.safetensors"
         save_checkpoint(path, result.latents, {"what": "final latents"})
@@ -319,18 +322,21 @@ def execute(job: Job, cfg: DictConfig, run_dir: Path) -> dict:
         save_checkpoint(path, result.noise, {"what": "initial noise", "seed": str(job.seed)})
         job.record.add_output("noise", path)
     quality.finish(job.record, result.latents, result.audio)  # raises QualityFailure for quality.fail_on
+    if result.frames is None:
+        return {"audio": str(run_dir / "audio.wav")}
     return {"video": str(video_path)}
 
 
-def _record_audio(job: Job, cfg: DictConfig, run_dir: Path, audio) -> None:
-    """Audio facts (rate, channels, duration, peak / RMS dBFS, warnings) and, with output.save_audio, audio.wav."""
+def _record_audio(job: Job, cfg: DictConfig, run_dir: Path, audio, always_save: bool = False) -> None:
+    """Audio facts (rate, channels, duration, peak / RMS dBFS, warnings) and, with output.save_audio (or
+    ``always_save``: the run's only output), audio.wav."""
     from ltx2.io.media import audio_facts, write_wav
 
     facts = audio_facts(*audio)
     for warning in facts["warnings"]:
         log.warning("generated audio: %s", warning)
     job.record.set(audio=facts)
-    if cfg.output.save_audio:
+    if cfg.output.save_audio or always_save:
         path = run_dir / "audio.wav"
         write_wav(path, *audio)
         job.record.add_output("audio", path, sample_rate=facts["sample_rate"], channels=facts["channels"],

@@ -99,7 +99,8 @@ def summarize(sweep_dir: Path, started: float | None = None) -> dict:
             record = json.loads(record_file.read_text())
         except (OSError, ValueError):
             record = {"status": "unreadable"}
-        video = record.get("outputs", {}).get("video", {}).get("file")
+        outputs = record.get("outputs", {})
+        video = (outputs.get("video") or outputs.get("audio") or {}).get("file")  # audio: an audio-only run (t2a)
         ended = record.get("ended")
         resumed = bool(started and ended and datetime.fromisoformat(ended).timestamp() < started)
         counts = record.get("process", {}).get("counts", {})

@@ -22,8 +22,16 @@ class Cell:
 
     @property
     def video(self) -> Path | None:
-        name = self.record.get("outputs", {}).get("video", {}).get("file")
-        path = self.dir / name if name else None
+        return self._output("video")
+
+    @property
+    def audio(self) -> Path | None:
+        """audio.wav when the run wrote one (an audio-only run, pipeline=t2a, or output.save_audio)."""
+        return self._output("audio")
+
+    def _output(self, name: str) -> Path | None:
+        file = self.record.get("outputs", {}).get(name, {}).get("file")
+        path = self.dir / file if file else None
         return path if path is not None and path.is_file() else None
 
     @property

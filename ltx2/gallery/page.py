@@ -49,6 +49,8 @@ def cell_html(cell: Cell | None, base: Path, keys: list[str], label: str = "") -
     if cell.video is not None:
         parts.append(f'<video class="sync" muted playsinline preload="auto" '
                      f'src="{_href(cell.video, base)}"></video>')
+    elif cell.audio is not None:  # an audio-only run (pipeline=t2a)
+        parts.append(f'<audio controls preload="metadata" src="{_href(cell.audio, base)}"></audio>')
     status_class = "status-failed" if failed else "status"
     parts.append(f'<div><span class="{status_class}">{escape(cell.status)}</span> '
                  f'<span class="muted">{escape(seconds)}</span> '
@@ -120,7 +122,9 @@ def runs_page(root: Path, cells: list[Cell]) -> str:
         facts = [f"pipeline {choices.get('pipeline', '?')}", f"model {choices.get('model', '?')}",
                  f"seed {r.get('seed', '?')}", str(r.get("started") or "")[:19].replace("T", " ")]
         media = (f'<video muted playsinline preload="metadata" src="{_href(cell.video, root)}#t=0.1"></video>'
-                 if cell.video is not None else "")
+                 if cell.video is not None else
+                 f'<audio controls preload="metadata" src="{_href(cell.audio, root)}"></audio>'
+                 if cell.audio is not None else "")
         failed = cell.status != "completed"
         cards.append(f'<div class="card cell {"failed" if failed else ""}" data-status="{escape(cell.status)}">'
                      f'{media}<div class="label">{escape(str(r.get("prompt") or "")[:200])}</div>'

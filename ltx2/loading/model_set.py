@@ -86,7 +86,7 @@ def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
         from ltx2.models.transformer.load import full_precision_weights
         from ltx2.models.transformer.quantize import fused_quantized_copy
 
-        full = full_precision_weights(checkpoint, base.config.audio)
+        full = full_precision_weights(checkpoint, base.config.audio, base.config.video)
         return fused_quantized_copy(base, loras, full, resolve_dtype(dtype))
     copy = type(base)(base.config)
     copy.update(base.parameters())  # the fresh layers' random init is lazy and never evaluated
@@ -212,10 +212,12 @@ class ModelSet:
             (write_tiny_ltx25_model if self.component_files.get("transformer") else write_tiny_files)(folder, seed)
 
     # -- networks -------------------------------------------------------------------------------------------------
-    def transformer(self, extra_loras: tuple[tuple[str, float], ...] = (), include_selected: bool = True):
+    def transformer(self, extra_loras: tuple[tuple[str, float], ...] = (), include_selected: bool = True,
+                    audio_only: bool = False):
         """X0 model (velocity model wrapped to return denoised latents), LoRAs fused: the selected ones (not with
         ``include_selected=False``: IC-LoRA's stage 2), then ``extra_loras`` (a pipeline's own, e.g. the distilled
-        LoRA of a refinement stage)."""
+        LoRA of a refinement stage). ``audio_only``: the audio stream's layers only, video weights never read
+        (text-to-audio)."""
         from ltx2.loading.streamed_transformer import load_offloaded_transformer
         from ltx2.loading.streaming import file_quantization
         from ltx2.models.transformer import X0Model
@@ -224,13 +226,16 @@ class ModelSet:
         quantization = None if self.quantize is None else (self.quantize, self.quantize_group_size)
         path = self.files.path("transformer")
         streamed = self.resolved_offload() == "disk"
-        base_key = ("transformer", _identity(path), self.dtype, quantization) + (("disk",) if streamed else ())
+        base_key = (("transformer", _identity(path), self.dtype, quantization) + (("disk",) if streamed else ())
+                    + (("audio_only",) if audio_only else ()))
+        video = not audio_only
         if streamed or file_quantization(path) is not None:
             build = lambda: load_offloaded_transformer(path, self.dtype, self.quantize,  # noqa: E731
-                                                       self.quantize_group_size, self.resolved_offload())
+                                                       self.quantize_group_size, self.resolved_offload(),
+                                                       video=video)
         else:
             build = lambda: load_transformer(path, self.dtype, quantize=self.quantize,  # noqa: E731
-                                             group_size=self.quantize_group_size)
+                                             group_size=self.quantize_group_size, video=video)
         base = cached(base_key, build)
         extra = tuple((str(path), float(strength)) for path, strength in extra_loras)
         selected = (self.loras if include_selected else ()) + extra

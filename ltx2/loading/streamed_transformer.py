@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def load_offloaded_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16", quantize: int | None = None,
                                group_size: int = 64, offload: str = "disk", audio: bool | None = None,
-                               ahead: int = 1):
+                               ahead: int = 1, video: bool = True):
     """The transformer of ``path`` with its blocks streamed from disk (``offload="disk"``) or, for a pre-quantized
     file with ``offload="none"``, built once in memory from the packed tensors. ``model.block_source`` is the
     ``StreamedBlocks`` either way (LoRA copies read the blocks they touch from it)."""
@@ -42,10 +42,10 @@ def load_offloaded_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = 
     if audio is None:
         audio = f"{PREFIX}audio_patchify_proj.weight" in header.tensors
     try:
-        config = TransformerConfig.from_metadata(header.section("transformer"), audio=audio)
+        config = TransformerConfig.from_metadata(header.section("transformer"), audio=audio, video=video)
     except ConfigError as e:
         raise e.about("checkpoint", str(path)) from None
-    names = sanitize({k[len(PREFIX):]: None for k in header.tensors if k.startswith(PREFIX)}, audio)
+    names = sanitize({k[len(PREFIX):]: None for k in header.tensors if k.startswith(PREFIX)}, audio, video)
     prequantized = {n.removesuffix(".scales") for n in names if n.endswith(".scales")} if stored else set()
     model = LTXModel(config)
     if prequantized:
@@ -61,7 +61,8 @@ def load_offloaded_transformer(path: str | os.PathLike, dtype: str | mx.Dtype = 
     blocks = StreamedBlocks(path, PREFIX, config, dtype, block_keys,
                             (quantize, group_size) if quantize else None, prequantized, ahead=ahead)
     blocks.shapes = shapes
-    top = {k: v for k, v in sanitize(load_tensors(path, PREFIX), audio).items() if not k.startswith(BLOCKS)}
+    top = {k: v for k, v in sanitize(load_tensors(path, PREFIX), audio, video).items()
+           if not k.startswith(BLOCKS)}
     model.transformer_blocks = blocks  # a plain attribute now: the block list leaves the module's parameters
     load_weights_strict(model, top, what, dtype)
     if offload != "disk":

@@ -66,6 +66,7 @@ class Phases:
     stages: tuple[Stage, ...]
     encodes_video: bool = False  # the video VAE encoder runs on a source video (beyond image conditioning)
     encodes_audio: bool = False  # the audio VAE encoder runs on a source soundtrack
+    audio_only: bool = False  # sound only (t2a): the audio-only transformer, no video tokens, no video decode
 
     @property
     def upsampler(self) -> bool:
@@ -90,7 +91,8 @@ def two_stages(stage_1_distilled_lora: bool = False, stage_1_guided: bool = True
 class Pipeline(Protocol):
     """A workflow: ``pipeline(job)`` makes one video. Optional hooks the runner calls before any weight loads
     when present: ``CONDITIONING`` (the conditioning class it needs), ``check_conditioning(conditioning)`` and
-    ``check_job(models, conditioning, width, height, num_frames)`` (its own rules, raising ConfigError)."""
+    ``check_job(models, conditioning, width, height, num_frames)`` and ``check_request(job, cfg)`` (its own
+    rules, raising ConfigError). ``PipelineResult.frames`` None: no video (an audio-only pipeline, t2a)."""
 
     RESOLUTION_MULTIPLE: ClassVar[int]  # width and height must be multiples of it
 

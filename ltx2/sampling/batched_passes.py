@@ -69,19 +69,19 @@ def _available_bytes() -> int:
         return 0
 
 
-def estimated_bytes(video: Modality, audio: Modality | None, samples: int, model_width: int) -> int:
+def estimated_bytes(video: Modality | None, audio: Modality | None, samples: int, model_width: int) -> int:
     """Rough activation memory of one forward over ``samples`` samples (B*n) at the model's width."""
-    tokens = video.latent.shape[1] + (audio.latent.shape[1] if audio is not None else 0)
-    return samples * tokens * model_width * _ACTIVATION_WIDTHS * video.latent.dtype.size
+    tokens = sum(m.latent.shape[1] for m in (video, audio) if m is not None)
+    return samples * tokens * model_width * _ACTIVATION_WIDTHS * (video or audio).latent.dtype.size
 
 
-def should_batch(mode: str, video: Modality, audio: Modality | None, passes: Sequence[GuidancePass],
+def should_batch(mode: str, video: Modality | None, audio: Modality | None, passes: Sequence[GuidancePass],
                  model_width: int) -> bool:
     if mode == "false" or len(passes) < 2 or not _can_share(video, audio, passes):
         return False
     if mode == "true":
         return True
-    need = estimated_bytes(video, audio, video.latent.shape[0] * len(passes), model_width)
+    need = estimated_bytes(video, audio, (video or audio).latent.shape[0] * len(passes), model_width)
     return need <= _MEMORY_FRACTION * _available_bytes()
 
 
@@ -98,11 +98,11 @@ def _batched(m: Modality | None, contexts: list[mx.array], n: int) -> Modality |
                     attention_mask=_repeat(m.attention_mask, n), keyframes_mask=_repeat(m.keyframes_mask, n))
 
 
-def run_batched(model, video: Modality, audio: Modality | None,
-                passes: Sequence[GuidancePass]) -> list[tuple[mx.array, mx.array | None]]:
+def run_batched(model, video: Modality | None, audio: Modality | None,
+                passes: Sequence[GuidancePass]) -> list[tuple[mx.array | None, mx.array | None]]:
     """One ``model`` call for all ``passes`` (inputs: the positive pass's modalities); per pass (x0_video, x0_audio)."""
-    n, b = len(passes), video.latent.shape[0]
+    n, b = len(passes), (video or audio).latent.shape[0]
     per_sample = tuple(tuple(p.perturbations) for p in passes for _ in range(b))
     v_out, a_out = model(_batched(video, [p.video_context for p in passes], n),
                          _batched(audio, [p.audio_context for p in passes], n), BatchPerturbations(per_sample))
-    return [(v_out[i * b:(i + 1) * b], None if a_out is None else a_out[i * b:(i + 1) * b]) for i in range(n)]
+    return [tuple(None if out is None else out[i * b:(i + 1) * b] for out in (v_out, a_out)) for i in range(n)]

@@ -116,7 +116,8 @@ class MultiModalGuidedDenoiser:
       4. if either modality_scale != 1: audio<->video cross-attention skipped in every block.
     Then ``MultiModalGuider.calculate`` per modality; a skipping modality returns its previous x0, and when both
     skip there is no transformer call. Keeps the previous x0s: use one instance per denoising run.
-    Video-only (audio None): the audio guider is ignored and the modality term is zero (no pass 4).
+    Video-only (audio None): the audio guider is ignored and the modality term is zero (no pass 4); audio-only
+    (video None, text-to-audio) likewise with the video guider (1.2.0's positive-only guider for an absent one).
     ``batch_passes`` (auto | true | false): run the passes of a step as one batched forward when no modality
     skips the step (see ``batched_passes``); ``calls`` still counts passes, ``forwards`` transformer calls.
     """
@@ -133,7 +134,7 @@ class MultiModalGuidedDenoiser:
         self.negative_contexts = (video_negative_context, audio_negative_context)
         for name, schedule, negative in (("video", self.video_schedule, video_negative_context),
                                          ("audio", self.audio_schedule, audio_negative_context)):
-            if name == "audio" and audio_context is None:
+            if (name == "audio" and audio_context is None) or (name == "video" and video_context is None):
                 continue
             needing = [p.cfg_scale for _, p in schedule.entries if MultiModalGuider(p).needs_negative()]
             if needing and negative is None:
@@ -150,7 +151,7 @@ class MultiModalGuidedDenoiser:
     def _run(self, video: Modality, audio: Modality | None, perturbations: list[Perturbation] | None = None):
         self.calls += 1
         self.forwards += 1
-        batch = video.latent.shape[0]
+        batch = (video or audio).latent.shape[0]
         return self.model(video, audio, BatchPerturbations.same(perturbations, batch) if perturbations else None)
 
     def __call__(self, video: LatentState, audio: LatentState | None, sigmas: mx.array, step_index: int) -> X0Pair:
@@ -158,13 +159,15 @@ class MultiModalGuidedDenoiser:
         vg, ag = self.guiders(float(sigma))
         if audio is None:
             ag = MultiModalGuider(MultiModalGuiderParams(skip_step=vg.params.skip_step))
+        if video is None:
+            vg = MultiModalGuider(MultiModalGuiderParams(skip_step=ag.params.skip_step))
         skip_v, skip_a = vg.skips(step_index), ag.skips(step_index)
         if skip_v and skip_a:
             _count(0, 0)
             return self.last
         pos_v = modality(video, self.contexts[0], sigma, enabled=not skip_v)
         pos_a = modality(audio, self.contexts[1], sigma, enabled=not skip_a)
-        passes = self._passes(audio, vg, ag)
+        passes = self._passes(video, audio, vg, ag)
         calls, forwards = self.calls, self.forwards
         if should_batch(self.batch_passes, pos_v, pos_a, list(passes.values()), _model_width(self.model)):
             self.calls += len(passes)
@@ -181,14 +184,15 @@ class MultiModalGuidedDenoiser:
         _count(self.calls - calls, self.forwards - forwards)
         cond_v, cond_a = results["cond"]
         neg, ptb, iso = (results.get(name, (0.0, 0.0)) for name in ("neg", "ptb", "iso"))
-        if (vg.needs_isolated() or ag.needs_isolated()) and audio is None:
-            iso = (cond_v, None)  # without audio the positive pass already is the isolated one: the term is zero
-        x0_v = self.last[0] if skip_v else vg.calculate(cond_v, neg[0], ptb[0], iso[0])
+        if (vg.needs_isolated() or ag.needs_isolated()) and (audio is None or video is None):
+            iso = results["cond"]  # with one modality the positive pass is the isolated one: the term is zero
+        x0_v = None if video is None else (self.last[0] if skip_v else vg.calculate(cond_v, neg[0], ptb[0], iso[0]))
         x0_a = None if audio is None else (self.last[1] if skip_a else ag.calculate(cond_a, neg[1], ptb[1], iso[1]))
         self.last = (x0_v, x0_a)
         return self.last
 
-    def _passes(self, audio: LatentState | None, vg: MultiModalGuider, ag: MultiModalGuider) -> dict:
+    def _passes(self, video: LatentState | None, audio: LatentState | None, vg: MultiModalGuider,
+                ag: MultiModalGuider) -> dict:
         """The passes this step needs, by name: cond, then neg / ptb / iso when their scale is not inert."""
         passes = {"cond": GuidancePass(*self.contexts)}
         if vg.needs_negative() or ag.needs_negative():
@@ -200,7 +204,7 @@ class MultiModalGuidedDenoiser:
             if ag.needs_perturbed():
                 perturbations.append(Perturbation(PerturbationType.SKIP_AUDIO_SELF_ATTN, ag.params.stg_blocks))
             passes["ptb"] = GuidancePass(*self.contexts, tuple(perturbations))
-        if (vg.needs_isolated() or ag.needs_isolated()) and audio is not None:
+        if (vg.needs_isolated() or ag.needs_isolated()) and audio is not None and video is not None:
             passes["iso"] = GuidancePass(*self.contexts, tuple(modality_isolation()))
         return passes
 

@@ -1,4 +1,5 @@
-"""Denoising loops over an array of sigmas (k-diffusion style), for a video state and an optional audio state.
+"""Denoising loops over an array of sigmas (k-diffusion style), for a video state and an optional audio state
+(Euler, Heun and ancestral Euler also take an audio state alone: video None, text-to-audio).
 
 ``denoise(video, audio, sigmas, i) -> (x0_video, x0_audio)`` is one of ``ltx2.sampling.denoise``'s denoisers.
 Every x0 is blended with the clean tokens (``post_process_latent``) before it is used. After each step the loop
@@ -47,19 +48,20 @@ class StepInfo:
 Callback = Callable[[StepInfo], None]
 
 
-def _x0(denoise: Denoiser, video: LatentState, audio: LatentState | None, sigmas: mx.array, i: int):
+def _x0(denoise: Denoiser, video: LatentState | None, audio: LatentState | None, sigmas: mx.array, i: int):
     d_v, d_a = denoise(video, audio, sigmas, i)
-    d_v = post_process_latent(d_v, video.denoise_mask, video.clean_latent)
+    if video is not None:
+        d_v = post_process_latent(d_v, video.denoise_mask, video.clean_latent)
     if audio is not None:
         d_a = post_process_latent(d_a, audio.denoise_mask, audio.clean_latent)
     return d_v, d_a
 
 
-def _map(fn, video: LatentState, audio: LatentState | None, *per_modality):
-    """Apply ``fn(state, *values)`` to video and (if present) audio; return the new states."""
-    new_v = replace(video, latent=fn(video, *(p[0] for p in per_modality)))
+def _map(fn, video: LatentState | None, audio: LatentState | None, *per_modality):
+    """Apply ``fn(state, *values)`` to each present state (video None: audio only); return the new states."""
+    new_v = None if video is None else replace(video, latent=fn(video, *(p[0] for p in per_modality)))
     new_a = None if audio is None else replace(audio, latent=fn(audio, *(p[1] for p in per_modality)))
-    mx.eval(new_v.latent, *([] if new_a is None else [new_a.latent]))
+    mx.eval(*[s.latent for s in (new_v, new_a) if s is not None])
     return new_v, new_a
 
 

@@ -75,3 +75,44 @@ def test_av_forward_with_conditioned_tokens_matches_1_2_0(tmp_path, layout, rope
             print(f"\nPARITY-1.2.0 transformer {layout} {rope}-{grid} {case} {name}: max abs err {err:.2e}, "
                   f"max|x| {np.abs(r).max():.2f}")
             assert np.abs(r).std() > 0.5 and err <= FP32_TOL, f"{case} {name}: {err}"
+
+
+AUDIO_ONLY_SCRIPT = HEAD + '''
+from ltx_core.guidance.perturbations import (BatchedPerturbationConfig, Perturbation, PerturbationConfig,
+                                             PerturbationType)
+from ltx_core.model.transformer import LTXV_AUDIO_ONLY_MODEL_COMFY_RENAMING_MAP, LTXAudioOnlyModelConfigurator
+builder = SingleGPUModelBuilder(model_class_configurator=LTXAudioOnlyModelConfigurator, model_path=I["checkpoint"],
+                                model_sd_ops=LTXV_AUDIO_ONLY_MODEL_COMFY_RENAMING_MAP)
+model = X0Model(builder.build(device=CPU, dtype=F32)).eval()
+O["parameters"] = np.array(sorted(n for n, _ in model.velocity_model.named_parameters()))
+audio = Modality(latent=t("latent"), sigma=t("sigma"), timesteps=t("timesteps"), positions=t("positions"),
+                 context=t("context"), enabled=True)
+perturbations = BatchedPerturbationConfig(
+    [PerturbationConfig([Perturbation(type=PerturbationType.SKIP_AUDIO_SELF_ATTN, blocks=[1])])],
+    num_blocks=len(model.velocity_model.transformer_blocks), device=CPU, dtype=F32)
+with torch.no_grad():
+    O["plain"] = model(video=None, audio=audio, perturbations=None)[1]
+    O["stg"] = model(video=None, audio=audio, perturbations=perturbations)[1]
+'''
+
+
+@v12.needed
+def test_audio_only_transformer_matches_1_2_0(tmp_path):
+    """The audio-only transformer (pipeline=t2a; 1.2.0 ``LTXAudioOnlyModelConfigurator`` with its audio-only key
+    filter) on a tiny LTX-2.3 file: the same parameters (no video or audio-video layer), the same x0 plain and with
+    audio STG on block 1, and the same x0 as the audio-video model given no video."""
+    from mlx.utils import tree_flatten
+
+    path = write_tiny_checkpoint(tmp_path / "ltx2.3.safetensors", "ltx2.3", seed=1)
+    model = load_transformer(path, "float32", video=False)
+    ours, full = X0Model(model), X0Model(load_transformer(path, "float32"))
+    _, audio = make_inputs("ltx2.3")
+    ref = v12.run(AUDIO_ONLY_SCRIPT, checkpoint=path, **arrays("", audio))
+    assert sorted(k for k, _ in tree_flatten(model.parameters())) == list(ref["parameters"])
+    for case, perturbations in (("plain", None), ("stg", BatchPerturbations.same(stg([1])))):
+        _, a = ours(None, audio, perturbations)
+        err = float(np.abs(to_numpy(a) - ref[case]).max())
+        print(f"\nPARITY-1.2.0 audio-only transformer ltx2.3 {case}: max abs err {err:.2e}, "
+              f"max|x| {np.abs(ref[case]).max():.2f}")
+        assert np.abs(ref[case]).std() > 0.5 and err <= FP32_TOL, f"{case}: {err}"
+        assert np.array_equal(to_numpy(a), to_numpy(full(None, audio, perturbations)[1]))

@@ -47,6 +47,8 @@ def test_declared_phases_say_what_differs_between_pipelines():
     hq = _build("pipeline", "two_stage_hq").phases()
     assert hq.stages[0].distilled_lora and hq.stages[0].guided  # stage 1: distilled LoRA at 0.25, guided
     assert _build("pipeline", "a2v").phases().encodes_audio
+    assert _build("pipeline", "t2a").phases().audio_only  # sound only: no video tokens, no video decode
+    assert not any(_build("pipeline", p).phases().audio_only for p in ("one_stage", "two_stage", "a2v"))
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "guider").glob("*.yaml")))

@@ -97,6 +97,28 @@ def test_video_only_euler_loop_matches_reference_passes(checkpoint):
     assert err <= 2e-5
 
 
+def test_audio_only_guided_loop_runs_no_isolation_pass_and_batches_exactly(checkpoint):
+    """The audio-only transformer (pipeline=t2a: video None everywhere) through the multimodal denoiser: CFG + STG
+    passes only (a modality term has nothing to isolate), batched passes equal to sequential ones, and the same
+    latent as the audio-video model given no video."""
+    audio_only = X0Model(load_transformer(checkpoint, "float32", video=False))
+    full = X0Model(load_transformer(checkpoint, "float32"))
+    _, a_pos, _, a_neg = contexts("ltx2")
+    _, audio = noised_states()
+    sigmas = LTX2Scheduler(3).sigmas()
+    params = MultiModalGuiderParams(cfg_scale=3.0, stg_scale=1.0, stg_blocks=(1,), modality_scale=3.0,
+                                    rescale_scale=0.5)
+    results = {}
+    for name, model, batch in (("sequential", audio_only, "false"), ("batched", audio_only, "true"),
+                               ("full", full, "false")):
+        denoiser = MultiModalGuidedDenoiser(model, None, a_pos, MultiModalGuiderParams(), params,
+                                            audio_negative_context=a_neg, batch_passes=batch)
+        none, results[name] = euler_loop(sigmas, None, audio, denoiser)
+        assert none is None and denoiser.calls == 3 * 3  # positive, negative, STG; no isolation pass
+    assert max_abs_diff(results["sequential"].latent, results["batched"].latent) <= 1e-5
+    assert max_abs_diff(results["sequential"].latent, results["full"].latent) == 0
+
+
 def test_res2s_default_noise_is_seeded_and_runs_in_bf16(checkpoint):
     model = X0Model(load_transformer(checkpoint, "bfloat16"))
     v_pos, a_pos, _, _ = contexts("ltx2", mx.bfloat16)

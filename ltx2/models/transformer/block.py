@@ -63,20 +63,22 @@ class TransformerBlock(nn.Module):
         c = config
         self.cross_attention_adaln = c.cross_attention_adaln
         d, heads, hd, gated = c.inner_dim, c.num_attention_heads, c.attention_head_dim, c.apply_gated_attention
-        self.attn1 = Attention(d, d, heads, hd, gated)
-        self.attn2 = Attention(d, c.cross_attention_dim, heads, hd, gated)
-        self.ff = FeedForward(d, bias=c.ff_bias)
-        self.scale_shift_table = mx.zeros((c.adaln_coefficient, d))
-        if c.cross_attention_adaln:
-            self.prompt_scale_shift_table = mx.zeros((2, d))
+        ad, aheads, ahd = c.audio_inner_dim, c.audio_num_attention_heads, c.audio_attention_head_dim
+        if c.video:
+            self.attn1 = Attention(d, d, heads, hd, gated)
+            self.attn2 = Attention(d, c.cross_attention_dim, heads, hd, gated)
+            self.ff = FeedForward(d, bias=c.ff_bias)
+            self.scale_shift_table = mx.zeros((c.adaln_coefficient, d))
+            if c.cross_attention_adaln:
+                self.prompt_scale_shift_table = mx.zeros((2, d))
         if c.audio:
-            ad, aheads, ahd = c.audio_inner_dim, c.audio_num_attention_heads, c.audio_attention_head_dim
             self.audio_attn1 = Attention(ad, ad, aheads, ahd, gated)
             self.audio_attn2 = Attention(ad, c.audio_cross_attention_dim, aheads, ahd, gated)
             self.audio_ff = FeedForward(ad, bias=c.audio_ff_bias)
             self.audio_scale_shift_table = mx.zeros((c.adaln_coefficient, ad))
             if c.cross_attention_adaln:
                 self.audio_prompt_scale_shift_table = mx.zeros((2, ad))
+        if c.audio and c.video:
             # Q from one stream, K/V from the other; both use the audio heads and head size.
             self.audio_to_video_attn = Attention(d, ad, aheads, ahd, gated)
             self.video_to_audio_attn = Attention(ad, d, aheads, ahd, gated)

@@ -27,6 +27,8 @@ class TransformerConfig:
     ``ff_bias``/``audio_ff_bias`` (False: bias-free feed-forward linears), ``use_keyframes_abs_pos_embedding``
     (a learned (1, D) vector added to video tokens marked in ``Modality.keyframes_mask``) and
     ``use_prompt_adaln_single`` (False: the text K/V modulation is the static per-block table only).
+    ``video=False`` is the audio-only model (1.2.0 ``LTXAudioOnlyModelConfigurator``, text-to-audio): the audio
+    stream's layers only, no video or audio-video ones.
     """
 
     num_attention_heads: int = 32
@@ -38,6 +40,7 @@ class TransformerConfig:
     caption_channels: int = 3840
     norm_eps: float = 1e-6
     audio: bool = True  # audio-video model; False: video only
+    video: bool = True  # False: audio only (needs audio)
     audio_num_attention_heads: int = 32
     audio_attention_head_dim: int = 64
     audio_in_channels: int = 128
@@ -89,15 +92,18 @@ class TransformerConfig:
         return max(self.positional_embedding_max_pos[0], self.audio_positional_embedding_max_pos[0])
 
     @classmethod
-    def from_metadata(cls, section: dict, audio: bool = True) -> TransformerConfig:
-        """Build from the ``transformer`` section; raise one ConfigError listing every problem."""
+    def from_metadata(cls, section: dict, audio: bool = True, video: bool = True) -> TransformerConfig:
+        """Build from the ``transformer`` section; raise one ConfigError listing every problem. ``video=False``:
+        the audio-only model of the same file (its audio-video checks do not apply)."""
+        if not (audio or video):
+            raise ValueError("a transformer needs audio or video (or both)")
         problems = [f"{k}={section.get(k)!r} (supported: {v!r})" for k, v in FIXED_VALUES.items()
                     if section.get(k) != v]
-        if audio:
+        if audio and video:
             problems += [f"{k}={section.get(k)!r} (supported: {v!r})" for k, v in FIXED_AV_VALUES.items()
                          if section.get(k) != v]
         known = {f.name for f in fields(cls)}
-        values = {k: section[k] for k in known if k in section and k != "audio"}
+        values = {k: section[k] for k in known if k in section and k not in ("audio", "video")}
         for key in ("positional_embedding_max_pos", "audio_positional_embedding_max_pos"):
             if key in values:
                 values[key] = tuple(values[key])
@@ -108,7 +114,7 @@ class TransformerConfig:
             values[key] = bool(values.get(key, False))
         for key in ("ff_bias", "audio_ff_bias", "use_prompt_adaln_single", "connector_ff_bias"):
             values[key] = bool(values.get(key, True))
-        config = cls(audio=audio, **values)
+        config = cls(audio=audio, video=video, **values)
         problems += config._consistency_problems()
         if problems:
             raise ConfigError("checkpoint", "config.transformer",
@@ -130,7 +136,7 @@ class TransformerConfig:
             if self.audio_cross_attention_dim != self.audio_inner_dim:
                 problems.append(f"audio_cross_attention_dim={self.audio_cross_attention_dim} must equal "
                                 f"audio heads*head_dim={self.audio_inner_dim}")
-            if self.num_attention_heads != self.audio_num_attention_heads:  # the 1.2.0 configurator's check
+            if self.video and self.num_attention_heads != self.audio_num_attention_heads:  # 1.2.0's AV check
                 problems.append("an audio-video transformer needs num_attention_heads == audio_num_attention_heads "
                                 f"(got {self.num_attention_heads} and {self.audio_num_attention_heads})")
         return problems

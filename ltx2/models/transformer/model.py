@@ -38,16 +38,17 @@ class LTXModel(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
         self.config = c = config
-        self.patchify_proj = Linear(c.in_channels, c.inner_dim)
-        self.adaln_single = AdaLayerNormSingle(c.inner_dim, c.adaln_coefficient)
-        if c.has_caption_projection:
-            self.caption_projection = CaptionProjection(c.caption_channels, c.inner_dim)
-        if c.has_prompt_adaln:
-            self.prompt_adaln_single = AdaLayerNormSingle(c.inner_dim, 2)
-        if c.use_keyframes_abs_pos_embedding:
-            self.keyframes_abs_pos_embedding = mx.zeros((1, c.inner_dim))
-        self.scale_shift_table = mx.zeros((2, c.inner_dim))  # output rows: shift, scale
-        self.proj_out = Linear(c.inner_dim, c.out_channels)
+        if c.video:
+            self.patchify_proj = Linear(c.in_channels, c.inner_dim)
+            self.adaln_single = AdaLayerNormSingle(c.inner_dim, c.adaln_coefficient)
+            if c.has_caption_projection:
+                self.caption_projection = CaptionProjection(c.caption_channels, c.inner_dim)
+            if c.has_prompt_adaln:
+                self.prompt_adaln_single = AdaLayerNormSingle(c.inner_dim, 2)
+            if c.use_keyframes_abs_pos_embedding:
+                self.keyframes_abs_pos_embedding = mx.zeros((1, c.inner_dim))
+            self.scale_shift_table = mx.zeros((2, c.inner_dim))  # output rows: shift, scale
+            self.proj_out = Linear(c.inner_dim, c.out_channels)
         if c.audio:
             ad = c.audio_inner_dim
             self.audio_patchify_proj = Linear(c.audio_in_channels, ad)
@@ -58,6 +59,7 @@ class LTXModel(nn.Module):
                 self.audio_prompt_adaln_single = AdaLayerNormSingle(ad, 2)
             self.audio_scale_shift_table = mx.zeros((2, ad))
             self.audio_proj_out = Linear(ad, c.audio_out_channels)
+        if c.audio and c.video:
             self.av_ca_video_scale_shift_adaln_single = AdaLayerNormSingle(c.inner_dim, 4)
             self.av_ca_audio_scale_shift_adaln_single = AdaLayerNormSingle(ad, 4)
             self.av_ca_a2v_gate_adaln_single = AdaLayerNormSingle(c.inner_dim, 1)
@@ -77,6 +79,8 @@ class LTXModel(nn.Module):
         """The streams the first block receives (None for an absent modality)."""
         if audio is not None and not self.config.audio:
             raise ValueError("this is a video-only transformer: pass audio=None")
+        if video is not None and not self.config.video:
+            raise ValueError("this is an audio-only transformer: pass video=None")
         if video is None and audio is None:
             raise ValueError("pass at least one of video and audio")
         v = self._prepare(video, audio, "") if video is not None else None
@@ -129,7 +133,7 @@ class LTXModel(nn.Module):
                           timesteps=timesteps, embedded_timestep=embedded, pe=pe,
                           self_attention_mask=_self_attention_bias(m.attention_mask, dtype), enabled=m.enabled,
                           prompt_timestep=prompt_timestep)
-        if other is None or not c.audio:
+        if other is None or not (c.audio and c.video):
             return args
         return self._add_cross_modal(args, m, other, heads, is_video)
 
