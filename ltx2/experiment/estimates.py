@@ -181,6 +181,50 @@ def video_decode(vae_section: dict, latent: tuple[int, int, int], dtype_bytes: f
     return int(dtype_bytes * (knobs.conv_copies * sum(v * c for v, c in levels) + knobs.conv_unfold * widest_conv))
 
 
+def diffusion_video_decode(vae_section: dict, latent: tuple[int, int, int], dtype_bytes: float,
+                           knobs: Knobs = Knobs()) -> int:
+    """Decode of a whole latent grid (F', H', W') by LTX-2.5's diffusion decoder (``DiffusionVideoDecoder``), tiled
+    as the pipelines tile it (``pipeline_tiling``): the float32 pixel canvas (values + weights) and its noise, the
+    output and its uint8 conversion; the stage-4 input, held over all tiles; and the worst of stages 1-3 (whole
+    latent) and of one tile's stage 4 + stage 5 (context + ``hidden_copies`` of its tokens). Not yet fitted to a
+    measurement."""
+    from ltx2.models.video_vae.diffusion_config import DiffusionDecoderConfig
+    from ltx2.models.video_vae.diffusion_tiling import canvas_shape, stage4_shape, tile_plan
+    from ltx2.models.video_vae.tiling import pipeline_tiling
+
+    config = DiffusionDecoderConfig.from_metadata(vae_section)
+    b = dtype_bytes
+    _, frames, height, width, _ = canvas_shape(config, (1, *latent))
+    pixels = frames * height * width
+    canvas = pixels * (16 + 3 * b) + pixels * (12 + 3 * b + 12 + 3)  # blend buffers + noise; output + uint8
+    f, h, w = config.min_latent_shape
+    f, h, w = max(latent[0], f) + config.trailing_ghost_frames, max(latent[1], h), max(latent[2], w)
+    stages, tokens = [], f * h * w
+    for i, ((st, sh, sw), _) in enumerate(config.upsamples[:3]):
+        stages.append(tokens * config.stage_channels[i])
+        tokens *= st * sh * sw
+    s4 = stage4_shape(config, f, h, w)
+    held = s4[0] * s4[1] * s4[2] * config.stage_channels[3]
+    tiling = pipeline_tiling((1, *latent, config.in_channels), config)
+    tile = max(tile_plan(config, stage4_shape(config, *[max(a, m) for a, m in zip(latent, config.min_latent_shape)]),
+                         (frames, height, width), tiling),
+               key=lambda t: _prod_slices(t.cells))
+    cells = _prod_slices(tile.cells)
+    st, sh, sw = config.upsamples[3][0]
+    tokens5 = cells * st * sh * sw
+    tile_pixels = _prod_slices(tile.pixels)
+    per_tile = (knobs.hidden_copies * max(cells * config.stage_channels[3], tokens5 * config.stage5_dim)
+                + tokens5 * config.context_channels) * b + tile_pixels * (4 * config.out_channels + 2 * 4)
+    return int(canvas + b * held + max(knobs.hidden_copies * b * max(stages), per_tile))
+
+
+def _prod_slices(slices) -> int:
+    out = 1
+    for s in slices:
+        out *= s.stop - s.start
+    return out
+
+
 def tiled_latent(latent: tuple[int, int, int], tile_px: int, tile_frames: int) -> tuple[int, int, int]:
     """The largest tile's latent grid (a tile's size includes its overlap)."""
     f, h, w = latent
