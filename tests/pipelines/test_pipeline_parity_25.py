@@ -169,12 +169,14 @@ def test_distilled_matches_1_2_0(tiny, image, monkeypatch, mode):  # noqa: F811
 
 
 @v12.needed
-def test_two_stage_t2v_matches_1_2_0(tiny):
+@pytest.mark.parametrize("decode", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_two_stage_t2v_matches_1_2_0(tiny, decode):
     """TI2VidTwoStagesPipeline on the tiny 2.5 files: stage 1 guided at half size (3 steps), x2 upsampler, stage 2
-    with the distilled-LoRA stand-in fused; the audio kept is stage 1's."""
+    with the distilled-LoRA stand-in fused; the audio kept is stage 1's. ``decode``: also the frames of the
+    diffusion decoder (the decode every two-stage pipeline shares, ``upsample_and_refine``)."""
     job = make_job25(tiny, TwoStagePipeline(), width=128, height=64, num_frames=9)
     result = job.pipeline(job)
-    run_and_compare("2.5 two_stage t2v", job, result, negative=True,
+    run_and_compare("2.5 two_stage t2v", job, result, negative=True, decode=decode,
                     **two_stage_inputs(job, "factory", job.scheduler.sigmas()),
                     s2_loras=[[job.models.distilled_lora, 1.0]], keep_stage_1_audio=1)
 
