@@ -68,3 +68,17 @@ def test_the_single_file_ltx23_model_has_no_diffusion_decoder(tiny):
     for choice in (None, "conv"):  # what the file carries: accepted
         ModelSet(name="tiny", checkpoint=str(tiny / "tiny-ltx2.3.safetensors"), video_decoder=choice
                  ).check_video_decoder()
+
+
+@pytest.mark.slow  # ~40 s: two CLI runs
+def test_saved_noise_replays_the_diffusion_decode(cli):
+    """noise.from_file replays the stages' noise and the decoder's canvas: the same video, frame for frame."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    assert cli("model=tiny25", "output.save_noise=true", "seed=3", *CHEAP).returncode == 0
+    first = cli.run_dirs()[-1]
+    proc = cli("model=tiny25", f"noise.from_file={first / 'noise.safetensors'}", "seed=3", *CHEAP)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    second = [d for d in cli.run_dirs() if d != first][-1]
+    assert np.array_equal(iio.imread(first / "video.mp4"), iio.imread(second / "video.mp4"))
