@@ -184,8 +184,8 @@ def video_decode(vae_section: dict, latent: tuple[int, int, int], dtype_bytes: f
 def diffusion_video_decode(vae_section: dict, latent: tuple[int, int, int], dtype_bytes: float,
                            knobs: Knobs = Knobs()) -> int:
     """Decode of a whole latent grid (F', H', W') by LTX-2.5's diffusion decoder (``DiffusionVideoDecoder``), tiled
-    as the pipelines tile it (``pipeline_tiling``): the float32 pixel canvas (values + weights) and its noise, the
-    output and its uint8 conversion; the stage-4 input, held over all tiles; and the worst of stages 1-3 (whole
+    as the pipelines tile it (``pipeline_tiling``): the canvas noise, the float32 blend buffers and output chunk
+    over one temporal tile row; the stage-4 input, held over all tiles; and the worst of stages 1-3 (whole
     latent) and of one tile's stage 4 + stage 5 (``block``: activations and attention scores). Checked against
     MLX's peak at tiny widths only (tests/experiment/test_diffusion_decode_estimate.py)."""
     from ltx2.models.video_vae.diffusion_config import DiffusionDecoderConfig
@@ -196,8 +196,13 @@ def diffusion_video_decode(vae_section: dict, latent: tuple[int, int, int], dtyp
     config = DiffusionDecoderConfig.from_metadata(vae_section)
     b = dtype_bytes
     _, frames, height, width, _ = canvas_shape(config, (1, *latent))
-    pixels = frames * height * width
-    canvas = pixels * (16 + 3 * b) + pixels * (12 + 3 * b + 12 + 3)  # blend buffers + noise; output + uint8
+    tiling = pipeline_tiling((1, *latent, config.in_channels), config)
+    padded = stage4_shape(config, *[max(a, m) for a, m in zip(latent, config.min_latent_shape)])
+    tiles = tile_plan(config, padded, (frames, height, width), tiling)
+    row = max(t.pixels[0].stop - t.pixels[0].start for t in tiles) * height * width  # one temporal tile's pixels
+    # the noise over the whole canvas; float32 blend buffers (values + weights) over one temporal tile row, and a
+    # chunk of output frames with its uint8 conversion (decode_chunks hands frames out row by row)
+    canvas = frames * height * width * 3 * b + row * 16 + row * (12 + 3 * b + 12 + 3)
 
     def block(tokens: int, channels: int, kernel: tuple[int, int, int]) -> float:
         """One neighborhood-attention block: ``hidden_copies`` of its (tokens, channels) and the scores of one
@@ -214,9 +219,7 @@ def diffusion_video_decode(vae_section: dict, latent: tuple[int, int, int], dtyp
         tokens *= st * sh * sw
     s4 = stage4_shape(config, f, h, w)
     held = s4[0] * s4[1] * s4[2] * config.stage_channels[3] * b
-    tiling = pipeline_tiling((1, *latent, config.in_channels), config)
-    padded = stage4_shape(config, *[max(a, m) for a, m in zip(latent, config.min_latent_shape)])
-    tile = max(tile_plan(config, padded, (frames, height, width), tiling), key=lambda t: _prod_slices(t.cells))
+    tile = max(tiles, key=lambda t: _prod_slices(t.cells))
     cells = _prod_slices(tile.cells)
     tokens5 = cells * _prod(config.upsamples[3][0])
     per_tile = (max(block(cells, config.stage_channels[3], config.stage_kernels[3]),

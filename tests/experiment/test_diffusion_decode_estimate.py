@@ -1,6 +1,6 @@
 """The planner's estimate of LTX-2.5's diffusion video decode (ltx2.experiment.estimates.diffusion_video_decode):
 on the safe side of MLX's measured peak at tiny widths without being far above it, and at the official widths it
-holds at least the float32 pixel canvas the decoder assembles."""
+holds the canvas noise and one temporal tile row of float32 blend buffers (``decode_chunks``)."""
 
 import mlx.core as mx
 
@@ -25,9 +25,11 @@ def test_estimate_bounds_the_measured_peak_at_tiny_widths(tmp_path):
     assert peak <= estimate <= 8 * peak, (peak, estimate)
 
 
-def test_official_widths_hold_the_pixel_canvas():
+def test_official_widths_hold_the_noise_and_one_row_of_blend_buffers():
     section = {"_class_name": "CausalDiffusionVAE"}  # the class defaults: the official decoder's widths
     big = diffusion_video_decode(section, (16, 32, 48), 2)  # 121 frames at 1536 x 1024, bfloat16
+    longer = diffusion_video_decode(section, (31, 32, 48), 2)  # 241 frames: one more temporal tile row
     small = diffusion_video_decode(section, (16, 16, 24), 2)  # 768 x 512
-    canvas = 121 * 1024 * 1536 * 16  # float32 RGB values + blend weights
-    assert canvas < big < 8 * canvas and small < big / 2
+    noise, row = 121 * 1024 * 1536 * 3 * 2, 64 * 1024 * 1536 * 16  # bf16 canvas noise; float32 values + weights
+    assert noise + row < big < 8 * (noise + row) and small < big / 2
+    assert big < longer < 1.5 * big  # frames are handed out row by row: the buffers do not grow with the length

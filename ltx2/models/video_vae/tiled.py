@@ -97,14 +97,15 @@ def decode_video(decoder: VideoDecoder | DiffusionVideoDecoder, latent: mx.array
     """Decode one latent (1, F', H', W', C) to uint8 frames (f, H, W, 3), chunk by chunk when ``tiling`` is
     given (one chunk otherwise). Truncating conversion, as the official ``decode_video``. A diffusion decoder
     starts from ``noise`` (its whole pixel canvas, ``decoder.canvas_shape``), given as that array or drawn once
-    from the NoiseSource; it decodes the whole video in one piece (tiles blended in memory)."""
+    from the NoiseSource; its frames come chunk by chunk with temporal tiling (``decode_chunks``)."""
     if latent.ndim != 5 or latent.shape[0] != 1:
         raise ValueError(f"decode_video takes one latent (1, F', H', W', C), got shape {tuple(latent.shape)}: "
                          "decode batch items one at a time")
     if isinstance(decoder, DiffusionVideoDecoder):
         canvas = noise if isinstance(noise, mx.array) else (noise or mlx_noise())(
             decoder.canvas_shape(latent.shape), latent.dtype)
-        yield np.array(pixels_to_uint8(decoder.decode(latent, canvas.astype(latent.dtype), tiling))[0])
+        for chunk in decoder.decode_chunks(latent, canvas.astype(latent.dtype), tiling):
+            yield np.array(pixels_to_uint8(chunk)[0])
         return
     if tiling is None:
         yield np.array(pixels_to_uint8(decoder(latent, timestep, noise))[0])
