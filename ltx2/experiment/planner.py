@@ -227,7 +227,7 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
     vae_section = checkpoint.config("vae")
     if video_vae.has_conv_decoder(vae_section):
         decode = est.video_decode(vae_section, _tile(latent), b, knobs)
-    else:  # LTX-2.5's diffusion decoder: its own tiles, the whole pixel canvas in memory
+    else:  # LTX-2.5's diffusion decoder: its own tiles, frames handed out row by row
         decode = est.diffusion_video_decode(vae_section, latent, b, knobs)
     held["video decoder"] = weights("video_decoder", "video_vae", (f"{vae_root}decoder.",
                                                                     f"{vae_root}per_channel_statistics."))
