@@ -5,10 +5,13 @@
     python tools/bench_vae.py --frames 33 --height 384 --width 512 --mlx-weights bfloat16   # the memory target
     python tools/bench_vae.py --variants mlx-diffusion-untiled ref-diffusion-untiled --frames 9 --height 224 \
         --width 224                                # LTX-2.5's diffusion decoder (class-default widths)
+    python tools/bench_vae.py --variants mlx-diffusion-untiled mlx-diffusion-tiled ref-diffusion-untiled \
+        ref-diffusion-tiled --diffusion-widths tiny --frames 9 --height 224 --width 224   # a quick check that it runs
 
 The ``*-diffusion-*`` variants run LTX-2.5's diffusion video decoder at the official class defaults (stage
 widths 1024..128, head_dim 64, 8 stage-5 blocks, 2 steps; tiled: the decoder's minimum overlaps, 8 frames / 96 px,
-so ``--tile-px`` must exceed 96); the reference side is ltx-core 1.2.0's CHUNKED_EAGER
+so ``--tile-px`` must exceed 96; ``--diffusion-widths tiny``: model=tiny25's decoder widths, ltx2.tiny.diffusion_vae,
+to check the variants run without the official widths' cost); the reference side is ltx-core 1.2.0's CHUNKED_EAGER
 mode (eager tiled-SDPA neighborhood attention, what runs on a CPU) in the 1.2.0 oracle venv
 ($LTX2_ORACLE_PYTHON, else .venv-oracle/bin/python).
 
@@ -55,7 +58,7 @@ def _rss_gb() -> float:
 
 
 def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int, tile_frames: int,
-                repeats: int, mlx_weights: str = "float32") -> dict:
+                repeats: int, mlx_weights: str = "float32", diffusion_vae: dict | None = None) -> dict:
     """Runs in the child: build the decoder, decode ``repeats`` times, return the best time."""
     import numpy as np
 
@@ -66,6 +69,8 @@ def run_variant(variant: str, frames: int, height: int, width: int, tile_px: int
     else:
         build = _mlx_decoder if variant.startswith("mlx") else _ref_decoder
     kwargs = {"weights_dtype": mlx_weights} if variant.startswith("mlx") else {}
+    if "diffusion" in variant:
+        kwargs["section"] = diffusion_vae or DIFFUSION_VAE
     decode = build(latent, tile_px, tile_frames, tiled=variant.endswith("-tiled"), **kwargs)
     baseline = _rss_gb()
     times = []
@@ -105,7 +110,8 @@ def _mlx_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dt
     return decode
 
 
-def _mlx_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dtype: str):
+def _mlx_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, weights_dtype: str,
+                           section: dict = DIFFUSION_VAE):
     import ltx2  # noqa: F401  (fast BLAS before mlx: first)
     import mlx.core as mx
     import numpy as np
@@ -115,7 +121,7 @@ def _mlx_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, 
     from ltx2.models.video_vae.tiling import SpatialTiling, TemporalTiling, TilingConfig
 
     mx.random.seed(0)
-    decoder = DiffusionVideoDecoder(DiffusionDecoderConfig.from_metadata(DIFFUSION_VAE))
+    decoder = DiffusionVideoDecoder(DiffusionDecoderConfig.from_metadata(section))
     decoder.set_dtype(getattr(mx, weights_dtype))
     mx.eval(decoder.parameters())
     x = mx.array(latent).moveaxis(1, -1)
@@ -131,7 +137,7 @@ def _mlx_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, 
     return decode
 
 
-def _ref_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
+def _ref_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool, section: dict = DIFFUSION_VAE):
     import torch
     from ltx_core.model.video_vae.diffusion_tiling import recommended_pixel_overlaps, stage4_to_pixel_scale_factors
     from ltx_core.model.video_vae.model_configurator import VideoDecoderConfigurator
@@ -141,7 +147,7 @@ def _ref_diffusion_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    decoder = VideoDecoderConfigurator.from_metadata({"config": {"vae": DIFFUSION_VAE}})
+    decoder = VideoDecoderConfigurator.from_metadata({"config": {"vae": section}})
     decoder = apply_diffvae_mode(decoder, DiffVAEMode.CHUNKED_EAGER).eval()
     x = torch.from_numpy(latent)
     overlap_frames, overlap_px = recommended_pixel_overlaps(
@@ -182,8 +188,9 @@ def _ref_decoder(latent, tile_px: int, tile_frames: int, tiled: bool):
 
 
 def _child_main(args) -> None:
+    section = json.loads(args.diffusion_section) if args.diffusion_section else None
     result = run_variant(args.child, args.frames, args.height, args.width, args.tile_px, args.tile_frames,
-                         args.repeats, args.mlx_weights)
+                         args.repeats, args.mlx_weights, section)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -197,6 +204,10 @@ def _run_child(variant: str, args) -> dict:
     cmd = [python, __file__, "--child", variant, "--frames", str(args.frames), "--height",
            str(args.height), "--width", str(args.width), "--tile-px", str(args.tile_px), "--tile-frames",
            str(args.tile_frames), "--repeats", str(args.repeats), "--mlx-weights", args.mlx_weights]
+    if "diffusion" in variant and args.diffusion_widths == "tiny":  # the section travels as JSON (no ltx2 there)
+        from ltx2.tiny.diffusion_vae import tiny_diffusion_vae_section
+
+        cmd += ["--diffusion-section", json.dumps(tiny_diffusion_vae_section())]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: ru_maxrss in KiB on Linux
@@ -220,11 +231,15 @@ def main() -> None:
     parser.add_argument("--mlx-weights", choices=("float32", "bfloat16"), default="float32",
                         help="storage dtype of MLX's decoder weights (computation is float32 either way)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(CONV_VARIANTS))
+    parser.add_argument("--diffusion-widths", choices=("official", "tiny"), default="official",
+                        help="the diffusion variants' decoder: the class defaults (official) or model=tiny25's widths")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--diffusion-section", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return _child_main(args)
     model = "LTX-2.5 diffusion" if any("diffusion" in v for v in args.variants) else "LTX-2"
+    model += " (tiny widths)" if "diffusion" in model and args.diffusion_widths == "tiny" else ""
     print(f"{model} video decoder, latent for {args.frames} frames at {args.height}x{args.width}; tiled: "
           f"{args.tile_px} px / {args.tile_frames} frames (overlap 32 px / 8 frames); {THREADS} threads each; MLX weights stored in {args.mlx_weights}")
     results = {}

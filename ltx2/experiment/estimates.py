@@ -210,6 +210,67 @@ def video_decode(vae_section: dict, latent: tuple[int, int, int], dtype_bytes: f
     return int(dtype_bytes * (knobs.conv_copies * sum(v * c for v, c in levels) + knobs.conv_unfold * widest_conv))
 
 
+def diffusion_video_decode(vae_section: dict, latent: tuple[int, int, int], dtype_bytes: float,
+                           knobs: Knobs = Knobs()) -> int:
+    """Decode of a whole latent grid (F', H', W') by LTX-2.5's diffusion decoder (``DiffusionVideoDecoder``), tiled
+    as the pipelines tile it (``pipeline_tiling``): the canvas noise, the float32 blend buffers and output chunk
+    over one temporal tile row; the stage-4 input, held over all tiles; and the worst of stages 1-3 (whole
+    latent) and of one tile's stage 4 + stage 5 (``block``: activations and attention scores). Checked against
+    MLX's peak at tiny widths only (tests/experiment/test_diffusion_decode_estimate.py)."""
+    from ltx2.models.video_vae.diffusion_config import DiffusionDecoderConfig
+    from ltx2.models.video_vae.diffusion_tiling import canvas_shape, stage4_shape, tile_plan
+    from ltx2.models.video_vae.neighborhood_attention import QUERY_BLOCK, SCORE_BUDGET
+    from ltx2.models.video_vae.tiling import pipeline_tiling
+
+    config = DiffusionDecoderConfig.from_metadata(vae_section)
+    b = dtype_bytes
+    _, frames, height, width, _ = canvas_shape(config, (1, *latent))
+    tiling = pipeline_tiling((1, *latent, config.in_channels), config)
+    padded = stage4_shape(config, *[max(a, m) for a, m in zip(latent, config.min_latent_shape)])
+    tiles = tile_plan(config, padded, (frames, height, width), tiling)
+    row = max(t.pixels[0].stop - t.pixels[0].start for t in tiles) * height * width  # one temporal tile's pixels
+    # the noise over the whole canvas; float32 blend buffers (values + weights) over one temporal tile row, and a
+    # chunk of output frames with its uint8 conversion (decode_chunks hands frames out row by row)
+    canvas = frames * height * width * 3 * b + row * 16 + row * (12 + 3 * b + 12 + 3)
+
+    def block(tokens: int, channels: int, kernel: tuple[int, int, int]) -> float:
+        """One neighborhood-attention block: ``hidden_copies`` of its (tokens, channels) and the scores of one
+        batched attention call (every head, at most SCORE_BUDGET per head) with their boolean mask."""
+        box = _prod(q + k - 1 for q, k in zip(QUERY_BLOCK, kernel))
+        scores = channels // config.head_dim * min(SCORE_BUDGET, tokens * box)
+        return knobs.hidden_copies * tokens * channels * b + scores * (b + 1)
+
+    f, h, w = config.min_latent_shape
+    f, h, w = max(latent[0], f) + config.trailing_ghost_frames, max(latent[1], h), max(latent[2], w)
+    stages, tokens = [], f * h * w
+    for i, ((st, sh, sw), _) in enumerate(config.upsamples[:3]):
+        stages.append(block(tokens, config.stage_channels[i], config.stage_kernels[i]))
+        tokens *= st * sh * sw
+    s4 = stage4_shape(config, f, h, w)
+    held = s4[0] * s4[1] * s4[2] * config.stage_channels[3] * b
+    tile = max(tiles, key=lambda t: _prod_slices(t.cells))
+    cells = _prod_slices(tile.cells)
+    tokens5 = cells * _prod(config.upsamples[3][0])
+    per_tile = (max(block(cells, config.stage_channels[3], config.stage_kernels[3]),
+                    block(tokens5, config.stage5_dim, config.stage5_kernel))
+                + tokens5 * config.context_channels * b + _prod_slices(tile.pixels) * (4 * config.out_channels + 8))
+    return int(canvas + held + max(max(stages), per_tile))
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def _prod_slices(slices) -> int:
+    out = 1
+    for s in slices:
+        out *= s.stop - s.start
+    return out
+
+
 def tiled_latent(latent: tuple[int, int, int], tile_px: int, tile_frames: int) -> tuple[int, int, int]:
     """The largest tile's latent grid (a tile's size includes its overlap)."""
     f, h, w = latent

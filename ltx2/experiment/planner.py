@@ -240,7 +240,13 @@ def plan_run(models: Any, pipeline: Any, request: Request, available: int | None
     # decoding: the audio decoder and vocoder (float32), then the video decoder, streamed tile by tile
     held = dict(held)
     latent = _video_latent(request.num_frames, request.height, request.width)
-    decode = 0 if audio_only else est.video_decode(checkpoint.config("vae"), _tile(latent), b, knobs)
+    vae_section = checkpoint.config("vae")
+    if audio_only:
+        decode = 0
+    elif video_vae.has_conv_decoder(vae_section):
+        decode = est.video_decode(vae_section, _tile(latent), b, knobs)
+    else:  # LTX-2.5's diffusion decoder: its own tiles, frames handed out row by row
+        decode = est.diffusion_video_decode(vae_section, latent, b, knobs)
     if not audio_only:
         held["video decoder"] = weights("video_decoder", "video_vae", (f"{vae_root}decoder.",
                                                                         f"{vae_root}per_channel_statistics."))

@@ -172,6 +172,7 @@ def validate(job: Job, cfg: DictConfig) -> None:
     models, pipeline, conditioning, phases = job.models, job.pipeline, job.conditioning, job.pipeline.phases()
     checkpoint = models.files
     v.check_model_files(checkpoint, models.gemma_root, need_upsampler=phases.upsampler)
+    models.check_video_decoder()
     v.check_request(cfg, pipeline.RESOLUTION_MULTIPLE)
     if phases.distilled_lora:
         v.check_file("model.distilled_lora", models.distilled_lora, "the distilled LoRA (used by stage 2)",

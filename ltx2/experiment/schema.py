@@ -91,6 +91,7 @@ class ModelSettings:
     quantize: Optional[int] = None  # transformer weights: null, 8 or 4 bits (MLX affine)
     quantize_group_size: int = 64
     offload: str = "none"  # transformer blocks and Gemma layers: none, disk (streamed from the files) or auto
+    video_decoder: Optional[str] = None  # null: the decoder the video-VAE file carries; diffusion | conv: required
     suggested: SuggestedSettings = field(default_factory=SuggestedSettings)
 
 

@@ -97,6 +97,7 @@ def _fused_copy(base, loras, checkpoint: str, dtype: str) -> Any:
 
 # The files a one-file-per-component model (LTX-2.5) names, each under ``model.<component>``; spatial_upsampler
 # and distilled_lora are also set by single-file models.
+VIDEO_DECODERS = ("diffusion", "conv")  # model.video_decoder: LTX-2.5's default file's, the conv VAE's
 SPLIT_COMPONENTS = ("transformer", "text_encoder", "video_vae", "audio_vae", "temporal_upsampler", "duration_head")
 
 
@@ -125,12 +126,13 @@ class ModelSet:
     # transformer blocks and Gemma layers: none (in memory), disk (streamed per forward), auto (each decided from its
     # own weights and the available memory: ltx2.loading.streaming, ltx2.loading.streamed_text)
     offload: str = "none"
+    requested_decoder: str | None = None  # model.video_decoder: None (the file's decoder), diffusion or conv
 
     def __init__(self, name: str, checkpoint: str | None = None, gemma_root: str | None = None,
                  spatial_upsampler: str | None = None, distilled_lora: str | None = None, dtype: str = "bfloat16",
                  tiny: bool = False, suggested: dict | None = None, loras=(), quantize: int | None = None,
                  quantize_group_size: int = 64, version: str | None = None, offload: str = "none",
-                 **component_files: str | None):
+                 video_decoder: str | None = None, **component_files: str | None):
         # (an explicit __init__: model.transformer / model.text_encoder are files here, and methods below)
         unknown = sorted(set(component_files) - set(SPLIT_COMPONENTS))
         if unknown:
@@ -142,6 +144,7 @@ class ModelSet:
         self.quantize, self.quantize_group_size = quantize, quantize_group_size
         self.version = None if version is None else str(version)
         self.offload = offload
+        self.requested_decoder = video_decoder
         self.component_files = {c: p for c, p in component_files.items() if p}
         self.__post_init__()
 
@@ -158,6 +161,10 @@ class ModelSet:
                               "choose a model preset (model=ltx2_3_22b_dev, model=ltx2_5_22b_dev, ...) or set "
                               "model.checkpoint=/path/to/file.safetensors")
         check_offload(self.offload)
+        if self.requested_decoder not in (None, *VIDEO_DECODERS):
+            raise ConfigError("model.video_decoder", self.requested_decoder,
+                              f"must be one of {', '.join(VIDEO_DECODERS)} or null (the decoder the video-VAE file "
+                              "carries)", "model.video_decoder=null")
 
     @property
     def files(self) -> Checkpoint:
@@ -263,6 +270,38 @@ class ModelSet:
 
         path = self.files.path("video_vae")
         return cached(("video_encoder", _identity(path), self.dtype), lambda: load_video_encoder(path, self.dtype))
+
+    def video_decoder_config(self):
+        """The video decoder's configuration from the video-VAE file's header (``DecoderConfig`` or
+        ``DiffusionDecoderConfig``); no tensor read."""
+        from ltx2.models.video_vae.load import decoder_config
+
+        return decoder_config(self.files.path("video_vae"))
+
+    def check_video_decoder(self) -> None:
+        """``model.video_decoder``, when set, names the decoder the video-VAE file carries: 1.2.0 picks the decoder
+        from the file's metadata (``config.vae._class_name``), and a file carries one decoder."""
+        from ltx2.errors import ConfigError
+        from ltx2.models.video_vae.load import is_diffusion_video_vae
+
+        if self.requested_decoder is None:
+            return
+        path = self.files.path("video_vae")
+        carried = "diffusion" if is_diffusion_video_vae(path) else "conv"
+        if carried == self.requested_decoder:
+            return
+        key = self.file_keys().get("video_vae", "model.checkpoint")
+        if self.requested_decoder == "conv":
+            fix = ("set model.video_vae to the conv-decoder file (LTX-2.5: ltx-2.5-video-vae-conv-bf16.safetensors) "
+                   "or model.video_decoder=null")
+        elif self.version == "2.5" or "video_vae" in self.component_files:
+            fix = ("set model.video_vae to LTX-2.5's diffusion-decoder file (ltx-2.5-video-vae-bf16.safetensors) or "
+                   "model.video_decoder=null")
+        else:
+            fix = "the diffusion decoder is LTX-2.5's (model=ltx2_5_22b_*): use model.video_decoder=null here"
+        raise ConfigError("model.video_decoder", self.requested_decoder,
+                          f"the video-VAE file ({key}={path}) carries the {carried} decoder only (the decoder is "
+                          "chosen from the file's metadata, config.vae._class_name)", fix)
 
     def video_decoder(self):
         from ltx2.models.video_vae.load import load_video_decoder

@@ -95,12 +95,17 @@ def remembered_text(encoder, prompt, negative_prompt, cache, enhancement, encode
 
 
 def make_noiser(job):
-    """Seeded Gaussian noise, or the noise saved by an earlier run (``noise.from_file``)."""
+    """Seeded Gaussian noise, or the noise saved by an earlier run (``noise.from_file``). The job keeps it
+    (``job.info["noiser"]``): the diffusion video decoder draws its starting noise from it last (``decoder_frames``),
+    as 1.2.0 hands the pipeline's one generator to the video decoder after every stage's noiser."""
     if job.noise_file is None:
-        return GaussianNoiser(job.seed)
-    saved = mx.load(str(job.noise_file))
-    names = sorted(saved, key=lambda k: int(k.split("_")[-1]))
-    return DeterministicNoiser([saved[k] for k in names])
+        noiser = GaussianNoiser(job.seed)
+    else:
+        saved = mx.load(str(job.noise_file))
+        names = sorted(saved, key=lambda k: int(k.split("_")[-1]))
+        noiser = DeterministicNoiser([saved[k] for k in names])
+    job.info["noiser"] = noiser
+    return noiser
 
 
 def noise_record(noiser) -> dict[str, mx.array]:
@@ -178,28 +183,41 @@ def decode_audio(job, audio_latent: mx.array) -> tuple[np.ndarray, int] | None:
     return fit_audio(waveform, vocoder.output_sampling_rate, job.num_frames / job.fps), vocoder.output_sampling_rate
 
 
-def decoder_frames(job, video_latent: mx.array) -> Callable[[], Iterator[np.ndarray]]:
-    """Frames decoded chunk by chunk (tiled when the video is large)."""
+def decoder_frames(job, video_latent: mx.array, noiser=None) -> Callable[[], Iterator[np.ndarray]]:
+    """Frames decoded chunk by chunk (tiled when the video is large), by the decoder the video-VAE file carries
+    (recorded as ``video_decoder``: conv | diffusion). The diffusion decoder's starting noise (its whole pixel
+    canvas) is drawn here from ``noiser`` (default: the job's, ``make_noiser``), after every stage's draws, so that
+    it is saved and replayed with them (``noise_N``); MLX draws lazily, nothing is computed before the frames."""
+    from ltx2.models.video_vae.diffusion_config import DiffusionDecoderConfig
+    from ltx2.models.video_vae.diffusion_tiling import canvas_shape
     from ltx2.models.video_vae.resnet import mlx_noise
     from ltx2.models.video_vae.tiled import decode_video
 
+    dtype = compute_dtype(job.models)
+    config = job.models.video_decoder_config()
+    tiling = tiling_for(video_latent.shape, config)
+    diffusion = isinstance(config, DiffusionDecoderConfig)
+    job.info["video_decoder"] = "diffusion" if diffusion else "conv"
+    if job.record is not None:
+        job.record.set(video_decoder=job.info["video_decoder"])
+    if diffusion:
+        noiser = noiser if noiser is not None else job.info.get("noiser") or make_noiser(job)
+        noise = noiser.draw(canvas_shape(config, video_latent.shape), dtype)
+    else:
+        noise = mlx_noise(job.seed)
+
     def frames():
         decoder = job.models.video_decoder()
-        tiling = tiling_for(video_latent.shape)
-        yield from decode_video(decoder, video_latent.astype(compute_dtype(job.models)), tiling,
-                                noise=mlx_noise(job.seed))
+        yield from decode_video(decoder, video_latent.astype(dtype), tiling, noise=noise)
 
     return frames
 
 
-def tiling_for(latent_shape: tuple) -> object | None:
-    """The official two-stage default tiling (512 px / 64 frames) once the video is larger than one tile."""
-    from ltx2.models.video_vae.tiling import TilingConfig
+def tiling_for(latent_shape: tuple, config=None) -> object | None:
+    """The tiling the pipelines decode with (``ltx2.models.video_vae.tiling.pipeline_tiling``)."""
+    from ltx2.models.video_vae.tiling import pipeline_tiling
 
-    _, f, h, w, _ = latent_shape
-    if (f - 1) * 8 + 1 <= 64 and h * 32 <= 512 and w * 32 <= 512:
-        return None
-    return TilingConfig.default()
+    return pipeline_tiling(latent_shape, config)
 
 
 def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, audio_shape: AudioLatentShape, noiser,
@@ -237,6 +255,6 @@ def upsample_and_refine(job, video_latent: mx.array, audio_latent: mx.array, aud
     video_latent, refined_audio = final_latents(video, audio, full, audio_shape)
     audio_latent = audio_latent if keep_stage_1_audio else refined_audio
     mx.eval(video_latent, audio_latent)
-    return PipelineResult(frames=decoder_frames(job, video_latent),
+    return PipelineResult(frames=decoder_frames(job, video_latent, noiser),
                           latents={"video": video_latent, "audio": audio_latent}, noise=noise_record(noiser),
                           audio=audio_track if audio_track is not None else decode_audio(job, audio_latent))

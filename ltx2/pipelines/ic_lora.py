@@ -115,7 +115,7 @@ class ICLoraPipeline:
         if self.skip_stage_2:
             log.info("skip_stage_2: the half-size stage-1 result (%dx%d) is the output", job.width // 2,
                      job.height // 2)
-            return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
+            return common.PipelineResult(frames=common.decoder_frames(job, video_latent, noiser),
                                          latents={"video": video_latent, "audio": audio_latent},
                                          noise=common.noise_record(noiser),
                                          audio=common.decode_audio(job, audio_latent))

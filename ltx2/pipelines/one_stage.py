@@ -42,7 +42,7 @@ class OneStagePipeline:
             video, audio = common.run_loop(self.sampler, sigmas, video, audio, denoiser, "denoise")
         video_latent, audio_latent = common.final_latents(video, audio, shape, audio_shape, job=job)
         mx.eval(video_latent, audio_latent)
-        return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
+        return common.PipelineResult(frames=common.decoder_frames(job, video_latent, noiser),
                                      latents={"video": video_latent, "audio": audio_latent},
                                      noise=common.noise_record(noiser),
                                      audio=common.decode_audio(job, audio_latent))

@@ -98,7 +98,7 @@ class RetakePipeline:
         video_latent, audio_latent = common.final_latents(video, audio, shape, audio_shape)
         mx.eval(video_latent, audio_latent)
         job.info.update(retake_mode="distilled" if distilled else "guided", source_has_audio=track is not None)
-        return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
+        return common.PipelineResult(frames=common.decoder_frames(job, video_latent, noiser),
                                      latents={"video": video_latent, "audio": audio_latent},
                                      noise=common.noise_record(noiser), audio=common.decode_audio(job, audio_latent))
 

@@ -26,6 +26,9 @@ TINY_DECODER = {"in_channels": 128, "out_channels": 3, "patch_size": 4, "head_di
                 "stage_kernels": [[3, 7, 7], [3, 7, 7], [3, 5, 5], [3, 5, 5], [3, 3, 3]],
                 "upsamples": [[[1, 2, 2], 2], [[2, 1, 1], 2], [[2, 2, 2], 1], [[2, 2, 2], 2]],
                 "stage5_kernel": [3, 7, 7], "stage5_channels": 32}
+# model=tiny25's file: 3x3x3 kernels everywhere (a 3 x 3 x 3 latent minimum instead of 3 x 7 x 7), so that a
+# 96 x 64 clip decodes a 96 x 96 canvas rather than a 224 x 224 one
+SMALL_KERNELS = {"stage_kernels": [[3, 3, 3]] * 5, "stage5_kernel": [3, 3, 3]}
 NORMS = ("norm1.weight", "norm2.weight", "norm_out.weight", "q_norm.weight", "k_norm.weight")
 GATES = ("gate_msa", "gate_mlp", "gate_ctx")
 
@@ -76,6 +79,22 @@ def write_tiny_diffusion_vae(path: str | os.PathLike, seed: int = 0, split: bool
     with ``split``, the bare split-file keys."""
     section = tiny_diffusion_vae_section(**decoder_overrides)
     tensors = tiny_diffusion_decoder_tensors(section, seed, root="" if split else "vae.")
+    save_checkpoint(path, {k: mx.array(v).astype(dtype) for k, v in tensors.items()},
+                    {"config": json.dumps({"vae": section}), "model_version": MODEL_VERSION})
+    return Path(path)
+
+
+def write_tiny_video_vae25_full(path: str | os.PathLike, seed: int = 0, geometry: str = "32x32x8",
+                                dtype: mx.Dtype = mx.float32, **decoder_overrides) -> Path:
+    """Write a tiny ``ltx-2.5-video-vae`` file as the official release ships it (split layout, bare keys): the
+    conv encoder of ``ltx2.tiny.video_vae25`` (``geometry``) and the diffusion decoder above, one set of
+    per-channel statistics, the nested ``CausalDiffusionVAE`` section."""
+    from ltx2.tiny.video_vae25 import tiny_vae25_section, tiny_vae25_tensors
+
+    section = {**tiny_vae25_section(geometry, diffusion=True), "decoder": {**TINY_DECODER, **decoder_overrides}}
+    tensors = tiny_vae25_tensors(section, seed)  # encoder + statistics
+    decoder = tiny_diffusion_decoder_tensors(section, seed + 1, root="")
+    tensors.update({k: v for k, v in decoder.items() if not k.startswith("per_channel_statistics.")})
     save_checkpoint(path, {k: mx.array(v).astype(dtype) for k, v in tensors.items()},
                     {"config": json.dumps({"vae": section}), "model_version": MODEL_VERSION})
     return Path(path)

@@ -85,6 +85,7 @@ def test_real_model_presets_resolve_as_before(model):
         "spatial_upsampler": family["spatial_upsampler"],
         "distilled_lora": None if "distilled" in model else family["distilled_lora"],
         "dtype": "bfloat16", "tiny": False, "quantize": None, "quantize_group_size": 64, "offload": "none",
+        "video_decoder": None,
         "suggested": {"width": 768, "height": 512, "num_frames": 121, "fps": 24.0, "steps": family["steps"],
                       "stg_blocks": family["stg"], "image_crf": 33},
         **dict.fromkeys(SPLIT_FILE_KEYS)}  # single-file models name no per-component file

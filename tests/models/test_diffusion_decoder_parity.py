@@ -92,7 +92,9 @@ def _check(tiny_files, name: str, tiled: bool) -> None:
     decoder = load_video_decoder(tiny_files[name])
     assert isinstance(decoder, DiffusionVideoDecoder)
     tiling = TilingConfig(SpatialTiling(*tiles["pixels"]), TemporalTiling(*tiles["frames"])) if tiled else None
-    ours = np.array(decoder.decode(_to_mlx(latent), _to_mlx(ref["noise"]), tiling).moveaxis(-1, 1))
+    chunks = list(decoder.decode_chunks(_to_mlx(latent), _to_mlx(ref["noise"]), tiling))
+    assert len(chunks) == (2 if tiled else 1)  # temporally tiled: frames handed out before the last row decodes
+    ours = np.array(mx.concatenate(chunks, axis=1).moveaxis(-1, 1))
     _parity(ours, ref["decoded"], f"diffusion video decoder, {name}, {'tiled' if tiled else 'untiled'}")
 
 

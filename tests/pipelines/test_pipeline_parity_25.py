@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import mlx.core as mx
 import numpy as np
 import pytest
 from oracles import v12
@@ -34,8 +35,28 @@ from ltx2.pipelines.two_stage import TwoStagePipeline
 from ltx2.sampling.schedulers import DistilledScheduler
 from ltx2.tiny.ltx25_model import FILES
 
-SCRIPT = HEAD + PROMPTS + BODY
+DECODE = '''
+if "decoder_noise" in I:  # 1.2.0's VideoDecoder block (diffusion decoder: our canvas noise in place of torch.randn)
+    from ltx_pipelines.utils.blocks import VideoDecoder
+    _canvas, _randn = t("decoder_noise"), torch.randn
+
+    def _replayed_randn(*size, **kw):
+        shape = tuple(size[0]) if len(size) == 1 and not isinstance(size[0], int) else tuple(size)
+        if shape == tuple(_canvas.shape):
+            return _canvas.to(kw.get("dtype") or F32)
+        return _randn(*size, **kw)
+
+    torch.randn = _replayed_randn
+    try:
+        with torch.no_grad():
+            _chunks = list(VideoDecoder(I["video_vae"], F32, CPU)(O["video"], None, torch.Generator().manual_seed(0)))
+    finally:
+        torch.randn = _randn
+    O["decoded"] = torch.cat(_chunks, dim=0)  # (F, H, W, 3) in [0, 1]
+'''
+SCRIPT = HEAD + PROMPTS + BODY + DECODE
 CONTEXT_MAX_ABS = 1e-4  # the text tolerance of the issue
+DECODED_MAX_ABS = 1e-4  # decoded frames in [0, 1], float32
 
 
 def models25(tiny, loras=()) -> ModelSet:
@@ -47,15 +68,29 @@ def make_job25(tiny, pipeline, conditioning=None, **size):
     return replace(make_job(tiny, pipeline, conditioning, **size), models=models25(tiny))
 
 
-def run_and_compare(what: str, job, result, negative: bool, extra_noise: dict | None = None, **inputs) -> dict:
+def split_decoder_noise(job, noise: dict) -> tuple[dict, mx.array | None]:
+    """The stages' noise and the diffusion video decoder's (the last draw; None with a conv decoder)."""
+    if job.info.get("video_decoder") != "diffusion":
+        return dict(noise), None
+    names = sorted(noise, key=lambda k: int(k.split("_")[-1]))
+    return {k: noise[k] for k in names[:-1]}, noise[names[-1]]
+
+
+def run_and_compare(what: str, job, result, negative: bool, extra_noise: dict | None = None, decode: bool = False,
+                    **inputs) -> dict:
     """Run the 1.2.0 reference (its own prompt contexts) with the job's size and the run's noise; assert the
-    contexts and the final latents; return the figures."""
+    contexts and the final latents; with ``decode``, also the decoded frames (1.2.0's VideoDecoder block on the
+    video-VAE file, untiled, with our diffusion decoder's canvas noise); return the figures."""
     files = job.models.component_files
     prompts = [job.prompt] + ([job.negative_prompt] if negative else [])
+    stage_noise, decoder_noise = split_decoder_noise(job, result.noise)
     inputs = {**dict(checkpoint=files["transformer"], text_encoder=files["text_encoder"],
                      video_vae=files["video_vae"], prompts=prompts, frames=job.num_frames, fps=job.fps,
                      width=job.width, height=job.height, video=VIDEO, audio=AUDIO),
-              **noise_arrays(result.noise), **(extra_noise or {}), **inputs}
+              **noise_arrays(stage_noise), **(extra_noise or {}), **inputs}
+    if decode:
+        assert decoder_noise is not None, "decode=True compares the diffusion decoder's frames"
+        inputs["decoder_noise"] = np.moveaxis(np32(decoder_noise), -1, 1)  # 1.2.0 draws (B, 3, F, H, W)
     ref = v12.run(SCRIPT, **inputs)
     encoded = common.encode_prompts(job, negative=negative)  # remembered by the process: the run's own contexts
     ours = [encoded.positive.video, encoded.positive.audio]
@@ -70,7 +105,24 @@ def run_and_compare(what: str, job, result, negative: bool, extra_noise: dict | 
         assert np.abs(ref[name]).max() > 0.1
         assert cosine >= COSINE and err <= MAX_ABS, f"{what} {name}: cosine {cosine}, max abs err {err}"
         out[name] = (cosine, err)
+    if decode:
+        out["decoded"] = compare_decoded(what, job, result, decoder_noise, ref["decoded"])
     return out
+
+
+def compare_decoded(what: str, job, result, decoder_noise: mx.array, ref: np.ndarray) -> tuple[float, float]:
+    """Our decoded frames (float, the run's decoder on its latent and canvas noise, mapped to [0, 1] as 1.2.0's
+    ``decode_video``) against 1.2.0's; the run's uint8 frames within one level of 1.2.0's truncated ones."""
+    decoder = job.models.video_decoder()
+    pixels = decoder.decode(result.latents["video"], decoder_noise)
+    ours = np.clip((np32(pixels)[0] + 1.0) / 2.0, 0.0, 1.0)
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    cosine, err = figures(f"{what} decoded frames", ours, ref)
+    assert ref.std() > 0.05 and err <= DECODED_MAX_ABS, f"{what} decoded frames: max abs err {err}"
+    frames = np.concatenate(list(result.frames()))
+    levels = np.abs(frames.astype(np.int16) - (ref * 255.0).astype(np.uint8).astype(np.int16)).max()
+    assert frames.shape == ref.shape and levels <= 1, f"{what} uint8 frames: {levels} levels apart"
+    return cosine, err
 
 
 @v12.needed
@@ -79,7 +131,8 @@ def test_one_stage_t2v_matches_1_2_0(tiny):
     steps, 96x64, 9 frames."""
     job = make_job25(tiny, OneStagePipeline(), num_frames=9)
     result = job.pipeline(job)
-    run_and_compare("2.5 one_stage t2v", job, result, negative=True,
+    assert job.info["video_decoder"] == "diffusion"  # the tiny 2.5 video VAE file, as the official one
+    run_and_compare("2.5 one_stage t2v", job, result, negative=True, decode=True,
                     **stage_items(job, "s1_items", job.width, job.height), s1_denoiser="factory",
                     s1_sigmas=np32(job.scheduler.sigmas()), s1_width=job.width, s1_height=job.height)
 
@@ -116,12 +169,14 @@ def test_distilled_matches_1_2_0(tiny, image, monkeypatch, mode):  # noqa: F811
 
 
 @v12.needed
-def test_two_stage_t2v_matches_1_2_0(tiny):
+@pytest.mark.parametrize("decode", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_two_stage_t2v_matches_1_2_0(tiny, decode):
     """TI2VidTwoStagesPipeline on the tiny 2.5 files: stage 1 guided at half size (3 steps), x2 upsampler, stage 2
-    with the distilled-LoRA stand-in fused; the audio kept is stage 1's."""
+    with the distilled-LoRA stand-in fused; the audio kept is stage 1's. ``decode``: also the frames of the
+    diffusion decoder (the decode every two-stage pipeline shares, ``upsample_and_refine``)."""
     job = make_job25(tiny, TwoStagePipeline(), width=128, height=64, num_frames=9)
     result = job.pipeline(job)
-    run_and_compare("2.5 two_stage t2v", job, result, negative=True,
+    run_and_compare("2.5 two_stage t2v", job, result, negative=True, decode=decode,
                     **two_stage_inputs(job, "factory", job.scheduler.sigmas()),
                     s2_loras=[[job.models.distilled_lora, 1.0]], keep_stage_1_audio=1)
 

@@ -1,4 +1,4 @@
-"""The tiny LTX-2.5 model (``model=tiny25``: split files, Gemma 4 text encoder, conv video decoder, BWE vocoder)
+"""The tiny LTX-2.5 model (``model=tiny25``: split files, Gemma 4 text encoder, diffusion video decoder, BWE vocoder)
 runs every pipeline from the CLI; the record names the 2.5 files and version, and distilled stage 1 samples with
 ancestral Euler (LTX-2.5) where the LTX-2.3 tiny model keeps plain Euler."""
 
@@ -25,6 +25,7 @@ def test_tiny25_text_pipelines_in_one_sweep(cli):
         assert record["model_version"] == "2.5.0"
         assert {"transformer", "text_encoder", "video_vae", "audio_vae"} <= set(record["weights"])
         assert "checkpoint" not in record["weights"]
+        assert record["video_decoder"] == "diffusion"  # the video VAE file's, as the official release
     assert records["distilled"]["samplers"]["stage_1"] == "euler_ancestral"
     assert records["distilled"]["samplers"]["stage_1_noise_seed"] == records["distilled"]["seed"] + 10000
     assert "text_encoder" not in records["one_stage"]["weights"] or records["one_stage"]["weights"]["text_encoder"][

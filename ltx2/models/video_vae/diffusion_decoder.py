@@ -9,13 +9,16 @@ in the official default decode mode (CHUNKED): latent (B, F', H', W', 128) -> pi
    it; stage 5 starts from the caller's noise over the pixel canvas and takes ``num_steps`` Euler steps
    (t = 1.0 -> 0.5 -> 0 by default, float32, v-prediction) of a pixel-space transformer re-injecting the
    context in every block.
-4. Tiles are blended with the official ramps; the padding is cropped off.
+4. Tiles are blended with the official ramps; the padding is cropped off; frames are handed out as soon as no
+   later tile touches them (``decode_chunks``).
 
 The noise is an argument (``canvas_shape`` gives its shape) so that a pipeline draws it from its own generator
 after the noiser's draws, as the official pipelines do.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -122,8 +125,14 @@ class DiffusionVideoDecoder(nn.Module):
         """Normalized latent (B, F', H', W', C) and noise of ``canvas_shape(latent.shape)`` -> pixels
         (B, 1 + 8(F'-1), 32 H', 32 W', 3), float, about [-1, 1] (unclamped). The official decoder draws that noise
         as one ``randn`` of shape (B, 3, F, H, W) (channels first) in the latent's dtype: replaying it means
-        drawing that and moving the channel axis last. Tiles (``tiling``) are decoded in isolation and blended;
-        the whole output is assembled in memory (float32)."""
+        drawing that and moving the channel axis last. Tiles (``tiling``) are decoded in isolation and blended."""
+        return mx.concatenate(list(self.decode_chunks(latent, noise, tiling)), axis=1)
+
+    def decode_chunks(self, latent: mx.array, noise: mx.array,
+                      tiling: TilingConfig | None = None) -> Iterator[mx.array]:
+        """``decode`` in chunks of frames: tiles come in temporal order, and the frames before a tile's first
+        frame are handed out (blended, cropped) as soon as it starts, so that with temporal tiling the float32
+        blend buffers span about one temporal tile, not the whole video."""
         c = self.config
         b, frames, height, width, _ = latent.shape
         if tuple(noise.shape) != self.canvas_shape(latent.shape):
@@ -136,9 +145,22 @@ class DiffusionVideoDecoder(nn.Module):
         feat = self.stages_1_to_3(ghosted)
         mx.eval(feat)
         canvas = noise.shape[1:4]
-        values = np.zeros(noise.shape, np.float32)
-        weights = np.zeros((1, *canvas, 1), np.float32)
+        time, space = c.scale_factors
+        crop = (slice(before_h * space, (before_h + height) * space),
+                slice(before_w * space, (before_w + width) * space))
+        out_frames, done = (frames - 1) * time + 1, 0  # canvas frames [0, done) handed out
+        values = np.zeros((b, 0, *canvas[1:], noise.shape[-1]), np.float32)
+        weights = np.zeros((1, 0, *canvas[1:], 1), np.float32)
         for tile in tile_plan(c, s4, canvas, tiling):
+            start, stop = tile.pixels[0].start, tile.pixels[0].stop
+            if start > done:  # no later tile touches the frames before this one
+                yield from self._blended(values[:, :start - done], weights[:, :start - done], done, out_frames,
+                                         crop, latent.dtype)
+                values, weights, done = values[:, start - done:], weights[:, start - done:], start
+            if stop - done > values.shape[1]:
+                grow = stop - done - values.shape[1]
+                values = np.concatenate([values, np.zeros((b, grow, *values.shape[2:]), np.float32)], axis=1)
+                weights = np.concatenate([weights, np.zeros((1, grow, *weights.shape[2:]), np.float32)], axis=1)
             t_cells, h_cells, w_cells = tile.cells
             is_origin, pad_trailing = t_cells.start == 0, t_cells.stop == s4[0]
             content = [s.stop - s.start for s in tile.cells]
@@ -148,11 +170,11 @@ class DiffusionVideoDecoder(nn.Module):
             tile_noise = resize_axis(tile_noise, 1, f5, "repeat_last")[0]
             tile_noise = resize_axis(resize_axis(tile_noise, 2, h5, "symmetric")[0], 3, w5, "symmetric")[0]
             pixels = self.denoise_tile(feat_tile, tile_noise, is_origin, pad_trailing)
-            pixels = resize_axis(pixels, 1, tile.pixels[0].stop - tile.pixels[0].start, "repeat_last")[0]
+            pixels = resize_axis(pixels, 1, stop - start, "repeat_last")[0]
             pixels = resize_axis(pixels, 2, tile.pixels[1].stop - tile.pixels[1].start, "symmetric")[0]
             pixels = resize_axis(pixels, 3, tile.pixels[2].stop - tile.pixels[2].start, "symmetric")[0]
             pixels = np.array(pixels.astype(mx.float32))
-            region = (slice(None), *tile.pixels)
+            region = (slice(None), slice(start - done, stop - done), tile.pixels[1], tile.pixels[2])
             mask = tile.blend_mask()
             if mask is None:
                 values[region] += pixels
@@ -162,12 +184,17 @@ class DiffusionVideoDecoder(nn.Module):
                 weights[region] += mask[None, ..., None]
             del pixels
             mx.clear_cache()
-        np.maximum(weights, WEIGHT_FLOOR, out=weights)
-        values /= weights
-        time, space = c.scale_factors
-        out = values[:, :(frames - 1) * time + 1, before_h * space:before_h * space + height * space,
-                     before_w * space:before_w * space + width * space]
-        return mx.array(out).astype(latent.dtype)
+        yield from self._blended(values, weights, done, out_frames, crop, latent.dtype)
+
+    @staticmethod
+    def _blended(values: np.ndarray, weights: np.ndarray, first: int, out_frames: int, crop: tuple[slice, slice],
+                 dtype: mx.Dtype) -> Iterator[mx.array]:
+        """Canvas frames [first, first + n) blended (values / weights), cropped to the output; none past it."""
+        n = min(values.shape[1], out_frames - first)
+        if n <= 0:
+            return
+        blended = values[:, :n, crop[0], crop[1]] / np.maximum(weights[:, :n, crop[0], crop[1]], WEIGHT_FLOOR)
+        yield mx.array(blended).astype(dtype)
 
     def _stage5_shape(self, content: list[int], is_origin: bool, pad_trailing: bool) -> tuple[int, int, int]:
         st, sh, sw = self.config.upsamples[3][0]

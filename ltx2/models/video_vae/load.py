@@ -53,6 +53,18 @@ def is_diffusion_video_vae(path: str | os.PathLike) -> bool:
     return not has_conv_decoder(read_vae_section(path))
 
 
+def decoder_config(path: str | os.PathLike) -> DecoderConfig | DiffusionDecoderConfig:
+    """The video decoder's configuration from the file's header alone (no tensor read): the conv decoder's, or a
+    ``CausalDiffusionVAE`` file's diffusion decoder's."""
+    section = read_vae_section(path)
+    try:
+        if has_conv_decoder(section):
+            return DecoderConfig.from_metadata(section)
+        return DiffusionDecoderConfig.from_metadata(section)
+    except ConfigError as e:
+        raise e.about("checkpoint", str(path)) from None
+
+
 def load_video_encoder(path: str | os.PathLike, dtype: str | mx.Dtype = "float32") -> VideoEncoder:
     """The video encoder of an official checkpoint, weights cast to ``dtype``."""
     try:

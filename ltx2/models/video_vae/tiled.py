@@ -14,6 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from ltx2.models.video_vae.decoder import VideoDecoder
+from ltx2.models.video_vae.diffusion_decoder import DiffusionVideoDecoder
 from ltx2.models.video_vae.encoder import VideoEncoder
 from ltx2.models.video_vae.inputs import check_latent, check_video, pixels_to_uint8
 from ltx2.models.video_vae.resnet import NoiseSource, mlx_noise
@@ -90,13 +91,22 @@ def tiled_encode(encoder: VideoEncoder, video: mx.array, tiling: TilingConfig | 
     return mx.array(values / np.maximum(weights, WEIGHT_FLOOR))
 
 
-def decode_video(decoder: VideoDecoder, latent: mx.array, tiling: TilingConfig | None = None,
-                 timestep: mx.array | float | None = None, noise: NoiseSource | None = None) -> Iterator[np.ndarray]:
+def decode_video(decoder: VideoDecoder | DiffusionVideoDecoder, latent: mx.array, tiling: TilingConfig | None = None,
+                 timestep: mx.array | float | None = None,
+                 noise: NoiseSource | mx.array | None = None) -> Iterator[np.ndarray]:
     """Decode one latent (1, F', H', W', C) to uint8 frames (f, H, W, 3), chunk by chunk when ``tiling`` is
-    given (one chunk otherwise). Truncating conversion, as the official ``decode_video``."""
+    given (one chunk otherwise). Truncating conversion, as the official ``decode_video``. A diffusion decoder
+    starts from ``noise`` (its whole pixel canvas, ``decoder.canvas_shape``), given as that array or drawn once
+    from the NoiseSource; its frames come chunk by chunk with temporal tiling (``decode_chunks``)."""
     if latent.ndim != 5 or latent.shape[0] != 1:
         raise ValueError(f"decode_video takes one latent (1, F', H', W', C), got shape {tuple(latent.shape)}: "
                          "decode batch items one at a time")
+    if isinstance(decoder, DiffusionVideoDecoder):
+        canvas = noise if isinstance(noise, mx.array) else (noise or mlx_noise())(
+            decoder.canvas_shape(latent.shape), latent.dtype)
+        for chunk in decoder.decode_chunks(latent, canvas.astype(latent.dtype), tiling):
+            yield np.array(pixels_to_uint8(chunk)[0])
+        return
     if tiling is None:
         yield np.array(pixels_to_uint8(decoder(latent, timestep, noise))[0])
         return

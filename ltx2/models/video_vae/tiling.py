@@ -55,6 +55,23 @@ class TilingConfig:
         return cls(SpatialTiling(512, 64), TemporalTiling(64, 24))
 
 
+def pipeline_tiling(latent_shape: tuple, config=None) -> TilingConfig | None:
+    """The pipelines' decode tiling for a latent (B, F', H', W', C): the official two-stage default (512 px / 64
+    frames) once the video is larger than one tile, else none; the scale factors from the decoder's ``config``
+    (``DecoderConfig`` / ``DiffusionDecoderConfig``; default the official 8 / 32). A diffusion decoder's tiles
+    overlap at least its stage-4/5 halos (``min_tile_overlaps``)."""
+    time, space = config.scale_factors if config is not None else (8, 32)
+    _, f, h, w, _ = latent_shape
+    if (f - 1) * time + 1 <= 64 and h * space <= 512 and w * space <= 512:
+        return None
+    tiling = TilingConfig.default()
+    if hasattr(config, "min_tile_overlaps"):
+        frames, pixels = config.min_tile_overlaps
+        tiling = TilingConfig(SpatialTiling(tiling.spatial.tile_px, max(tiling.spatial.overlap_px, pixels)),
+                              TemporalTiling(tiling.temporal.tile_frames, max(tiling.temporal.overlap_frames, frames)))
+    return tiling
+
+
 @dataclass(frozen=True)
 class Interval:
     start: int
