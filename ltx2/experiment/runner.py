@@ -146,7 +146,8 @@ def build(cfg: DictConfig) -> tuple[Job, DictConfig]:
     models = _build("model", cfg.model, loras=_loras(cfg))
     pipeline = _build("pipeline", cfg.pipeline)
     phases = pipeline.phases()
-    models.resolve_files(need_upsampler=phases.upsampler, need_distilled_lora=phases.distilled_lora)
+    models.resolve_files(need_upsampler=phases.upsampler, need_distilled_lora=phases.distilled_lora,
+                         need_enhancer=bool(cfg.text.enhance_prompt))
     models.ensure_files(seed=0)
     conditioning = _build("conditioning", cfg.conditioning)
     if hasattr(conditioning, "request"):  # retake: size, frames and fps are the source video's

@@ -123,12 +123,13 @@ class ModelSet:
     version: str | None = None
     component_files: dict = field(default_factory=dict)  # component of SPLIT_COMPONENTS -> its file
     offload: str = "none"  # transformer blocks: none (in memory), disk (streamed per forward), auto (ltx2.loading.streaming)
+    prompt_enhancer: str | None = None  # a generative Gemma folder for text.enhance_prompt (LTX-2.5 needs one)
 
     def __init__(self, name: str, checkpoint: str | None = None, gemma_root: str | None = None,
                  spatial_upsampler: str | None = None, distilled_lora: str | None = None, dtype: str = "bfloat16",
                  tiny: bool = False, suggested: dict | None = None, loras=(), quantize: int | None = None,
                  quantize_group_size: int = 64, version: str | None = None, offload: str = "none",
-                 **component_files: str | None):
+                 prompt_enhancer: str | None = None, **component_files: str | None):
         # (an explicit __init__: model.transformer / model.text_encoder are files here, and methods below)
         unknown = sorted(set(component_files) - set(SPLIT_COMPONENTS))
         if unknown:
@@ -140,6 +141,7 @@ class ModelSet:
         self.quantize, self.quantize_group_size = quantize, quantize_group_size
         self.version = None if version is None else str(version)
         self.offload = offload
+        self.prompt_enhancer = prompt_enhancer
         self.component_files = {c: p for c, p in component_files.items() if p}
         self.__post_init__()
 
@@ -171,7 +173,8 @@ class ModelSet:
             keys["spatial_upsampler"] = "model.spatial_upsampler"
         return keys
 
-    def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False) -> None:
+    def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False,
+                      need_enhancer: bool = False) -> None:
         """hf:// references -> files in the local Hugging Face cache (ltx2.loading.hub). The checkpoint (or the
         transformer, video VAE and text encoder files) and Gemma (and the upsampler / distilled LoRA when the
         pipeline needs them) must be there; others are resolved when present. Then the files present are checked
@@ -188,7 +191,21 @@ class ModelSet:
                                          required=need_upsampler)
         self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name,
                                       required=need_distilled_lora)
+        self.prompt_enhancer = resolve("model.prompt_enhancer", self.prompt_enhancer, self.name, required=need_enhancer)
+        if need_enhancer:
+            self.check_enhancer()
         self.check_files()
+
+    def check_enhancer(self) -> None:
+        """text.enhance_prompt: LTX-2.5 needs model.prompt_enhancer, a generative Gemma folder (ConfigError)."""
+        from ltx2.models.text.enhancer import enhancer_family, unified_cannot_enhance
+
+        if not self.prompt_enhancer:
+            if self.component_files.get("text_encoder"):
+                raise unified_cannot_enhance(self.component_files["text_encoder"])
+            return
+        if not (self.tiny and not Path(self.prompt_enhancer).exists()):  # (a tiny one is written on first use)
+            enhancer_family(self.prompt_enhancer)
 
     def check_files(self) -> None:
         """Each named file on disk holds its component and fits this model (ltx2.loading.file_kinds)."""
@@ -204,6 +221,10 @@ class ModelSet:
         needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler, self.distilled_lora,
                   *self.component_files.values()]
         folder = Path(next(p for p in needed if p)).parent
+        if self.prompt_enhancer and not Path(self.prompt_enhancer).exists():
+            from ltx2.tiny.gemma4_dense import write_tiny_gemma4_dense_root
+
+            write_tiny_gemma4_dense_root(self.prompt_enhancer, seed)
         if not all(p is None or Path(p).exists() for p in needed):
             log.info("building the tiny model files in %s", folder)
             # one-file LTX-2 / 2.3 (model=tiny) or one file per component (model=tiny25)
@@ -308,11 +329,12 @@ class ModelSet:
         if not gemma:
             raise ValueError(f"model {self.name} has no text encoder: set model.gemma_root=/path/to/gemma-3-12b-it "
                              "(LTX-2 / LTX-2.3) or the LTX-2.5 text-encoder file")
-        return TextEncoder(gemma, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits)
+        return TextEncoder(gemma, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits,
+                           enhancer=self.prompt_enhancer)
 
     def weight_files(self) -> dict[str, str]:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,
                  "spatial_upsampler": self.spatial_upsampler, "distilled_lora": self.distilled_lora,
-                 **self.component_files}
+                 "prompt_enhancer": self.prompt_enhancer, **self.component_files}
         files.update({f"lora:{Path(p).name}": p for p, _ in self.loras})
         return {k: v for k, v in files.items() if v and not str(v).startswith("hf://")}  # hf://: not fetched

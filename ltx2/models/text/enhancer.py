@@ -47,6 +47,14 @@ def enhancer_family(root: str | os.PathLike) -> str:
     return FAMILIES[model_type]
 
 
+def unified_cannot_enhance(text_encoder: str) -> ConfigError:
+    """The refusal of enhancement with the LTX-2.5 text encoder alone (Gemma 4 unified cannot generate)."""
+    return ConfigError("text.enhance_prompt", True, f"the LTX-2.5 text encoder ({Path(text_encoder).name}, Gemma 4 "
+                       "unified) encodes only and cannot rewrite prompts", "set model.prompt_enhancer to a dense "
+                       "Gemma 4 instruct folder (hf://google/gemma-4-E2B-it, the reference's example) or a Gemma 3 "
+                       "one, or text.enhance_prompt=false")
+
+
 def enhancer_fingerprint(root: str | os.PathLike) -> str:
     """Identity of the folder's files (relative path, size, mtime), without reading weights."""
     root = Path(root).resolve()
