@@ -26,7 +26,9 @@ from ltx2.models.text.gemma4_dense import ENHANCER_FIX, ENHANCER_KEY
 
 log = logging.getLogger(__name__)
 
-FAMILIES = {"gemma3": "gemma3", "gemma4": "gemma4"}  # config.json model_type -> enhancer family
+# config.json model_type -> enhancer family (a text-only Gemma 3 root, which ltx2 also encodes with, is accepted
+# beside the reference's multimodal one: only the language model generates)
+FAMILIES = {"gemma3": "gemma3", "gemma3_text": "gemma3", "gemma4": "gemma4"}
 # tokenizer_config.json entries that are not tokenizer arguments (the reference drops the same ones)
 _NOT_KWARGS = {"tokenizer_class", "auto_map", "model_max_length", "backend", "is_local", "local_files_only",
                "processor_class", "added_tokens_decoder"}

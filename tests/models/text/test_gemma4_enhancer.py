@@ -124,3 +124,15 @@ def test_failure_keeps_the_raw_prompt(root, tmp_path, caplog):
     (broken / "model.safetensors").unlink()
     assert PromptEnhancer(broken, mx.float32).enhance(PROMPT, PromptEnhancement(max_new_tokens=4)) == (PROMPT, False)
     assert "prompt enhancement failed" in caplog.text
+
+
+def test_a_gemma3_enhancer_root_samples_with_the_gemma3_settings(tiny_text):
+    """A Gemma 3 instruct folder as model.prompt_enhancer (the reference accepts both families): sampling at
+    T 0.7 with the Gemma 3 system prompts, seeded."""
+    enhancer = PromptEnhancer(tiny_text["gemma"], mx.float32)
+    options = PromptEnhancement(seed=3, max_new_tokens=8)
+    resolved = enhancer.settings(options)
+    assert (resolved.family, resolved.temperature, resolved.top_k, resolved.no_repeat_ngram_size) == (
+        "gemma3", 0.7, 50, 0)
+    first, ok = enhancer.enhance(PROMPT, options)
+    assert ok and first != PROMPT and enhancer.enhance(PROMPT, options) == (first, True)
