@@ -37,8 +37,9 @@ ALWAYS = ("checkpoint", "transformer", "text_encoder", "video_vae", "gemma_root"
 
 def needed_model_files(cfg: DictConfig) -> tuple[list[str], list[tuple[str, str]]]:
     """(model keys the chosen pipeline reads, [(model key, why it is skipped)]) from the pipeline's phases: the
-    spatial upsampler and distilled LoRA only for the stages that use them, the audio VAE for audio, and the
-    temporal upsampler and duration head, which no ltx2 pipeline runs yet, never."""
+    spatial upsampler and distilled LoRA only for the stages that use them, the audio VAE for audio, the prompt
+    enhancer with text.enhance_prompt=true, and the temporal upsampler and duration head, which no ltx2 pipeline
+    runs yet, never."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
@@ -51,6 +52,8 @@ def needed_model_files(cfg: DictConfig) -> tuple[list[str], list[tuple[str, str]
                       "audio.enabled=false"),
         "temporal_upsampler": (False, "no ltx2 pipeline runs the temporal upsampler yet"),
         "duration_head": (False, "no ltx2 pipeline predicts the duration yet"),
+        "prompt_enhancer": (bool(OmegaConf.select(cfg, "text.enhance_prompt", default=False)),
+                            "text.enhance_prompt=false"),
     }
     keys = list(ALWAYS) + [k for k, (needed, _) in optional.items() if needed]
     skipped = [(k, why) for k, (needed, why) in optional.items() if not needed]

@@ -151,7 +151,8 @@ def build(cfg: DictConfig) -> tuple[Job, DictConfig]:
     if planner.settings_of(cfg).show:  # plan=true: files not downloaded yet are planned from their known shapes
         models.plan_notes = plan_offline.stand_in_missing(models, plan_offline.scratch_folder(), phases.upsampler,
                                                           phases.distilled_lora)
-    models.resolve_files(need_upsampler=phases.upsampler, need_distilled_lora=phases.distilled_lora)
+    models.resolve_files(need_upsampler=phases.upsampler, need_distilled_lora=phases.distilled_lora,
+                         need_enhancer=bool(cfg.text.enhance_prompt))
     models.ensure_files(seed=0)
     conditioning = _build("conditioning", cfg.conditioning)
     if hasattr(conditioning, "request"):  # retake: size, frames and fps are the source video's

@@ -85,6 +85,7 @@ class ModelSettings:
     audio_vae: Optional[str] = None
     temporal_upsampler: Optional[str] = None
     duration_head: Optional[str] = None
+    prompt_enhancer: Optional[str] = None  # generative Gemma folder rewriting prompts (text.enhance_prompt)
     version: Optional[str] = None  # the model version of a preset ("2.5"): files of another version are refused
     dtype: str = "bfloat16"
     tiny: bool = False

@@ -127,12 +127,14 @@ class ModelSet:
     # own weights and the available memory: ltx2.loading.streaming, ltx2.loading.streamed_text)
     offload: str = "none"
     requested_decoder: str | None = None  # model.video_decoder: None (the file's decoder), diffusion or conv
+    prompt_enhancer: str | None = None  # a generative Gemma folder for text.enhance_prompt (LTX-2.5 needs one)
 
     def __init__(self, name: str, checkpoint: str | None = None, gemma_root: str | None = None,
                  spatial_upsampler: str | None = None, distilled_lora: str | None = None, dtype: str = "bfloat16",
                  tiny: bool = False, suggested: dict | None = None, loras=(), quantize: int | None = None,
                  quantize_group_size: int = 64, version: str | None = None, offload: str = "none",
-                 video_decoder: str | None = None, **component_files: str | None):
+                 video_decoder: str | None = None, prompt_enhancer: str | None = None,
+                 **component_files: str | None):
         # (an explicit __init__: model.transformer / model.text_encoder are files here, and methods below)
         unknown = sorted(set(component_files) - set(SPLIT_COMPONENTS))
         if unknown:
@@ -145,6 +147,7 @@ class ModelSet:
         self.version = None if version is None else str(version)
         self.offload = offload
         self.requested_decoder = video_decoder
+        self.prompt_enhancer = prompt_enhancer
         self.component_files = {c: p for c, p in component_files.items() if p}
         self.__post_init__()
 
@@ -180,7 +183,8 @@ class ModelSet:
             keys["spatial_upsampler"] = "model.spatial_upsampler"
         return keys
 
-    def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False) -> None:
+    def resolve_files(self, need_upsampler: bool = False, need_distilled_lora: bool = False,
+                      need_enhancer: bool = False) -> None:
         """hf:// references -> files in the local Hugging Face cache (ltx2.loading.hub). The checkpoint (or the
         transformer, video VAE and text encoder files) and Gemma (and the upsampler / distilled LoRA when the
         pipeline needs them) must be there; others are resolved when present. Then the files present are checked
@@ -197,7 +201,21 @@ class ModelSet:
                                          required=need_upsampler)
         self.distilled_lora = resolve("model.distilled_lora", self.distilled_lora, self.name,
                                       required=need_distilled_lora)
+        self.prompt_enhancer = resolve("model.prompt_enhancer", self.prompt_enhancer, self.name, required=need_enhancer)
+        if need_enhancer:
+            self.check_enhancer()
         self.check_files()
+
+    def check_enhancer(self) -> None:
+        """text.enhance_prompt: LTX-2.5 needs model.prompt_enhancer, a generative Gemma folder (ConfigError)."""
+        from ltx2.models.text.enhancer import enhancer_family, unified_cannot_enhance
+
+        if not self.prompt_enhancer:
+            if self.component_files.get("text_encoder"):
+                raise unified_cannot_enhance(self.component_files["text_encoder"])
+            return
+        if not (self.tiny and not Path(self.prompt_enhancer).exists()):  # (a tiny one is written on first use)
+            enhancer_family(self.prompt_enhancer)
 
     def check_files(self) -> None:
         """Each named file on disk holds its component and fits this model (ltx2.loading.file_kinds)."""
@@ -213,6 +231,10 @@ class ModelSet:
         needed = [self.checkpoint, self.gemma_root, self.spatial_upsampler, self.distilled_lora,
                   *self.component_files.values()]
         folder = Path(next(p for p in needed if p)).parent
+        if self.prompt_enhancer and not Path(self.prompt_enhancer).exists():
+            from ltx2.tiny.gemma4_dense import write_tiny_gemma4_dense_root
+
+            write_tiny_gemma4_dense_root(self.prompt_enhancer, seed)
         if not all(p is None or Path(p).exists() for p in needed):
             log.info("building the tiny model files in %s", folder)
             # one-file LTX-2 / 2.3 (model=tiny) or one file per component (model=tiny25)
@@ -357,7 +379,8 @@ class ModelSet:
         load = None
         if self.resolved_text_offload(quantize_bits) == "disk":
             from ltx2.loading.streamed_text import load_text_gemma as load
-        return TextEncoder(gemma, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits, load=load)
+        return TextEncoder(gemma, self.files.path("transformer"), self.dtype, quantize_bits=quantize_bits, load=load,
+                           enhancer=self.prompt_enhancer)
 
     def text_gemma(self) -> str | None:
         """The Gemma the text encoder reads: the model's text-encoder file (LTX-2.5), else its Gemma 3 root."""
@@ -380,6 +403,6 @@ class ModelSet:
     def weight_files(self) -> dict[str, str]:
         files = {"checkpoint": self.checkpoint, "gemma_root": self.gemma_root,
                  "spatial_upsampler": self.spatial_upsampler, "distilled_lora": self.distilled_lora,
-                 **self.component_files}
+                 "prompt_enhancer": self.prompt_enhancer, **self.component_files}
         files.update({f"lora:{Path(p).name}": p for p, _ in self.loras})
         return {k: v for k, v in files.items() if v and not str(v).startswith("hf://")}  # hf://: not fetched

@@ -64,8 +64,10 @@ def encode_prompts(job, negative: bool):
         mode = getattr(job.conditioning, "ENHANCE_MODE", None) or (
             "t2v" if job.conditioning.__class__.__name__ == "NoConditioning" else "i2v")
         enhancement = PromptEnhancement(mode=mode, seed=job.seed)
-    encoded = remembered_text(job.models.text_encoder(job.quantize_bits), job.prompt,
-                              job.negative_prompt if negative else None, cache, enhancement, encode)
+    encoder = job.models.text_encoder(job.quantize_bits)
+    enhancement = encoder.enhancement_for(enhancement) if enhancement else None  # the enhancer is in the key
+    encoded = remembered_text(encoder, job.prompt, job.negative_prompt if negative else None, cache, enhancement,
+                              encode)
     job.info.update(prompt_used=encoded.prompt, prompt_enhanced=encoded.enhanced)
     return encoded
 

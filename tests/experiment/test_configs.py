@@ -72,7 +72,7 @@ CHECKPOINTS = {
 
 
 SPLIT_FILE_KEYS = ("transformer", "text_encoder", "video_vae", "audio_vae", "temporal_upsampler", "duration_head",
-                   "version")
+                   "version", "prompt_enhancer")  # (Gemma 3 models enhance with their own Gemma)
 
 
 @pytest.mark.parametrize("model", sorted(CHECKPOINTS))

@@ -11,7 +11,9 @@ eta 1, on model version 2.5) our per-step noise handed to 1.2.0's ``euler_ancest
 
 Compared: the contexts (positive / negative, video / audio) and the final video and audio latents: cosine >= 0.9999,
 max abs error <= 1e-3 (the PARITY-1.2.0 lines, pytest -s, give the measured figures). The tests over ~25 s
-(two_stage_hq, keyframe_interpolation, ic_lora, retake) are marked slow.
+(two_stage_hq, keyframe_interpolation, ic_lora, retake) and the conditioned variants (one_stage i2v / keyframes,
+two_stage i2v, two_stage_hq keyframes) are marked slow. Measured (CPU, float32) for those variants, final latents
+video / audio: 1 - cosine <= 1.4e-12 / 5.2e-12, max abs err <= 8.4e-6 / 2.0e-5.
 """
 
 from __future__ import annotations
@@ -125,14 +127,29 @@ def compare_decoded(what: str, job, result, decoder_noise: mx.array, ref: np.nda
     return cosine, err
 
 
+def conditioning_for(mode: str, image, tmp_path):
+    """t2v: none; i2v: the image replaces latent frame 0 (strength 1, no CRF round trip); keyframes
+    (``conditioning=keyframes``): frame 0 replaced at strength 0.8, a second image appended at frame 16."""
+    from ltx2.conditioning.image import ImageConditioning
+
+    if mode == "keyframes":
+        from test_pipeline_parity_hq_keyframes import _png, keyframes
+
+        return keyframes(image, _png(tmp_path, 2, (60, 40)), first_strength=0.8)
+    return ImageConditioning(str(image), frame_idx=0, strength=1.0, crf=0) if mode == "i2v" else None
+
+
 @v12.needed
-def test_one_stage_t2v_matches_1_2_0(tiny):
+@pytest.mark.parametrize("mode", ["t2v", pytest.param("i2v", marks=pytest.mark.slow),
+                                  pytest.param("keyframes", marks=pytest.mark.slow)])
+def test_one_stage_matches_1_2_0(tiny, image, tmp_path, mode):  # noqa: F811
     """TI2VidOneStagePipeline on the tiny 2.5 files: guided (CFG + STG + modality + rescale), 3 LTX2Scheduler
-    steps, 96x64, 9 frames."""
-    job = make_job25(tiny, OneStagePipeline(), num_frames=9)
+    steps, 96x64, 9 frames (keyframes: 17); conditioning as ``conditioning_for``."""
+    job = make_job25(tiny, OneStagePipeline(), conditioning_for(mode, image, tmp_path),
+                     num_frames=17 if mode == "keyframes" else 9)
     result = job.pipeline(job)
     assert job.info["video_decoder"] == "diffusion"  # the tiny 2.5 video VAE file, as the official one
-    run_and_compare("2.5 one_stage t2v", job, result, negative=True, decode=True,
+    run_and_compare(f"2.5 one_stage {mode}", job, result, negative=True, decode=mode == "t2v",
                     **stage_items(job, "s1_items", job.width, job.height), s1_denoiser="factory",
                     s1_sigmas=np32(job.scheduler.sigmas()), s1_width=job.width, s1_height=job.height)
 
@@ -169,38 +186,44 @@ def test_distilled_matches_1_2_0(tiny, image, monkeypatch, mode):  # noqa: F811
 
 
 @v12.needed
-@pytest.mark.parametrize("decode", [False, pytest.param(True, marks=pytest.mark.slow)])
-def test_two_stage_t2v_matches_1_2_0(tiny, decode):
+@pytest.mark.parametrize("mode,decode", [("t2v", False), pytest.param("t2v", True, marks=pytest.mark.slow),
+                                         pytest.param("i2v", False, marks=pytest.mark.slow)])
+def test_two_stage_matches_1_2_0(tiny, image, tmp_path, mode, decode):  # noqa: F811
     """TI2VidTwoStagesPipeline on the tiny 2.5 files: stage 1 guided at half size (3 steps), x2 upsampler, stage 2
-    with the distilled-LoRA stand-in fused; the audio kept is stage 1's. ``decode``: also the frames of the
-    diffusion decoder (the decode every two-stage pipeline shares, ``upsample_and_refine``)."""
-    job = make_job25(tiny, TwoStagePipeline(), width=128, height=64, num_frames=9)
+    with the distilled-LoRA stand-in fused; the audio kept is stage 1's. i2v: the image re-encoded per stage.
+    ``decode``: also the frames of the diffusion decoder (the decode every two-stage pipeline shares,
+    ``upsample_and_refine``)."""
+    job = make_job25(tiny, TwoStagePipeline(), conditioning_for(mode, image, tmp_path), width=128, height=64,
+                     num_frames=9)
     result = job.pipeline(job)
-    run_and_compare("2.5 two_stage t2v", job, result, negative=True, decode=decode,
+    run_and_compare(f"2.5 two_stage {mode}", job, result, negative=True, decode=decode,
                     **two_stage_inputs(job, "factory", job.scheduler.sigmas()),
                     s2_loras=[[job.models.distilled_lora, 1.0]], keep_stage_1_audio=1)
 
 
 @v12.needed
 @pytest.mark.slow
-def test_two_stage_hq_t2v_matches_1_2_0(tiny):
+@pytest.mark.parametrize("mode", ["t2v", "keyframes"])
+def test_two_stage_hq_matches_1_2_0(tiny, image, tmp_path, mode):  # noqa: F811
     """TI2VidTwoStagesHQPipeline on the tiny 2.5 files: res_2s in both stages (our SDE noise handed to 1.2.0's
     loop), the distilled-LoRA stand-in at 0.25 / 0.5, stage-1 sigmas shifted by the stage-1 token count, the HQ
-    guider; the audio kept is stage 1's."""
-    from test_pipeline_parity_hq_keyframes import HQ_AUDIO, HQ_VIDEO, SIZE
+    guider; the audio kept is stage 1's. keyframes: frame 0 replaces latent frame 0 (strength 1), a second image
+    appended at frame 16."""
+    from test_pipeline_parity_hq_keyframes import HQ_AUDIO, HQ_VIDEO, SIZE, _png, keyframes
     from test_pipeline_parity_v12 import res2s_noise
 
     from ltx2.pipelines.two_stage_hq import TwoStageHQPipeline, stage_1_sigmas
     from ltx2.sampling.guidance import MultiModal
     from ltx2.sampling.latent_state import VideoLatentShape
 
-    job = replace(make_job25(tiny, TwoStageHQPipeline(), steps=3, **SIZE),
+    conditioning = keyframes(image, _png(tmp_path, 2, (60, 40))) if mode == "keyframes" else None
+    job = replace(make_job25(tiny, TwoStageHQPipeline(), conditioning, steps=3, **SIZE),
                   guidance=MultiModal(**HQ_VIDEO, audio=HQ_AUDIO))
     result = job.pipeline(job)
     half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
     draws = 2 * 8
     lora = job.models.distilled_lora
-    run_and_compare("2.5 two_stage_hq t2v", job, result, negative=True,
+    run_and_compare(f"2.5 two_stage_hq {mode}", job, result, negative=True,
                     **two_stage_inputs(job, "static", stage_1_sigmas(job.scheduler, half)), video=HQ_VIDEO,
                     audio=HQ_AUDIO, sampler="res2s", res2s_draws=draws, **res2s_noise(job, True, "s1", draws),
                     **res2s_noise(job, False, "s2", draws), s1_loras=[[lora, 0.25]], s2_loras=[[lora, 0.5]],

@@ -131,6 +131,7 @@ def encode_prompts(encoder, prompt: str, negative_prompt: str | None = None, cac
     if not isinstance(prompt, str) or (negative_prompt is not None and not isinstance(negative_prompt, str)):
         raise TypeError("prompt must be a string and negative_prompt a string or None, got "
                         f"{type(prompt).__name__} and {type(negative_prompt).__name__}")
+    enhancement = encoder.enhancement_for(enhancement) if enhancement else None  # the enhancing model's settings
     key = cache_key(prompt, negative_prompt, encoder.fingerprint(), enhancement) if cache else None
     if cache and (hit := cache.load(key)):
         log.info("text contexts from the cache (%s)", cache.path(key).name)

@@ -19,6 +19,7 @@ from ltx2.errors import ConfigError
 from ltx2.loading.checkpoint import read_header, resolve_dtype
 from ltx2.models.text.config import GEMMA_ROOT_FIX, MAX_TOKENS, GemmaConfig
 from ltx2.models.text.enhance import PromptEnhancement, enhance_or_keep
+from ltx2.models.text.enhancer import PromptEnhancer, unified_cannot_enhance
 from ltx2.models.text.gemma import QUANT_BITS, GemmaTextModel, load_gemma, read_gemma_config
 from ltx2.models.text.gemma4 import MODEL_TYPE as GEMMA4_MODEL_TYPE
 from ltx2.models.text.gemma4 import Gemma4Config, Gemma4TextModel
@@ -42,14 +43,18 @@ class TextEncoder:
 
     ``gemma``: a Gemma 3 root folder, or an LTX-2.5 text-encoder ``.safetensors`` file (Gemma 4).
     ``quantize_bits`` (4 or 8) runs Gemma with MLX affine quantization (group size 64); None keeps ``dtype``.
+    ``enhancer``: a separate prompt-enhancing Gemma folder (``model.prompt_enhancer``; ltx2/models/text/enhancer.py),
+    needed to enhance with the LTX-2.5 text encoder; without it a Gemma 3 root enhances with its own model.
     Components load lazily; ``release()`` frees them (use the encoder as a context manager). ``load``: how Gemma
     is built, ``(gemma, dtype, quantize_bits) -> model`` (default: in memory; ``ltx2.loading.streamed_text``
     streams its layers from disk, same numbers).
     """
 
     def __init__(self, gemma: str | os.PathLike, checkpoint: str | os.PathLike, dtype: str | mx.Dtype = "bfloat16",
-                 quantize_bits: int | None = None, max_length: int = MAX_TOKENS, load=None):
+                 quantize_bits: int | None = None, max_length: int = MAX_TOKENS, load=None,
+                 enhancer: str | os.PathLike | None = None):
         self.gemma_root, self.checkpoint = Path(gemma), Path(checkpoint)
+        self.enhancer_root = Path(enhancer) if enhancer else None
         self.is_file = is_text_encoder_file(self.gemma_root)
         if self.is_file and not self.gemma_root.is_file():
             raise ConfigError("model.text_encoder", str(self.gemma_root), "does not exist", "pass the LTX-2.5 "
@@ -144,14 +149,30 @@ class TextEncoder:
             contexts.append(context)
         return contexts
 
-    def enhance(self, prompt: str, options: PromptEnhancement) -> tuple[str, bool]:
-        """(prompt to use, enhanced?) — falls back to ``prompt`` with a warning on any failure. The LTX-2.5
-        text encoder (Gemma 4 unified) cannot generate: refused with a ConfigError, as the reference."""
+    def enhancer(self) -> PromptEnhancer | None:
+        """The separate enhancing model, when one is set (checked: a generative Gemma folder)."""
+        return PromptEnhancer(self.enhancer_root, self.dtype, self.quantize_bits) if self.enhancer_root else None
+
+    def enhancement_for(self, options: PromptEnhancement) -> PromptEnhancement:
+        """``options`` completed for the model that will enhance (its family's generation settings and, for a
+        separate enhancer, its identity): what the embedding cache key must include. The LTX-2.5 text encoder
+        without an enhancer is refused with a ConfigError (it cannot generate), as the reference."""
+        enhancer = self.enhancer()
+        if enhancer is not None:
+            return enhancer.settings(options)
         if self.is_file:
-            raise ConfigError("text.enhance_prompt", True, f"the LTX-2.5 text encoder ({self.gemma_root.name}, Gemma 4 "
-                              "unified) encodes only and cannot rewrite prompts", "set text.enhance_prompt=false (the "
-                              "reference enhances LTX-2.5 prompts only with a separate Gemma 3 / Gemma 4 instruct "
-                              "model)")
+            raise unified_cannot_enhance(str(self.gemma_root))
+        return options.resolved("gemma3")
+
+    def enhance(self, prompt: str, options: PromptEnhancement) -> tuple[str, bool]:
+        """(prompt to use, enhanced?) — falls back to ``prompt`` with a warning on any failure. With a separate
+        enhancer (``enhancer``) it rewrites; else a Gemma 3 root rewrites with its own model and the LTX-2.5 text
+        encoder is refused (``enhancement_for``)."""
+        options = self.enhancement_for(options)
+        enhancer = self.enhancer()
+        if enhancer is not None:
+            self.release_gemma()  # the two Gemmas never sit in memory together
+            return enhancer.enhance(prompt, options)
         try:
             gemma, tokenizer = self.gemma, self.tokenizer
         except Exception as e:  # noqa: BLE001 - enhancement never stops a run

@@ -92,14 +92,17 @@ class Gemma4Config:
         return self.num_hidden_layers - self.num_kv_shared_layers
 
     @classmethod
-    def from_hf(cls, hf: dict, where: str = "gemma_config") -> Gemma4Config:
-        """From the Hugging Face config dict (``model_type: gemma4_unified`` with a ``text_config``)."""
-        if hf.get("model_type") != MODEL_TYPE:
-            raise ConfigError("model.text_encoder", where, f"model_type={hf.get('model_type')!r} is not "
-                              f"{MODEL_TYPE!r} (the LTX-2.5 Gemma 4 text encoder)", TE_FILE_FIX)
+    def from_hf(cls, hf: dict, where: str = "gemma_config", key: str = "model.text_encoder",
+                model_type: str = MODEL_TYPE, fix: str = TE_FILE_FIX, **extra) -> Gemma4Config:
+        """From the Hugging Face config dict (``model_type: gemma4_unified`` with a ``text_config``; a subclass
+        names its own ``model_type``, config ``key`` and ``fix``, and passes values of its own in ``extra``)."""
+        if hf.get("model_type") != model_type:
+            raise ConfigError(key, where, f"model_type={hf.get('model_type')!r} is not {model_type!r}", fix)
         text = dict(hf.get("text_config") or {})
-        plain = {f.name for f in fields(cls)} - {"layer_types", "sliding_rope", "full_rope", "gemma_version"}
+        plain = {f.name for f in fields(cls)} - {"layer_types", "sliding_rope", "full_rope", "gemma_version",
+                                                 *extra}
         values = {k: text[k] for k in plain if text.get(k) is not None}
+        values.update(extra)
         if text.get("layer_types"):
             values["layer_types"] = tuple(text["layer_types"])
         problems = []
@@ -127,12 +130,11 @@ class Gemma4Config:
         if "layer_types" in values and len(values["layer_types"]) != n_layers:
             problems.append(f"{len(values['layer_types'])} layer_types for num_hidden_layers={n_layers}")
         if problems:
-            raise ConfigError("model.text_encoder", where, "unsupported Gemma 4 config: " + "; ".join(problems),
-                              TE_FILE_FIX)
+            raise ConfigError(key, where, "unsupported Gemma 4 config: " + "; ".join(problems), fix)
         try:
             return cls(**values, gemma_version=hf.get("gemma_version"))
         except ValueError as e:
-            raise ConfigError("model.text_encoder", where, f"unsupported Gemma 4 config: {e}", TE_FILE_FIX) from None
+            raise ConfigError(key, where, f"unsupported Gemma 4 config: {e}", fix) from None
 
 
 class RMSNorm(nn.Module):
@@ -177,7 +179,9 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.heads * self.head_dim, dim, bias=False)
 
     def __call__(self, x: mx.array, mask: mx.array, cos: mx.array, sin: mx.array,
-                 shared: tuple[mx.array, mx.array] | None) -> tuple[mx.array, tuple[mx.array, mx.array]]:
+                 shared: tuple[mx.array, mx.array] | None,
+                 cache=None) -> tuple[mx.array, tuple[mx.array, mx.array]]:
+        """``cache`` (generation): its ``update(k, v)`` returns the keys / values of every position so far."""
         b, t, _ = x.shape
         q = rotate(self.q_norm(self.q_proj(x).reshape(b, t, -1, self.head_dim)), cos, sin).transpose(0, 2, 1, 3)
         if self.kv_shared:
@@ -187,6 +191,8 @@ class Attention(nn.Module):
             raw_v = raw_k if self.k_eq_v else self.v_proj(x).reshape(b, t, -1, self.head_dim)
             k = rotate(self.k_norm(raw_k), cos, sin).transpose(0, 2, 1, 3)
             v = self.v_norm(raw_v).transpose(0, 2, 1, 3)
+            if cache is not None:
+                k, v = cache.update(k, v)
         out = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(b, t, -1)), (k, v)
 
@@ -227,21 +233,26 @@ class DecoderLayer(nn.Module):
 class Gemma4TextModel(nn.Module):
     """Gemma 4 unified text model. ``hidden_states`` -> ``num_hidden_layers + 1`` arrays (B, T, hidden)."""
 
+    layer_class = DecoderLayer
+
     def __init__(self, config: Gemma4Config):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = [DecoderLayer(config, i) for i in range(config.num_hidden_layers)]
+        self.layers = [self.layer_class(config, i) for i in range(config.num_hidden_layers)]
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.quantization: dict | None = None
 
-    def rope_tables(self, t: int, dtype: mx.Dtype) -> dict[str, tuple[mx.array, mx.array]]:
-        """cos/sin (1, T, 1, head dim) per layer type for positions 0..T-1, float32 then cast to ``dtype``."""
+    def rope_tables(self, t: int, dtype: mx.Dtype, positions: mx.array | None = None
+                    ) -> dict[str, tuple[mx.array, mx.array]]:
+        """cos/sin (1, T, 1, head dim) per layer type for positions 0..T-1 (or ``positions``, (T,)), float32 then
+        cast to ``dtype``."""
         c = self.config
         out = {}
+        where = mx.arange(t, dtype=mx.float32) if positions is None else positions.astype(mx.float32)
         for kind, spec, dim in ((SLIDING, c.sliding_rope, c.head_dim), (FULL, c.full_rope, c.global_head_dim)):
             # "default" RoPE always uses head_dim (as transformers); "proportional" the layer type's own head dim
-            freqs = mx.arange(t, dtype=mx.float32)[:, None] * spec.inv_freq(
+            freqs = where[:, None] * spec.inv_freq(
                 c.head_dim if spec.rope_type == "default" else dim)[None]
             angles = mx.concatenate([freqs, freqs], axis=-1)[None, :, None, :]
             out[kind] = (mx.cos(angles).astype(dtype), mx.sin(angles).astype(dtype))
