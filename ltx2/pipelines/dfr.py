@@ -22,9 +22,11 @@ from ltx2.errors import ConfigError
 from ltx2.pipelines import common
 from ltx2.pipelines import dfr_layout as layout
 from ltx2.pipelines.contract import Job, Phases, Stage
+from ltx2.pipelines.dfr_latents import clean, slots_item, upsample
+from ltx2.pipelines.dfr_rounds import temporal_rounds
 from ltx2.pipelines.two_stage import lora_strength
 from ltx2.sampling.denoise import SimpleDenoiser
-from ltx2.sampling.latent_state import VideoLatentShape, clear_conditioning, unpatchify_audio, unpatchify_video
+from ltx2.sampling.latent_state import VideoLatentShape, unpatchify_audio
 from ltx2.sampling.schedulers import DistilledScheduler
 
 DETAILING_DEFAULT_DOWNSCALE = 2  # the detailing LoRA's reference scale when its file does not say
@@ -102,13 +104,13 @@ class DFRPipeline:
         with job.phase("conditioning"):
             items = job.conditioning.items(models, job.width // 2, job.height // 2, dtype)
         video, audio, audio_shape = common.initial_states(canvas, half, dtype, noiser,
-                                                          [*items, _slots(positions)])
+                                                          [*items, slots_item(positions)])
         with job.phase("load_transformer"):
             denoiser = SimpleDenoiser(models.transformer(extra_loras=distilled), context.video, context.audio)
         with job.phase("denoise_stage_1"):
             video, audio = common.run_loop("euler", DistilledScheduler(stage=1).sigmas(), video, audio, denoiser,
                                            "stage 1")
-        half_video, half_slots = _clean(video, half)
+        half_video, half_slots = clean(video, half)
         audio_latent = unpatchify_audio(audio.latent, audio_shape)
         mx.eval(half_video, half_slots, audio_latent)
         del denoiser
@@ -119,7 +121,7 @@ class DFRPipeline:
             mx.eval(video_latent, slots)
         full = VideoLatentShape.from_pixels(frames, job.height, job.width)
         with job.phase("conditioning"):
-            items = [*job.conditioning.items(models, job.width, job.height, dtype), _slots(positions, slots)]
+            items = [*job.conditioning.items(models, job.width, job.height, dtype), slots_item(positions, slots)]
             if self.detailing_lora:
                 from ltx2.conditioning.reference_latent import ReferenceLatent
 
@@ -133,13 +135,11 @@ class DFRPipeline:
                                       context.audio)
         with job.phase("denoise_stage_2"):
             video, _ = common.run_loop("euler", sigmas, video, audio_2, denoiser, "stage 2")  # its audio: dropped
-        video_latent, keyframes = _clean(video, full)
+        video_latent, keyframes = clean(video, full)
         mx.eval(video_latent, keyframes)
         del denoiser
 
         if self.rounds:
-            from ltx2.pipelines.dfr_rounds import temporal_rounds
-
             video_latent, frames = temporal_rounds(job, video_latent, keyframes, positions, frames, self.rounds,
                                                    noiser, context, distilled, dtype)
         # The canvas padded the tail: keep (requested - 1) * 2**rounds + 1 frames (whole latent frames).
@@ -154,36 +154,6 @@ class DFRPipeline:
                                      latents={"video": video_latent, "audio": audio_latent},
                                      noise=common.noise_record(noiser), audio=common.decode_audio(job, audio_latent),
                                      info=job.info["dfr"])
-
-
-def _slots(frames, initial: mx.array | None = None):
-    from ltx2.conditioning.keyframe_slots import KeyframeSlots
-
-    return KeyframeSlots(frames=tuple(int(f) for f in frames), initial=initial)
-
-
-def _clean(state, shape: VideoLatentShape) -> tuple[mx.array, mx.array | None]:
-    """The denoised video latent (B, C, F, H, W) without conditioning tokens, and its generated keyframe slots
-    (B, C, K, H, W)."""
-    state = clear_conditioning(state, shape.tokens)
-    return unpatchify_video(state.latent, shape), state.generated_keyframes
-
-
-def upsample(models, latent: mx.array, dtype: mx.Dtype, temporal: bool = False) -> mx.array:
-    """(B, C, F, H, W) normalized latent through the spatial (or temporal) x2 upsampler, same layout."""
-    from ltx2.models.upsampler.model import upsample_latent
-
-    network = temporal_upsampler(models) if temporal else models.upsampler()
-    out = upsample_latent(latent.transpose(0, 2, 3, 4, 1), network, models.video_encoder().per_channel_statistics)
-    return out.transpose(0, 4, 1, 2, 3).astype(dtype)
-
-
-def temporal_upsampler(models):
-    from ltx2.loading.model_set import _identity, cached
-    from ltx2.models.upsampler.load import load_upsampler
-
-    path = models.component_files["temporal_upsampler"]
-    return cached(("temporal_upsampler", _identity(path), models.dtype), lambda: load_upsampler(path, models.dtype))
 
 
 def detailing_downscale(path: str) -> int:

@@ -17,6 +17,7 @@ import mlx.core as mx
 
 from ltx2.pipelines import common
 from ltx2.pipelines import dfr_layout as layout
+from ltx2.pipelines.dfr_latents import clean, slots_item, upsample
 from ltx2.sampling.denoise import SimpleDenoiser
 from ltx2.sampling.latent_state import VideoLatentShape, initial_video_state
 from ltx2.sampling.noisers import GaussianNoiser
@@ -33,8 +34,6 @@ def temporal_rounds(job, video: mx.array, keyframes: mx.array, positions, frames
                     loras, dtype) -> tuple[mx.array, int]:
     """``video`` (B, C, F, H, W) and its ``keyframes`` (B, C, K, H, W) at pixel ``positions`` of a ``frames``-frame
     canvas at ``job.fps`` -> the video after ``rounds`` rounds and its frame count."""
-    from ltx2.pipelines.dfr import upsample
-
     models = job.models
     sigmas = DistilledScheduler(stage=1).sigmas()[FIRST_SIGMA:]
     with job.phase("load_transformer_rounds"):
@@ -68,7 +67,6 @@ def temporal_rounds(job, video: mx.array, keyframes: mx.array, positions, frames
 def _tile(job, tile: layout.Tile, video: mx.array, seams: list[int], carry: mx.array, fps: float, sigmas, noiser,
           denoiser, step_noise, dtype, title: str) -> tuple[mx.array, mx.array | None]:
     from ltx2.conditioning.items import KeyframeAtFrame
-    from ltx2.pipelines.dfr import _clean, _slots
 
     latent = video[:, :, tile.latent_start:tile.latent_end]
     items = [item for image in tile_images(job.conditioning, tile)
@@ -78,14 +76,14 @@ def _tile(job, tile: layout.Tile, video: mx.array, seams: list[int], carry: mx.a
               for p in tile.anchors]
     if tile.slots:
         slots = layout.local(tile.slots, tile.pixel_start)
-        items.append(_slots(slots, nearest_frames(latent, slots)))
+        items.append(slots_item(slots, nearest_frames(latent, slots)))
     shape = VideoLatentShape.from_pixels(tile.frames, job.height, job.width)
     state = initial_video_state(shape, fps, dtype, latent)
     for item in items:
         state = item.apply(state, shape, fps)
     state = noiser(state, float(sigmas[0]))
     state, _ = common.run_loop("euler_ancestral", sigmas, state, None, denoiser, title, noiser=step_noise, eta=ETA)
-    return _clean(state, shape)
+    return clean(state, shape)
 
 
 def tile_images(conditioning, tile: layout.Tile) -> list:
