@@ -6,10 +6,10 @@ reference, temporal tiles, stitch, carried keyframes, trim), its members built i
 (``DiffusionStage`` by the 1.2.0 loader with the distilled-LoRA stand-in, and the detailing LoRA, fused;
 ``VideoUpsampler`` on our conv video-VAE file and spatial / temporal upsamplers); its prompt contexts from its own
 ``PromptEncoder`` on our Gemma 4 file (tests/oracles/v12_scripts25.py). Stubbed: the decoders (they hand back the
-final video latent and the shipped audio latent), the tiling choice, and (i2v) ``combined_image_conditionings``, which
-returns our image items at each size (our VAE encoder's latents; their parity is tested elsewhere). Same noise on both sides: our draws
-replayed through 1.2.0's noising formula, and each temporal tile's ancestral step noise (ours, seed + 1000 r + tile)
-handed to 1.2.0's ``euler_ancestral_denoising_loop`` by its noise seed.
+final video latent and the shipped audio latent), the tiling choice, and (i2v) ``combined_image_conditionings``,
+which returns our image items at each size (our VAE encoder's latents; their parity is tested elsewhere). Same noise
+on both sides: our draws replayed through 1.2.0's noising formula, and each temporal tile's ancestral step noise
+(ours, seed + 1000 r + tile) handed to 1.2.0's ``euler_ancestral_denoising_loop`` by its noise seed.
 
 Compared: the contexts and the final video and audio latents, cosine >= 0.9999 and max abs error <= 1e-3 (the
 PARITY-1.2.0 lines, pytest -s, give the measured figures). rounds=0 by default; rounds 1 and 2, the detailing LoRA and
