@@ -182,7 +182,7 @@ def compare(what: str, job, result, step_noisers, rounds: int, detailing=None, n
 
 
 @v12.needed
-@pytest.mark.parametrize("rounds", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("rounds", [0, *(pytest.param(r, marks=pytest.mark.slow) for r in (1, 2))])
 def test_dfr_matches_1_2_0(tiny, monkeypatch, rounds):
     """17 frames at 128x64 -> a 25-frame canvas (one 24-frame segment, a slot at frame 24); rounds 1 / 2: 33 / 65
     frames at 48 / 96 fps (round 2: two tiles, the second with a one-segment lead-in)."""

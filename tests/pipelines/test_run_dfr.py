@@ -29,8 +29,8 @@ SLOW = pytest.mark.slow  # the same rules in process: test_dfr_rules
 
 @pytest.mark.parametrize("overrides,fragment", [
     (("model=tiny25", "pipeline=dfr", "pipeline.temporal_upsample_rounds=3"), "pipeline.temporal_upsample_rounds=3"),
-    pytest.param(("model=tiny25", "pipeline=dfr", "pipeline.temporal_upsample_rounds=1", "model.temporal_upsampler=null"),
-                 "model.temporal_upsampler=None", marks=SLOW),
+    pytest.param(("model=tiny25", "pipeline=dfr", "pipeline.temporal_upsample_rounds=1",
+                  "model.temporal_upsampler=null"), "model.temporal_upsampler=None", marks=SLOW),
     (("model=tiny", "pipeline=dfr"), "keyframe embedding"),
     pytest.param(("model=tiny25", "pipeline=dfr", "pipeline.detailing_lora=missing.safetensors"),
                  "pipeline.detailing_lora", marks=SLOW),
