@@ -36,6 +36,7 @@ class DFRPipeline:
     """See the module docstring. ``detailing_lora``: the x2 spatial detailing IC-LoRA file (optional) at
     ``detailing_lora_strength``; ``distilled_lora_strength``: model.distilled_lora's, in every stage."""
 
+    AUTO_DURATION = True  # num_frames=auto: the duration head predicts the length (the canvas pads it)
     RESOLUTION_MULTIPLE = 64
     MAX_ROUNDS = 2
 

@@ -75,3 +75,14 @@ def test_dfr_rules(tiny):
         assert "\n" not in str(error.value)
     with pytest.raises(ConfigError, match="pipeline=dfr takes"):
         DFRPipeline().check_conditioning(KeyframeSlotsConditioning(count=1))
+
+
+@pytest.mark.slow
+def test_dfr_auto_duration(cli):
+    """num_frames=auto: the duration head's length, padded to the canvas, the video cut back to it."""
+    proc = cli("model=tiny25", "pipeline=dfr", "num_frames=auto", "width=128", "height=64")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = cli.record(cli.run_dirs()[-1])
+    frames = record["duration"]["num_frames"]
+    assert record["outputs"]["video"]["frames"] == frames == record["dfr"]["frames"]
+    assert record["dfr"]["canvas_frames"] >= frames
