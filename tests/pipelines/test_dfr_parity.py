@@ -197,13 +197,14 @@ def test_dfr_matches_1_2_0(tiny, monkeypatch, rounds):
 @pytest.mark.slow
 def test_dfr_detailing_lora_matches_1_2_0(tiny, monkeypatch, tmp_path):
     """Stage 2 with a tiny detailing LoRA (no reference_downscale_factor metadata: factor 2) fused at 0.8 and the
-    half-size stage-1 video appended as its reference latent."""
+    half-size stage-1 video appended as its reference latent, after the slots (whose latents, carried into the
+    temporal round, must survive the reference tokens)."""
     from ltx2.tiny.ltx25 import tiny_ltx25_section
     from ltx2.tiny.ltx25_model import write_tiny_lora_for
 
     lora = str(write_tiny_lora_for(tmp_path / "detailing.safetensors", tiny_ltx25_section(), seed=11))
-    job, result, noisers = run_dfr(tiny, monkeypatch, 0, (lora, 0.8))
-    compare("2.5 dfr detailing LoRA", job, result, noisers, 0, (lora, 0.8))
+    job, result, noisers = run_dfr(tiny, monkeypatch, 1, (lora, 0.8))
+    compare("2.5 dfr detailing LoRA rounds=1", job, result, noisers, 1, (lora, 0.8))
 
 
 @v12.needed
