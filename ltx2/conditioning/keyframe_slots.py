@@ -12,7 +12,7 @@ Needs a transformer whose config sets ``use_keyframes_abs_pos_embedding`` (LTX-2
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mlx.core as mx
@@ -20,7 +20,13 @@ import numpy as np
 
 from ltx2.errors import ConfigError
 from ltx2.models.transformer.positions import VIDEO_SCALE, video_positions
-from ltx2.sampling.latent_state import KeyframeSlotLayout, LatentState, VideoLatentShape, keyframes_mask_of
+from ltx2.sampling.latent_state import (
+    KeyframeSlotLayout,
+    LatentState,
+    VideoLatentShape,
+    keyframes_mask_of,
+    patchify_video,
+)
 
 EMBEDDING_KEY = "use_keyframes_abs_pos_embedding"
 
@@ -43,10 +49,12 @@ def pixel_frames(shape: VideoLatentShape) -> int:
 @dataclass(frozen=True)
 class KeyframeSlots:
     """The item: append one slot per pixel frame (``frames``), or ``count`` evenly spaced interior ones resolved
-    against the stage's clip. ``STAGE_1_ONLY``: a second stage drops it."""
+    against the stage's clip. ``initial``: (B, C, K, H, W) latents the slots start from (noised like the video;
+    pipeline=dfr's later stages), else zeros. ``STAGE_1_ONLY``: a second stage drops it."""
 
     frames: tuple[int, ...] | None = None
     count: int | None = None
+    initial: mx.array | None = field(default=None, compare=False)
     STAGE_1_ONLY = True
 
     def resolve(self, shape: VideoLatentShape) -> tuple[int, ...]:
@@ -70,6 +78,12 @@ class KeyframeSlots:
             slots.append(one)
         positions = mx.array(np.concatenate(slots, axis=2))
         zeros = mx.zeros((b, k * per_frame, state.latent.shape[2]), state.latent.dtype)
+        start = zeros
+        if self.initial is not None:
+            if tuple(self.initial.shape) != (b, state.latent.shape[2], k, shape.height, shape.width):
+                raise ValueError(f"initial slot latents of shape {tuple(self.initial.shape)} for {k} slots of "
+                                 f"{shape.height}x{shape.width} latents")
+            start = patchify_video(self.initial).astype(state.latent.dtype)
         ones = mx.ones((b, k * per_frame, 1), mx.float32)
         attention = state.attention_mask
         if attention is not None:  # an earlier item's attention mask: full attention for the slots
@@ -77,7 +91,7 @@ class KeyframeSlots:
 
             attention = extended_attention_mask(attention, state.latent.shape[1], shape.tokens,
                                                 mx.ones((b, k * per_frame), mx.float32), state.latent.dtype)
-        return replace(state, latent=mx.concatenate([state.latent, zeros], axis=1),
+        return replace(state, latent=mx.concatenate([state.latent, start], axis=1),
                        clean_latent=mx.concatenate([state.clean_latent, zeros], axis=1),
                        denoise_mask=mx.concatenate([state.denoise_mask, ones], axis=1),
                        positions=mx.concatenate([state.positions.astype(mx.float32), positions], axis=2),

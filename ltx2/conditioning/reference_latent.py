@@ -79,7 +79,7 @@ class ReferenceLatent:
                            positions=mx.concatenate([state.positions.astype(mx.float32), positions], axis=2),
                            clean_latent=mx.concatenate([state.clean_latent, tokens], axis=1),
                            attention_mask=new_mask, keyframes_mask=state.keyframes_mask,  # appended: unmarked
-                           frozen=state.frozen)
+                           frozen=state.frozen, keyframe_slots=state.keyframe_slots)  # slots appended before stay
 
 
 def _cross_strengths(attention, batch: int, tokens: int) -> mx.array | None:
