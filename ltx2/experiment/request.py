@@ -108,10 +108,12 @@ INPUTS = {
     "source_video": {"conditioning.path": ("clip.mp4", "the clip to retake"),
                      "conditioning.end_time": ("0.5", "the end of the range to retake, in seconds")},
     "keyframes": {"conditioning.images": (None, "the images the video passes through, each at its frame")},
+    "dubit": {"conditioning.path": ("speaker.mp4", "the clip of someone speaking to re-voice (video with sound)")},
 }
 CONDITIONING_OPTIONS = {"NoConditioning": "none", "ImageConditioning": "image", "AudioConditioning": "audio",
                         "ReferenceVideoConditioning": "reference_video", "SourceVideoConditioning": "source_video",
-                        "KeyframesConditioning": "keyframes", "KeyframeSlotsConditioning": "keyframe_slots"}
+                        "KeyframesConditioning": "keyframes", "KeyframeSlotsConditioning": "keyframe_slots",
+                        "DubItConditioning": "dubit"}
 NEEDED_BY = {"KeyframeInterpolationPipeline": "keyframes"}  # pipelines with a rule but no CONDITIONING class
 
 
