@@ -118,7 +118,11 @@ class DubItPipeline:
         video_latent, _ = common.final_latents(video, clear_conditioning(audio, audio_shape.tokens), full, audio_shape)
         mx.eval(video_latent)
         del denoiser
-        job.info["dubit"] = {"voice_latent_frames": int(voice.shape[2]), "reference_downscale_factor": factor}
+        job.info["samplers"] = {"stage_1": "euler", "stage_2": "euler"}  # no ancestral stage 1 here, even on 2.5
+        job.info["dubit"] = {"voice": clip.audio_path or clip.path, "voice_latent_frames": int(voice.shape[2]),
+                             "reference_downscale_factor": factor, "audio": "stage_1"}
+        if job.record is not None:  # the run record says where the voice came from and how long it was
+            job.record.set(dubit=job.info["dubit"])
         return common.PipelineResult(frames=common.decoder_frames(job, video_latent),
                                      latents={"video": video_latent, "audio": audio_latent},
                                      noise=common.noise_record(noiser), audio=common.decode_audio(job, audio_latent))
