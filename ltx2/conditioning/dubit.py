@@ -71,7 +71,8 @@ class DubItConditioning:
                        "set conditioning.audio_path to an audio file, or null to use the clip's soundtrack")
         elif self.source.facts.audio_rate is None:
             raise ConfigError("conditioning.path", self.path, "has no audio track: Dub-It takes the speaker's voice "
-                              "from it", "use a clip with sound, or give the voice as conditioning.audio_path=voice.wav")
+                              "from it", "use a clip with sound, or give the voice as "
+                              "conditioning.audio_path=voice.wav")
         waveform, _ = self.voice()
         peak = float(np.abs(waveform).max()) if waveform.size else 0.0
         if peak == 0.0 or 20 * np.log10(peak) < SILENT_PEAK_DBFS:
@@ -99,7 +100,8 @@ class DubItConditioning:
                 waveform, rate = _read_audio(Path(self.audio_path))
             except (OSError, ValueError, subprocess.CalledProcessError) as e:
                 raise ConfigError("conditioning.audio_path", self.audio_path, f"cannot be decoded as audio "
-                                  f"({type(e).__name__})", "use a WAV, MP3, FLAC, AAC or other file ffmpeg reads") from None
+                                  f"({type(e).__name__})",
+                                  "use a WAV, MP3, FLAC, AAC or other file ffmpeg reads") from None
         if waveform.shape[0] == 1:
             waveform = np.repeat(waveform, 2, axis=0)
         return np.ascontiguousarray(waveform[:2]), rate
