@@ -50,7 +50,8 @@ ALONE = ("model=tiny25", "width=128", "height=64")  # refusals given without exp
 REFUSALS = {
     "no clip": ((*ALONE, "pipeline=dubit"), "needs conditioning=dubit"),
     "clip without dubit": ((*ALONE, "conditioning=dubit", "conditioning.path={clip}"), "drives pipeline=dubit only"),
-    "no LoRA": ((*ALONE, "pipeline=dubit", "conditioning=dubit", "conditioning.path={clip}"), "exactly one LoRA"),
+    "no LoRA": ((*ALONE, "pipeline=dubit", "conditioning=dubit", "conditioning.path={clip}", "model.tiny=false"),
+                "exactly one LoRA"),  # model.tiny=false: a tiny model would take the dubit preset's stand-in
     "missing clip": (("conditioning.path=/no/such/speaker.mp4",), "does not exist"),
     "undecodable clip": (("conditioning.path={junk}",), "cannot be decoded"),
     "clip without sound": (("conditioning.path={mute}",), "has no audio track"),
