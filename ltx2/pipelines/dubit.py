@@ -34,7 +34,11 @@ class DubItPipeline:
     IC-LoRA still fused: reference tokens re-encoded at full size, video re-noised to 0.909375, 3 distilled
     sigmas; the audio frozen (sigma 0 for the transformer) at stage 1's latent, with stage 1's latent as its
     reference  6. decode the video, and stage 1's audio. The ``scheduler`` and ``guider`` groups are not used.
-    Width and height must be multiples of 64 (and half of each a multiple of 32 x the downscale factor)."""
+    Width and height must be multiples of 64 (and half of each a multiple of 32 x the downscale factor).
+
+    One departure: the clip's frames are encoded whole, where 1.2.0 encodes them tile by tile with its size-based
+    ``TileSizeConfig.default()`` (80-frame, 768-px tiles): the same latent while the reference fits one tile, not
+    beyond (more frames or a larger reference differ at the tile seams; that tiling is not implemented here)."""
 
     RESOLUTION_MULTIPLE = 64
     CONDITIONING = DubItConditioning

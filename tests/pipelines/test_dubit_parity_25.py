@@ -21,7 +21,7 @@ from test_pipeline_parity_25 import models25, run_and_compare
 
 from ltx2.conditioning.audio_reference import AudioReferenceLatent
 from ltx2.conditioning.dubit import DubItConditioning
-from ltx2.io.media import write_video, write_wav
+from ltx2.io.media import write_video
 from ltx2.pipelines.contract import Job
 from ltx2.pipelines.dubit import DubItPipeline, encode_voice
 from ltx2.sampling.guidance import NoGuidance
