@@ -6,7 +6,7 @@
   up to what the chosen pipeline takes (two-stage pipelines: multiples of 64; the VAE: 8k+1 frames). A value the
   user gave (command line, experiment, size preset) is never changed: it is checked as given.
 - On a tiny model, LoRA presets naming official hf:// files use tiny stand-ins (a real LoRA cannot fit a tiny
-  model), and pipeline=ic_lora without a LoRA takes the ``ic_pose_control`` preset's stand-in.
+  model), and pipeline=ic_lora (dubit) without a LoRA takes the ``ic_pose_control`` (``dubit``) preset's stand-in.
 
 Each change is logged in one line and recorded in the run record as ``request.adapted``.
 """
@@ -29,6 +29,7 @@ log = logging.getLogger("ltx2")
 
 SIZE_KEYS = ("width", "height", "num_frames")
 DEFAULT_IC_LORA = "ic_pose_control"  # the IC-LoRA preset a tiny model's pipeline=ic_lora uses when none is given
+DEFAULT_IC_LORAS = {"reference_video": DEFAULT_IC_LORA, "dubit": "dubit"}  # by the conditioning a pipeline needs
 DEFAULT_MULTIPLE = 32  # the video VAE's spatial factor: every pipeline takes at least this
 
 
@@ -53,8 +54,8 @@ def fill_in(cfg: DictConfig) -> DictConfig:
     update: dict = {}
     for change in changes:
         if change.key == "lora":  # the default IC-LoRA: a new entry
-            update.setdefault("lora", {})[DEFAULT_IC_LORA] = {"path": str(_write_stand_in(cfg, change.used)),
-                                                              "strength": 1.0}
+            update.setdefault("lora", {})[_default_ic_lora(cfg)] = {"path": str(_write_stand_in(cfg, change.used)),
+                                                                    "strength": 1.0}
         elif change.key.startswith("lora."):
             name = change.key.split(".")[1]
             update.setdefault("lora", {})[name] = {"path": str(_write_stand_in(cfg, change.used))}
@@ -108,10 +109,12 @@ INPUTS = {
     "source_video": {"conditioning.path": ("clip.mp4", "the clip to retake"),
                      "conditioning.end_time": ("0.5", "the end of the range to retake, in seconds")},
     "keyframes": {"conditioning.images": (None, "the images the video passes through, each at its frame")},
+    "dubit": {"conditioning.path": ("clip.mp4", "the clip of someone speaking to re-voice (video with sound)")},
 }
 CONDITIONING_OPTIONS = {"NoConditioning": "none", "ImageConditioning": "image", "AudioConditioning": "audio",
                         "ReferenceVideoConditioning": "reference_video", "SourceVideoConditioning": "source_video",
-                        "KeyframesConditioning": "keyframes", "KeyframeSlotsConditioning": "keyframe_slots"}
+                        "KeyframesConditioning": "keyframes", "KeyframeSlotsConditioning": "keyframe_slots",
+                        "DubItConditioning": "dubit"}
 NEEDED_BY = {"KeyframeInterpolationPipeline": "keyframes"}  # pipelines with a rule but no CONDITIONING class
 
 
@@ -230,15 +233,22 @@ def _tiny_lora_changes(cfg: DictConfig, raw: dict, pipeline: type | None) -> lis
         if ref is not None and ref.filename:
             changes.append(Adaptation(f"lora.{name}.path", str(ref), _stand_in_path(cfg, ref.filename),
                                       "a tiny model uses tiny stand-ins for the official LoRA files"))
-    if not loras and pipeline is not None and _needed_conditioning(pipeline) == "reference_video":
+    default = _default_ic_lora(cfg)
+    if not loras and default:
         from ltx2.loading.hub import parse as parse_ref
 
-        preset = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "lora" / f"{DEFAULT_IC_LORA}.yaml")
-        filename = parse_ref(preset[DEFAULT_IC_LORA].path).filename
+        preset = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "lora" / f"{default}.yaml")
+        filename = parse_ref(preset[default].path).filename
         changes.append(Adaptation("lora", [], _stand_in_path(cfg, filename),
-                                  f"pipeline=ic_lora needs an IC-LoRA: a tiny model uses the tiny stand-in of "
-                                  f"lora=[{DEFAULT_IC_LORA}]"))
+                                  f"pipeline={_choice('pipeline', pipeline.__name__)} needs an IC-LoRA: a tiny "
+                                  f"model uses the tiny stand-in of lora=[{default}]"))
     return changes
+
+
+def _default_ic_lora(cfg: DictConfig) -> str | None:
+    """The IC-LoRA preset a tiny model's pipeline takes when none is given (ic_lora, dubit), else None."""
+    pipeline = _pipeline_class(OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False))
+    return DEFAULT_IC_LORAS.get(_needed_conditioning(pipeline)) if pipeline is not None else None
 
 
 def _tiny_version(cfg: DictConfig) -> str:

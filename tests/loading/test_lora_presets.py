@@ -18,7 +18,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "lora"
 CAMERA = ["camera_dolly_in", "camera_dolly_out", "camera_dolly_left", "camera_dolly_right", "camera_jib_up",
           "camera_jib_down", "camera_static"]
 IC = ["ic_canny_control", "ic_depth_control", "ic_pose_control", "ic_detailer", "ic_ingredients", "ic_union_control",
-      "ic_motion_track_control", "ic_pixel_spatial_upscaler"]
+      "ic_motion_track_control", "ic_pixel_spatial_upscaler", "dubit"]
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from ltx2.io.media import read_video, write_video, write_wav
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 PIPELINES = sorted(p.stem for p in (CONF / "pipeline").glob("*.yaml"))
-TWO_STAGE = {"two_stage", "two_stage_hq", "distilled", "keyframe_interpolation", "ic_lora", "a2v"}  # multiples of 64
-NEEDS_INPUT = {"keyframe_interpolation", "ic_lora", "a2v", "retake"}
+TWO_STAGE = {"two_stage", "two_stage_hq", "distilled", "keyframe_interpolation", "ic_lora", "a2v",
+             "dubit"}  # multiples of 64
+NEEDS_INPUT = {"keyframe_interpolation", "ic_lora", "a2v", "retake", "dubit"}
 CHEAP = ("scheduler.steps=2", "guider=none")
 EXAMPLE_FILES = ("photo.png", "first.png", "last.png", "voice.wav", "clip.mp4", "control.mp4")
 
