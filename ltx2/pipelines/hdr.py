@@ -276,9 +276,10 @@ class HDRPipeline:
                 with job.phase("write_exr"):
                     for i, frame in enumerate(linear):
                         write_exr(folder / f"frame_{i:05d}.exr", frame)
-                if job.record:
-                    job.record.add_output("exr", folder, frames=len(linear), transfer=transfer, linear="rec709",
-                                          max_value=float(linear.max()))
+                if job.record:  # the first frame stands for the sequence (outputs are files)
+                    job.record.add_output("exr", folder / "frame_00000.exr", frames=len(linear),
+                                          pattern=f"{folder.name}/frame_%05d.exr", transfer=transfer,
+                                          primaries="rec709", max_value=round(float(linear.max()), 4))
             yield tone_map(linear, exposure)
 
         return frames
