@@ -8,7 +8,8 @@ positive context only, the source's tokens appended as IC-LoRA reference tokens.
 ONE refinement phase over 2 x 2 x 2 latent tiles (overlap 8 frames, 6 rows, 6 columns, clamped to the grid),
 each tile re-noised to 0.909375 with its own noise (seed + tile index), denoised with sigmas
 [0.909375, 0.725, 0] with the LoRA and its slice of the full-size reference latent, and blended back with
-trapezoid masks. Decoding is float32; the [0, 1] codes go through the inverse transfer curve."""
+trapezoid masks. Decoding is float32 (tiles of 1280 px / 32 frames, overlaps 256 / 16, as the official CLI,
+once the video is larger); the [0, 1] codes go through the inverse transfer curve."""
 
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ from ltx2.sampling.schedulers import DistilledScheduler
 log = logging.getLogger("ltx2")
 STAGE_2_SIGMAS = (0.909375, 0.725, 0.0)
 STAGE_2_TILES = ((2, 8), (2, 6), (2, 6))  # (count, overlap) for latent frames, rows, columns
+VAE_TILE_PX, VAE_OVERLAP_PX, VAE_TILE_FRAMES, VAE_OVERLAP_FRAMES = 1280, 256, 32, 16  # the official HDR CLI's
+TILED_ENCODE_AREA = 512 * 768  # sources larger than this (at a stage's size) are encoded tile by tile
+
+
+def vae_tiling():
+    from ltx2.models.video_vae.tiling import SpatialTiling, TemporalTiling, TilingConfig
+
+    return TilingConfig(SpatialTiling(VAE_TILE_PX, VAE_OVERLAP_PX), TemporalTiling(VAE_TILE_FRAMES,
+                                                                                    VAE_OVERLAP_FRAMES))
 
 
 @dataclass(frozen=True)
@@ -95,13 +105,19 @@ def read_text_embeddings(path: str) -> mx.array:
 class HDRPipeline:
     """``pipeline=hdr``. ``text_embeddings``: a .safetensors file with ``video_context`` (the official input;
     the prompt is then not encoded), else the prompt is encoded as usual. ``transfer``: override of the LoRA
-    metadata's curve. ``exposure``: preview gain in stops. Width and height: multiples of 64 (half of each a
-    multiple of 32 x the LoRA's downscale factor)."""
+    metadata's curve. ``exposure``: preview gain in stops. ``high_quality``: the official high-quality mode,
+    2 * num_frames - 1 frames generated from the source's frames each shown twice, every other frame kept (about
+    twice the time). Width and height: multiples of 64 (half of each a multiple of 32 x the LoRA's downscale
+    factor)."""
 
     RESOLUTION_MULTIPLE = 64
     CONDITIONING = ReferenceVideoConditioning
 
-    def __init__(self, text_embeddings: str | None = None, transfer: str | None = None, exposure: float = 0.0):
+    def __init__(self, text_embeddings: str | None = None, transfer: str | None = None, exposure: float = 0.0,
+                 high_quality: bool = False):
+        if not isinstance(high_quality, bool):
+            raise ConfigError("pipeline.high_quality", high_quality, "must be true or false",
+                              "pipeline.high_quality=false")
         if transfer is not None and transfer not in TRANSFERS:
             raise ConfigError("pipeline.transfer", transfer, f"must be one of {TRANSFERS} or null (from the LoRA)",
                               "pipeline.transfer=logc3")
@@ -109,6 +125,7 @@ class HDRPipeline:
             raise ConfigError("pipeline.exposure", exposure, "must be a number of stops in [-16, 16]",
                               "pipeline.exposure=0")
         self.text_embeddings, self.transfer, self.exposure = text_embeddings, transfer, float(exposure)
+        self.high_quality = high_quality
 
     # -- checks before loading ----------------------------------------------------------------------------------
     def check_conditioning(self, conditioning) -> None:
@@ -146,7 +163,7 @@ class HDRPipeline:
 
     def phases(self) -> Phases:
         return Phases((Stage("denoise_stage_1", 0.5, guided=False),
-                       Stage("denoise_stage_2", 1.0, guided=False, upsampled=True)))
+                       Stage("denoise_stage_2", 1.0, guided=False, upsampled=True)), encodes_video=True)
 
     # -- the run --------------------------------------------------------------------------------------------------
     def __call__(self, job: Job) -> common.PipelineResult:
@@ -163,7 +180,8 @@ class HDRPipeline:
         noiser = common.make_noiser(job)
         replay = isinstance(noiser, DeterministicNoiser)
 
-        half = VideoLatentShape.from_pixels(job.num_frames, job.height // 2, job.width // 2)
+        frames = self.generated_frames(job.num_frames)
+        half = VideoLatentShape.from_pixels(frames, job.height // 2, job.width // 2)
         with job.phase("conditioning"):
             items = self.reference_items(job, job.width // 2, job.height // 2, factor, dtype)
         video = initial_video_state(half, job.fps, dtype)
@@ -194,15 +212,22 @@ class HDRPipeline:
         mx.eval(final)
         video_latent = final.transpose(0, 2, 3, 4, 1)
         linear = self.linear_frames(job, video_latent, transfer)
+        if self.high_quality:
+            linear = linear[::2]
         job.info["hdr"] = {"transfer": transfer, "reference_downscale_factor": factor,
-                           "text": "embeddings file" if self.text_embeddings else "prompt"}
+                           "text": "embeddings file" if self.text_embeddings else "prompt",
+                           "generated_frames": frames}
         return common.PipelineResult(frames=self.preview(job, linear, transfer),
                                      latents={"video": video_latent}, noise={f"noise_{i}": n
                                                                               for i, n in enumerate(drawn)},
                                      info={"linear": linear})
 
+    def generated_frames(self, num_frames: int) -> int:
+        return 2 * num_frames - 1 if self.high_quality else num_frames
+
     def reference_items(self, job, width: int, height: int, factor: int, dtype) -> list:
-        """The source read at (width, height) / factor: reflect-padded, [0, 255] -> [-1, 1], encoded."""
+        """The source read at (width, height) / factor: reflect-padded, [0, 255] -> [-1, 1] (each frame twice in
+        the high-quality mode), encoded."""
         from ltx2.conditioning.reference_latent import ReferenceLatent
         from ltx2.conditioning.reference_video import read_frames
 
@@ -210,7 +235,15 @@ class HDRPipeline:
         pixels = np.stack([resize_and_reflect_pad(f.astype(np.float32), h, w)
                            for f in read_frames(job.conditioning.path, job.num_frames)])
         pixels = np.clip(pixels / 255.0, 0.0, 1.0) * 2.0 - 1.0
-        latent = job.models.video_encoder()(mx.array(pixels, dtype=mx.float32)[None].astype(dtype))
+        if self.high_quality:
+            pixels = np.repeat(pixels, 2, axis=0)[:self.generated_frames(job.num_frames)]
+        video, encoder = mx.array(pixels, dtype=mx.float32)[None].astype(dtype), job.models.video_encoder()
+        if h * w > TILED_ENCODE_AREA:
+            from ltx2.models.video_vae.tiled import tiled_encode
+
+            latent = tiled_encode(encoder, video, vae_tiling()).astype(dtype)
+        else:
+            latent = encoder(video)
         return [ReferenceLatent(latent.transpose(0, 4, 1, 2, 3), float(job.conditioning.strength), factor)]
 
     def refine_tiles(self, job, up: mx.array, reference, denoiser, replay, drawn: list, dtype) -> mx.array:
@@ -250,7 +283,9 @@ class HDRPipeline:
         with job.phase("decode_video"):
             decoder = job.models.video_decoder()
             latent = video_latent.astype(mx.float32)
-            tiling = common.tiling_for(latent.shape)
+            _, f, h, w, _ = latent.shape
+            fits = (f - 1) * 8 + 1 <= VAE_TILE_FRAMES and max(h, w) * 32 <= VAE_TILE_PX
+            tiling = None if fits else vae_tiling()
             noise = mlx_noise(job.seed)
             chunks = [decoder(latent, None, noise)] if tiling is None else tiled_decode(decoder, latent, tiling,
                                                                                        None, noise)

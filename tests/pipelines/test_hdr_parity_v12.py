@@ -77,7 +77,8 @@ def captured(latent, *args, **kwargs):
 p._decode_video = captured
 with torch.no_grad():
     O["linear"] = p(seed=10, height=I["height"], width=I["width"], num_frames=I["frames"], frame_rate=I["fps"],
-                    video_conditioning=[("source.mp4", 1.0)])
+                    video_conditioning=[("source.mp4", 1.0)], high_quality_hdr=bool(I["hq"]),
+                    tiling_config=hdr._make_tiling_config())  # the official CLI's VAE tiling
 assert not QUEUE, len(QUEUE)
 '''
 
@@ -116,23 +117,26 @@ def make_job(models, source: str, pipeline, width=128, height=128, num_frames=17
 
 
 @v12.needed
-def test_hdr_matches_1_2_0(tiny, hdr_files):
+@pytest.mark.parametrize("mode", ["default", pytest.param("high_quality", marks=pytest.mark.slow)])
+def test_hdr_matches_1_2_0(tiny, hdr_files, mode):
     """128x128, 17 frames: stage 1 at 64x64 (latent 3x2x2), stage 2 over 8 tiles of the 3x4x4 latent (overlaps
-    clamped to 1 frame, 2 rows, 2 columns)."""
+    clamped to 1 frame, 2 rows, 2 columns). high_quality: 33 frames generated from the doubled source frames
+    (latent 5x4x4; overlap 3 frames), every other decoded frame kept."""
     models = tiny_models(tiny, str(hdr_files["lora"]))
-    job = make_job(models, str(hdr_files["source"]), HDRPipeline(text_embeddings=str(hdr_files["embeddings"])))
+    pipeline = HDRPipeline(text_embeddings=str(hdr_files["embeddings"]), high_quality=mode == "high_quality")
+    job = make_job(models, str(hdr_files["source"]), pipeline)
     result = job.pipeline(job)
     assert len(result.noise) == 1 + 8
     ref = v12.run(SCRIPT, checkpoint=models.checkpoint, lora=str(hdr_files["lora"]),
                   upsampler=models.spatial_upsampler, width=job.width, height=job.height, frames=job.num_frames,
-                  fps=job.fps, source=np.stack(read_frames(str(hdr_files["source"]), job.num_frames)),
+                  fps=job.fps, hq=int(pipeline.high_quality), source=np.stack(read_frames(str(hdr_files["source"]), job.num_frames)),
                   video_context=np32(mx.load(str(hdr_files["embeddings"]))["video_context"]),
                   **noise_arrays(result.noise))
     ours = np.moveaxis(np32(result.latents["video"]), -1, 1)
-    cosine, err = figures("hdr final video latent", ours, ref["video"])
+    cosine, err = figures(f"hdr {mode} final video latent", ours, ref["video"])
     assert np.abs(ref["video"]).max() > 0.1
     assert cosine >= COSINE and err <= MAX_ABS, f"cosine {cosine}, max abs err {err}"
     linear = result.info["linear"]
     assert linear.shape == ref["linear"].shape == (17, 128, 128, 3) and linear.dtype == np.float32
-    _, lin_err = figures("hdr linear frames", linear, ref["linear"])
+    _, lin_err = figures(f"hdr {mode} linear frames", linear, ref["linear"])
     assert lin_err <= LINEAR_REL * max(1.0, float(np.abs(ref["linear"]).max())), lin_err
