@@ -1,6 +1,7 @@
 """Tiles of a video latent grid by tile COUNT (ltx-core 1.2.0 ``TileCountConfig`` + ``split_by_count``), for
 denoising a large latent tile by tile (the HDR pipeline's stage 2) and blending the tiles back with trapezoid
-masks (premultiplied: the masks of the tiles covering a cell sum to 1).
+masks (premultiplied and summed, not renormalized: as the reference, whose masks sum to 1 except on a few cells
+where a remainder cell or a clamped overlap makes tiles overlap more than their ramps).
 
 Per axis ``(count, overlap)`` in latent cells: the overlap is first clamped to ``size - count`` (one tile when
 the axis has fewer cells than tiles), the tile length is ``(size + overlap * (count - 1)) // count`` and the
