@@ -217,6 +217,8 @@ class HDRPipeline:
         job.info["hdr"] = {"transfer": transfer, "reference_downscale_factor": factor,
                            "text": "embeddings file" if self.text_embeddings else "prompt",
                            "generated_frames": frames}
+        if job.record:
+            job.record.set(hdr=job.info["hdr"])
         return common.PipelineResult(frames=self.preview(job, linear, transfer),
                                      latents={"video": video_latent}, noise={f"noise_{i}": n
                                                                               for i, n in enumerate(drawn)},

@@ -58,6 +58,8 @@ def test_hdr_run_writes_exr_and_preview(cli, inputs):
     assert record["status"] == "completed" and record["choices"]["pipeline"] == "hdr"
     assert {"denoise_stage_1", "upsample", "denoise_stage_2", "decode_video", "write_exr"} <= set(record["phases"])
     assert record["outputs"]["exr"]["frames"] == 9 and record["outputs"]["exr"]["transfer"] == "logc3"
+    assert record["hdr"] == {"transfer": "logc3", "reference_downscale_factor": 1, "text": "prompt",
+                             "generated_frames": 9}
     files = sorted((run_dir / "exr").glob("frame_*.exr"))
     assert len(files) == 9
     frame = exr.read_exr(files[0])
