@@ -149,8 +149,9 @@ class HDRPipeline:
         for key, value in (("width", width), ("height", height)):
             if (value // 2) % (32 * factor):
                 step = 64 * factor
+                near = max(step, round(value / step) * step)
                 raise ConfigError(key, value, f"the HDR LoRA's reference_downscale_factor is {factor}: {key}/2/"
-                                  f"{factor} must be a multiple of 32", f"use {key}={max(step, round(value / step) * step)}")
+                                  f"{factor} must be a multiple of 32", f"use {key}={near}")
         if self.text_embeddings is not None:
             from ltx2.experiment.validation import check_file
 

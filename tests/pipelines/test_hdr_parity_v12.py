@@ -129,7 +129,8 @@ def test_hdr_matches_1_2_0(tiny, hdr_files, mode):
     assert len(result.noise) == 1 + 8
     ref = v12.run(SCRIPT, checkpoint=models.checkpoint, lora=str(hdr_files["lora"]),
                   upsampler=models.spatial_upsampler, width=job.width, height=job.height, frames=job.num_frames,
-                  fps=job.fps, hq=int(pipeline.high_quality), source=np.stack(read_frames(str(hdr_files["source"]), job.num_frames)),
+                  fps=job.fps, hq=int(pipeline.high_quality),
+                  source=np.stack(read_frames(str(hdr_files["source"]), job.num_frames)),
                   video_context=np32(mx.load(str(hdr_files["embeddings"]))["video_context"]),
                   **noise_arrays(result.noise))
     ours = np.moveaxis(np32(result.latents["video"]), -1, 1)

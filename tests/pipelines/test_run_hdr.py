@@ -76,7 +76,8 @@ def test_hdr_run_writes_exr_and_preview(cli, inputs):
 REFUSALS = {
     "no source": (("pipeline=hdr", "width=128", "height=64"), "conditioning=reference_video"),
     "no LoRA": (("pipeline=hdr", "model=tiny", "conditioning=reference_video", "conditioning.path={sdr}",
-                 "width=128", "height=64", "num_frames=9", "model.tiny=false"), "needs exactly one LoRA"),  # tiny: a stand-in
+                 "width=128", "height=64", "num_frames=9", "model.tiny=false"),  # tiny: a stand-in IC-LoRA
+                "needs exactly one LoRA"),
     "size": (("height=96",), "height=96"),
     "images": (("conditioning.images=[{{path:{png},frame_idx:0}}]",), "takes the source video only"),
     "attention": (("conditioning.attention_strength=0.5",), "attends fully to the source"),
