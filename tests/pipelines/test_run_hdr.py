@@ -100,3 +100,27 @@ def test_hdr_refusals(cli, inputs, case):
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-2000:]
     assert not cli.run_dirs()
+
+
+@pytest.mark.parametrize("transfer", ["logc3", "acescct"])
+def test_transfers_and_preview_match_1_2_0(transfer):
+    """``to_linear`` against ltx-core 1.2.0's ``to_hdr_linear`` (LogC3: Rec.709 as is; ACEScct: ACEScg -> Rec.709)
+    on every 8-bit code and a few off-grid ones; ``tone_map`` against the official EXR -> MP4 step's sRGB
+    quantization."""
+    from oracles import v12
+
+    if v12.missing():
+        pytest.skip(v12.missing())
+    codes = np.concatenate([np.linspace(0, 1, 256), [-0.1, 0.0925, 0.1496, 0.15526, 0.99999, 1.2]]).astype(np.float32)
+    codes = np.stack([codes, codes[::-1], np.roll(codes, 7)], axis=-1)  # (N, 3): every channel sees every code
+    ref = v12.run(f"""
+from ltx_core.hdr import HDRTransfer, to_hdr_linear
+from ltx_pipelines.utils.media_io.exr import _linear_to_srgb
+x = torch.from_numpy(I["codes"]).T[None, :, None, :, None]  # (1, 3, 1, N, 1)
+O["linear"] = to_hdr_linear(x, transfer=HDRTransfer("{transfer}"))[0, :, 0, :, 0].T
+lin = O["linear"].numpy()
+O["preview"] = (_linear_to_srgb(np.maximum(lin, 0.0)) * 255.0 + 0.5).astype(np.uint8).astype(np.float32)
+""", codes=codes)
+    ours = to_linear(codes, transfer)
+    np.testing.assert_allclose(ours, ref["linear"], rtol=2e-4, atol=1e-6)
+    assert np.abs(tone_map(ref["linear"]).astype(np.float32) - ref["preview"]).max() <= 1
