@@ -40,7 +40,7 @@ install_oracle_12() {
 }
 if [ "${1:-}" = "--test" ]; then
   # cluster: launcher and warm-worker tests (submitit, Ray); search: Optuna; tracking: MLflow (tests/experiment/)
-  "$VPY" -m pip install -q -e ".[test,cluster,search,tracking]"
+  "$VPY" -m pip install -q -e ".[test,cluster,search,tracking,hdr]"
   "$VPY" -m pip install -q --no-deps ltx-core==1.0.0 ltx-pipelines==1.0.0 torchaudio==2.11.0
   # torchaudio's compiled extension targets torch 2.11 and fails beside 2.13: use its Python fallback.
   rm -f "$("$VPY" -c 'import site; print(site.getsitepackages()[0])')"/torchaudio/lib/*.so

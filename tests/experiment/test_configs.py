@@ -18,7 +18,7 @@ def options(group: str) -> list[str]:
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_option_composes_and_instantiates(group, option, tmp_path):
     needs_path = option in ("image", "audio", "tiny_i2v", "reference_video") or (group, option) in (
-        ("experiment", "ic_lora"), ("conditioning", "dubit"), ("experiment", "dubit"))
+        ("experiment", "ic_lora"), ("conditioning", "dubit"), ("experiment", "dubit"), ("experiment", "hdr"))
     extra = ["conditioning.path=/some/input.file"] if needs_path else []
     if (group, option) in (("conditioning", "keyframes"), ("experiment", "keyframe_interpolation")):
         extra = ["conditioning.images=[{path: /some/input.png, frame_idx: 0}]"]
