@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ltx2.errors import ConfigError
-from ltx2.experiment import duration, plan_offline, planner, request
+from ltx2.experiment import duration, plan_fit, plan_offline, planner, request
 from ltx2.experiment import validation as v
 from ltx2.experiment.quality import RunQuality
 from ltx2.experiment.record import RunRecord, environment, git_state, weight_fingerprint
@@ -137,7 +137,7 @@ def prepare(cfg: DictConfig) -> Job:
         duration.check(job.models, job.pipeline)
         job.info["auto_duration"] = True
     validate(job, cfg)
-    job.plan = planner.check(cfg, job.models, job.pipeline, job.conditioning, job.guidance)
+    job.plan = plan_fit.check(cfg, job.models, job.pipeline, job.conditioning, job.guidance)
     return job
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from ltx2.errors import ConfigError
 from ltx2.experiment.plan_offline import stand_in_missing
-from ltx2.experiment.planner import Request, alternatives, plan_run
+from ltx2.experiment.plan_fit import alternatives
+from ltx2.experiment.planner import Request, plan_run
 from ltx2.loading import known_shapes
 from ltx2.loading.model_set import ModelSet
 from ltx2.pipelines.two_stage import TwoStagePipeline

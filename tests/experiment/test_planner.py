@@ -86,7 +86,8 @@ def test_refusal_names_the_options_that_fit(cli):
 def test_quantized_weights_shrink_the_plan_and_are_offered_when_they_fit(mid_size_checkpoint, cache_dir):
     """Bytes per weight are a parameter (model.quantize, when the model group has it): 8-bit linears take ~1/4 of
     float32, and a budget between the two predictions offers model.quantize=8 (in-process, nothing loaded)."""
-    from ltx2.experiment.planner import Request, alternatives, plan_run
+    from ltx2.experiment.plan_fit import alternatives
+    from ltx2.experiment.planner import Request, plan_run
     from ltx2.loading.model_set import ModelSet
     from ltx2.pipelines.one_stage import OneStagePipeline
 
