@@ -76,7 +76,7 @@ class DFRPipeline:
             version = models.files.header("transformer").model_version
             raise ConfigError("model", f"{models.name} (model_version {version})", "pipeline=dfr generates keyframe "
                               f"slots, which need a model with the keyframe embedding ({EMBEDDING_KEY}: LTX-2.5)",
-                              "use an LTX-2.5 model (model=ltx2_5_22b_distilled, model=tiny25)")
+                              f"set model={'tiny25' if models.name.startswith('tiny') else 'ltx2_5_22b_distilled'}")
         if self.rounds and not models.component_files.get("temporal_upsampler"):
             raise ConfigError("model.temporal_upsampler", None, f"pipeline.temporal_upsample_rounds={self.rounds} "
                               "needs the temporal x2 latent upsampler", "set model.temporal_upsampler=/path/to/"

@@ -26,6 +26,7 @@ from oracles import v12
 from oracles.v12_scripts import HEAD, figures, noise_arrays, np32
 from oracles.v12_scripts25 import PROMPTS
 from test_pipeline_parity import image, make_job  # noqa: F401  (image: a fixture)
+from test_pipeline_parity_25 import split_decoder_noise
 from test_pipeline_parity_v12 import COSINE, MAX_ABS
 
 from ltx2.loading.model_set import ModelSet
@@ -166,7 +167,7 @@ def compare(what: str, job, result, step_noisers, rounds: int, detailing=None, n
                   temporal_upsampler=files["temporal_upsampler"], distilled_lora=job.models.distilled_lora,
                   prompts=[job.prompt], seed=job.seed, width=job.width, height=job.height, frames=num_frames,
                   fps=24.0, rounds=rounds, steps=steps, **({"detailing": list(detailing)} if detailing else {}),
-                  **noise_arrays(result.noise), **step_noise, **images)
+                  **noise_arrays(split_decoder_noise(job, result.noise)[0]), **step_noise, **images)
     encoded = common.encode_prompts(job, negative=False)
     for i, ctx in enumerate([encoded.positive.video, encoded.positive.audio]):
         _, err = figures(f"{what} context {i}", np32(ctx), ref[f"ref_ctx_{i}"])

@@ -11,13 +11,15 @@ import pytest
 from helpers import compose_run
 
 from ltx2.experiment.request import adaptations
-from ltx2.io.media import read_video, write_video, write_wav
+from ltx2.io.media import read_video, read_wav, write_video, write_wav
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 PIPELINES = sorted(p.stem for p in (CONF / "pipeline").glob("*.yaml"))
 TWO_STAGE = {"two_stage", "two_stage_hq", "distilled", "keyframe_interpolation", "ic_lora", "a2v",
-             "dubit"}  # multiples of 64
-NEEDS_INPUT = {"keyframe_interpolation", "ic_lora", "a2v", "retake", "dubit"}
+             "dubit", "dfr", "hdr"}  # multiples of 64
+NEEDS_INPUT = {"keyframe_interpolation", "ic_lora", "a2v", "retake", "dubit", "hdr"}
+NEEDS_25 = {"dfr"}  # LTX-2.5 only: refused on the default model (LTX-2.3), naming model=tiny25
+AUDIO_ONLY = {"t2a"}  # audio.wav, no video
 CHEAP = ("scheduler.steps=2", "guider=none")
 EXAMPLE_FILES = ("photo.png", "first.png", "last.png", "voice.wav", "clip.mp4", "control.mp4")
 
@@ -74,8 +76,19 @@ def test_every_pipeline_runs_with_defaults(examples, pipeline):
         assert f"conditioning='none': pipeline={pipeline} needs conditioning=" in line, line
         overrides += _fix(line)
         assert any(name in " ".join(overrides) for name in EXAMPLE_FILES), line
+    if pipeline in NEEDS_25:
+        line = _refusal(cli(*overrides))
+        assert f"pipeline={pipeline} generates keyframe slots" in line and line.endswith("Fix: set model=tiny25"), line
+        overrides += _fix(line)
     proc = cli(*overrides)
     assert proc.returncode == 0, proc.stderr
+    if pipeline in AUDIO_ONLY:
+        run_dir = cli.run_dirs()[-1]
+        assert not (run_dir / "video.mp4").exists()
+        sound, rate = read_wav(run_dir / "audio.wav")
+        assert rate > 0 and sound.shape[-1] >= rate * 17 / 24 * 0.9 and np.abs(sound).max() > 0
+        assert "request adapted" not in proc.stderr
+        return
     frames, record = _video_and_record(cli)
     adapted = record["request"].get("adapted", {})  # present when something was adapted
     if pipeline in TWO_STAGE:
