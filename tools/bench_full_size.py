@@ -21,9 +21,12 @@ average ~6; float32 compute, since MLX's CPU bf16 matmul is ~20x slower than flo
 | 22B fp8 (21.8 GB), decoded by the reader thread | 5.00 | 4.78 (-4.3%) | 311 | 237 | 65 |
 | 22B fp8, decoded on the main thread (before) | 4.92 | - | 291 | 15 | 267 |
 
-Streaming against in memory, real-width 2-block model (1.55 GB of blocks in the page cache, 32 video tokens,
-128 text): in memory 2.1-2.4 s/step, streamed 10.5-17.8 s (read wait 2.9-5.6 s): the reader's copies (pread,
-widening to float32, the MLX array) compete with the forward for the two busy cores; not within 1.3x here.
+Streaming against in memory, real-width 2-block model (1.55 GB of blocks read per step from the page cache):
+- 768x512, 25 frames (1536 video, 26 audio, 128 text tokens), quiet machine (2026-12-06, 3 steps each):
+  in memory 13.62 / 12.71 / 12.63 s, peak 4.92 GiB (predicted 5.52); streamed 17.95 / 16.17 / 14.91 s (read wait
+  1.41 s in step 1, 0 after), peak 4.98 GiB (predicted 5.77): 1.26x over the 3 steps (1.18-1.32x per step).
+- 32 video tokens, 128 text, busy machine (load ~6): in memory 2.1-2.4 s/step, streamed 10.5-17.8 s (read wait
+  2.9-5.6 s): the reader's copies (pread, widening to float32, the MLX array) cost more than such a small forward.
 
 Prediction = the process before loading + the planner's streamed-transformer bytes (or the in-memory weights)
 + its transformer-forward activations for these token counts (ltx2.experiment.estimates). ``--json`` appends the
