@@ -46,6 +46,19 @@ def report(result: dict) -> None:
     print(RESULT + json.dumps({**result, "peak_rss_bytes": peak_rss_bytes()}), flush=True)
 
 
+def print_and_append(result: dict, path: Path | None) -> None:
+    """Print ``result`` as indented JSON; with ``path``, also append it to that file as one line (a JSON-lines log
+    of runs, one process per configuration)."""
+    print(json.dumps(result, indent=1))
+    append_json(result, path)
+
+
+def append_json(result: dict, path: Path | None) -> None:
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(result) + "\n")
+
+
 def child_env() -> dict:
     return dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
 

@@ -53,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _bench_common import print_and_append  # noqa: E402  (tools/ is on sys.path when run as a script)
 import ltx2  # noqa: E402,F401  (fast BLAS before mlx)
 import mlx.core as mx  # noqa: E402
 
@@ -138,10 +139,7 @@ def main(argv=None) -> int:
                                       "streamed_layers": round(parts["layers"] / GIB, 3),
                                       "activations": round(activations / GIB, 3)},
               "prediction_error": round(predicted / peak - 1, 3), "finite": finite}
-    print(json.dumps(result, indent=1))
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    print_and_append(result, args.json)
     return 0
 
 

@@ -27,13 +27,13 @@ run (thresholds 0.05 0.1 0.2 0.5): 0.05 and 0.1 skip nothing (1.10x / 1.11x: the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _bench_common import append_json  # noqa: E402  (tools/ is on sys.path when run as a script)
 import ltx2  # noqa: E402,F401  (fast BLAS before mlx)
 import mlx.core as mx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -148,9 +148,7 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['threshold']} | {r['skipped']} / {r['passes']} | {r['speedup']:.2f}x | {r['rel_rms_video']:.4f} "
               f"| {r['rel_rms_audio']:.4f} |")
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    append_json(result, args.json)
     return 0
 
 
