@@ -130,7 +130,8 @@ def main(argv=None) -> int:
               "text_tokens": args.text_tokens, "load_s": round(load_s, 2), "steps": steps,
               "rss_before_load_gib": round(before / GIB, 3), "peak_rss_gib": round(peak / GIB, 3),
               "predicted_peak_gib": round(predicted / GIB, 3),
-              "predicted_parts_gib": {"top": round(weights["top"] / GIB, 3), "blocks": round(weights["blocks"] / GIB, 3),
+              "predicted_parts_gib": {"top": round(weights["top"] / GIB, 3),
+                                      "blocks": round(weights["blocks"] / GIB, 3),
                                       "activations": round(activations / GIB, 3)},
               "prediction_error": round(predicted / peak - 1, 3), "finite": bool(mx.isfinite(v).all())}
     print_and_append(result, args.json)

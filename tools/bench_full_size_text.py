@@ -33,9 +33,9 @@ The whole 48-layer synthetic Gemma 3 12B (23.5 GB bf16 folder, 21.5 GB of layers
 
 (A first 1024-token run measured 3.93 GiB: this tool then kept the previous pass's 49 hidden states, 0.72 GiB,
 while computing the next; it now drops them first, as the prediction for one prompt assumes.) The planner's
-bfloat16 figure for the 48 layers: 0.95 GiB streamed against 21.9 GiB in memory. Reading 0.45 GB per layer (pread, widening to
-float32, the MLX copy) took ~2 s on the two busy cores and overlaps the next layer's compute only from the
-second layer on.
+bfloat16 figure for the 48 layers: 0.95 GiB streamed against 21.9 GiB in memory. Reading 0.45 GB per layer
+(pread, widening to float32, the MLX copy) took ~2 s on the two busy cores and overlaps the next layer's compute
+only from the second layer on.
 
 Prediction = the process before loading + the planner's Gemma bytes (``estimates.streamed_gemma`` streamed, else
 ``tensors_bytes``) + its text-encoding activations for ``--tokens`` tokens and one prompt
